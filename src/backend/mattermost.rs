@@ -1,0 +1,189 @@
+//! The `mattermost` backend: POSTs the canonical JSON to `{url}/hooks/{backend_key}` over
+//! pingora's pooled HTTP/1.1 client.
+//!
+//! The exchange is made here, not through pingora's proxy loop, so the body can be any size up to
+//! `max_body_bytes` and a message is sent at most once: the only retry is after a failed connect,
+//! when the backend cannot have received anything.
+
+use bytes::Bytes;
+use pingora::connectors::http::v1::Connector;
+use pingora::protocols::http::v1::client::HttpSession;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::http::RequestHeader;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// How long an idle backend connection stays in the pool.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+/// At most this much of a backend's answer body is read; it is never shown to clients.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
+
+pub struct MattermostBackend {
+    peer: HttpPeer,
+    /// `Host` header: the URL's authority as written.
+    host: String,
+    /// The URL's path without a trailing `/`, prefixed to `/hooks/{key}`.
+    base_path: String,
+    pub timeout: Duration,
+    pub max_message_chars: usize,
+}
+
+impl fmt::Debug for MattermostBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MattermostBackend")
+            .field("address", &self.peer._address)
+            .field("host", &self.host)
+            .field("base_path", &self.base_path)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What the backend answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// Its `Retry-After` in whole seconds, when it sent one.
+    pub retry_after: Option<u64>,
+}
+
+/// Why there is no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("connect_error")]
+    Connect,
+    #[error("timeout")]
+    Timeout,
+    /// The connection failed after the request may have been sent.
+    #[error("io_error")]
+    Io,
+}
+
+impl MattermostBackend {
+    pub fn new(url: &str, timeout_ms: u64, connect_timeout_ms: u64, max_message_chars: usize) -> Result<Self, String> {
+        if url.starts_with("https://") {
+            return Err("only http:// backend URLs are supported (this build has no TLS)".into());
+        }
+        let rest = url.strip_prefix("http://").ok_or("url must start with http://")?;
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        if authority.is_empty() || authority.contains('@') || path.contains(['?', '#']) {
+            return Err(format!("url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"));
+        }
+        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !authority.ends_with(']')
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        let address: SocketAddr = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {authority:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{authority:?} resolves to no address"))?;
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.connection_timeout = Some(Duration::from_millis(connect_timeout_ms));
+        peer.options.idle_timeout = Some(POOL_IDLE);
+        let base_path = path.trim_end_matches('/');
+        Ok(MattermostBackend {
+            peer,
+            host: authority.to_owned(),
+            base_path: if base_path.is_empty() { String::new() } else { format!("/{base_path}") },
+            timeout: Duration::from_millis(timeout_ms),
+            max_message_chars,
+        })
+    }
+
+    /// POSTs one canonical payload within the backend's timeout.
+    pub async fn post(
+        &self,
+        connector: &Connector,
+        backend_key: &str,
+        body: Bytes,
+        request_id: &str,
+    ) -> Result<Answer, Failure> {
+        let exchange = async {
+            let session = match connector.get_http_session(&self.peer).await {
+                Ok((session, _reused)) => session,
+                // Nothing was sent, so one more try cannot post twice.
+                Err(_) => connector.get_http_session(&self.peer).await.map_err(|_| Failure::Connect)?.0,
+            };
+            self.exchange(connector, session, backend_key, body, request_id).await
+        };
+        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
+    }
+
+    async fn exchange(
+        &self,
+        connector: &Connector,
+        mut session: HttpSession,
+        backend_key: &str,
+        body: Bytes,
+        request_id: &str,
+    ) -> Result<Answer, Failure> {
+        let path = format!("{}/hooks/{}", self.base_path, backend_key);
+        let mut req = RequestHeader::build("POST", path.as_bytes(), Some(5)).map_err(|_| Failure::Io)?;
+        for (name, value) in [
+            ("host", self.host.as_str()),
+            ("content-type", "application/json"),
+            ("content-length", &body.len().to_string()),
+            ("x-request-id", request_id),
+            ("user-agent", concat!("hookgate/", env!("CARGO_PKG_VERSION"))),
+        ] {
+            req.insert_header(name, value).map_err(|_| Failure::Io)?;
+        }
+        session.write_request_header(Box::new(req)).await.map_err(|_| Failure::Io)?;
+        session.write_body(&body).await.map_err(|_| Failure::Io)?;
+        session.finish_body().await.map_err(|_| Failure::Io)?;
+        session.read_response().await.map_err(|_| Failure::Io)?;
+        let status = session.get_status().map(|s| s.as_u16()).ok_or(Failure::Io)?;
+        let retry_after = std::str::from_utf8(session.get_header_bytes("retry-after"))
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        // Read the answer to its end so the connection can be reused; a long one is not worth it.
+        let mut read = 0;
+        let mut reusable = true;
+        loop {
+            match session.read_body_ref().await {
+                Ok(Some(chunk)) => {
+                    read += chunk.len();
+                    if read > MAX_ANSWER_BODY {
+                        reusable = false;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    reusable = false;
+                    break;
+                }
+            }
+        }
+        if reusable {
+            connector.release_http_session(session, &self.peer, Some(POOL_IDLE)).await;
+        }
+        Ok(Answer { status, retry_after })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let b = MattermostBackend::new("http://127.0.0.1:8066", 5000, 1000, 16383).unwrap();
+        assert_eq!((b.host.as_str(), b.base_path.as_str()), ("127.0.0.1:8066", ""));
+        assert_eq!(b.peer._address.to_string(), "127.0.0.1:8066");
+        let b = MattermostBackend::new("http://127.0.0.1:9/chat/", 5000, 1000, 16383).unwrap();
+        assert_eq!((b.host.as_str(), b.base_path.as_str()), ("127.0.0.1:9", "/chat"));
+        let b = MattermostBackend::new("http://localhost", 5000, 1000, 16383).unwrap();
+        assert_eq!(b.peer._address.to_string(), "127.0.0.1:80");
+        let b = MattermostBackend::new("http://[::1]:8066/", 5000, 1000, 16383).unwrap();
+        assert_eq!(b.peer._address.to_string(), "[::1]:8066");
+        for bad in ["https://x", "ftp://x", "http://", "http://u:p@host", "http://h/x?y=1", "127.0.0.1:80"] {
+            assert!(MattermostBackend::new(bad, 5000, 1000, 16383).is_err(), "accepted {bad}");
+        }
+    }
+}

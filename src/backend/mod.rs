@@ -1,0 +1,92 @@
+//! Backends: where a canonical payload goes. One file per kind; this file delivers a payload to
+//! whichever kind a hook names and turns the backend's answer into success or a `Rejection`.
+
+pub mod log;
+pub mod mattermost;
+
+use crate::rejection::Rejection;
+use crate::rules::{Backend, BackendKind, Hook};
+use bytes::Bytes;
+use pingora::connectors::http::v1::Connector;
+
+/// What one delivery did, for the request's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// The backend answered with this status.
+    Status(u16),
+    /// No answer: connect error, timeout or a broken connection.
+    Failed(mattermost::Failure),
+    /// Written to the log backend.
+    Logged,
+}
+
+/// Delivers one payload. `Ok` only when the backend accepted it.
+pub async fn deliver(
+    backend: &Backend,
+    hook: &Hook,
+    connector: &Connector,
+    payload: Bytes,
+    request_id: &str,
+) -> (Upstream, Result<(), Rejection>) {
+    match &backend.kind {
+        BackendKind::Log => match log::write(&payload) {
+            Ok(()) => (Upstream::Logged, Ok(())),
+            Err(_) => (Upstream::Failed(mattermost::Failure::Io), Err(Rejection::BackendUnavailable("stdout"))),
+        },
+        BackendKind::Mattermost(mm) => match mm.post(connector, &hook.backend_key, payload, request_id).await {
+            Ok(answer) => (Upstream::Status(answer.status), classify(answer)),
+            Err(failure) => (Upstream::Failed(failure), Err(Rejection::BackendUnavailable(failure_name(failure)))),
+        },
+    }
+}
+
+fn failure_name(failure: mattermost::Failure) -> &'static str {
+    match failure {
+        mattermost::Failure::Connect => "connect_error",
+        mattermost::Failure::Timeout => "timeout",
+        mattermost::Failure::Io => "io_error",
+    }
+}
+
+/// The contract's table for backend answers (section 6). 4xx statuses that say nothing about the
+/// client's request (401, 405, ...) mean the gateway or backend is misconfigured: `backend_error`.
+pub fn classify(answer: mattermost::Answer) -> Result<(), Rejection> {
+    match answer.status {
+        200..=299 => Ok(()),
+        400 => Err(Rejection::InvalidPayload("the backend refused the payload".into())),
+        403 => Err(Rejection::ActionProhibited),
+        404 => Err(Rejection::ChannelNotFound),
+        413 => Err(Rejection::TooLarge),
+        429 => Err(Rejection::RateLimited { retry_after: answer.retry_after.unwrap_or(1).max(1) }),
+        status => Err(Rejection::BackendError(status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mattermost::Answer;
+
+    #[test]
+    fn backend_answers_map_to_the_contract_table() {
+        let a = |status, retry_after| Answer { status, retry_after };
+        let cases = [
+            (a(200, None), Ok(())),
+            (a(201, None), Ok(())),
+            (a(400, None), Err(Rejection::InvalidPayload("the backend refused the payload".into()))),
+            (a(403, None), Err(Rejection::ActionProhibited)),
+            (a(404, None), Err(Rejection::ChannelNotFound)),
+            (a(413, None), Err(Rejection::TooLarge)),
+            (a(429, Some(30)), Err(Rejection::RateLimited { retry_after: 30 })),
+            (a(429, None), Err(Rejection::RateLimited { retry_after: 1 })),
+            (a(429, Some(0)), Err(Rejection::RateLimited { retry_after: 1 })),
+            (a(401, None), Err(Rejection::BackendError(401))),
+            (a(301, None), Err(Rejection::BackendError(301))),
+            (a(500, None), Err(Rejection::BackendError(500))),
+            (a(501, None), Err(Rejection::BackendError(501))),
+        ];
+        for (answer, want) in cases {
+            assert_eq!(classify(answer), want, "{answer:?}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Decoding: a request's content type and body into an `Incoming`, accepting every shape real
+//! integrations send (contract sections 3 and 9).
+//!
+//! - `multipart/form-data`: a `payload` field holding JSON, or plain fields;
+//! - `application/x-www-form-urlencoded`: JSON in `payload`, or a raw JSON object (`curl -d '{..}'`);
+//! - anything else, including no or a malformed content type: JSON, unless the body starts with
+//!   `payload=`, which is a form body whatever the header says.
+
+mod multipart;
+
+use crate::incoming::Incoming;
+use crate::json;
+use crate::rejection::Rejection;
+
+/// How the body was read; useful in logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyShape {
+    Json,
+    FormPayload,
+    MultipartPayload,
+    MultipartFields,
+}
+
+/// Decodes a request body. `content_type` is the raw header value, empty when absent.
+pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+    let content_type = String::from_utf8_lossy(content_type);
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media.as_str() {
+        "multipart/form-data" => decode_multipart(&content_type, body),
+        "application/x-www-form-urlencoded" if !starts_with_object(body) => form_payload(body),
+        _ if body.starts_with(b"payload=") => form_payload(body),
+        _ => json_body(body).map(|r| (r, BodyShape::Json)),
+    }
+}
+
+fn invalid(why: impl Into<String>) -> Rejection {
+    Rejection::InvalidPayload(why.into())
+}
+
+fn starts_with_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+fn json_body(body: &[u8]) -> Result<Incoming, Rejection> {
+    let doc = json::parse(body).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    Incoming::from_json(&doc).map_err(invalid)
+}
+
+/// The first `payload` field of a standard form body (`+` is a space, `&` separates fields).
+fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+    let payload = form_urlencoded::parse(body)
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v)
+        .ok_or_else(|| invalid("form body has no payload field"))?;
+    json_body(payload.as_bytes()).map(|r| (r, BodyShape::FormPayload))
+}
+
+fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+    let boundary = multipart::boundary(content_type).ok_or_else(|| invalid("multipart content type has no boundary"))?;
+    let parts = multipart::parts(body, boundary).map_err(invalid)?;
+    if let Some(payload) = parts.iter().find(|p| p.name.eq_ignore_ascii_case("payload")) {
+        return json_body(payload.content).map(|r| (r, BodyShape::MultipartPayload));
+    }
+    let mut req = Incoming::default();
+    for part in &parts {
+        let value = Some(String::from_utf8_lossy(part.content).into_owned());
+        // Both the JSON names and the Go field names Mattermost's form decoder matches.
+        match part.name.to_ascii_lowercase().as_str() {
+            "text" => req.text = value,
+            "channel" | "channelname" => req.channel = value,
+            "username" => req.username = value,
+            "icon_url" | "iconurl" => req.icon_url = value,
+            "icon_emoji" | "iconemoji" => req.icon_emoji = value,
+            "type" => req.kind = value,
+            _ => {}
+        }
+    }
+    Ok((req, BodyShape::MultipartFields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    /// Every content-type variant and leniency of contract sections 3 and 9: (content type, body,
+    /// expected text or error detail prefix, expected shape).
+    #[test]
+    fn content_type_table() {
+        let mp = "multipart/form-data; boundary=B";
+        let cases: Vec<(&str, Vec<u8>, Result<&str, &str>, Option<BodyShape>)> = vec![
+            ("application/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("Application/JSON; charset=utf-8", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("application/json; charset", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            (FORM, br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            ("AppLicaTion/x-www-Form-urlencoded;charset=utf-8", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            (FORM, b"payload=%7B%22text%22%3A%22a+b%26c%22%7D".to_vec(), Ok("a b&c"), Some(BodyShape::FormPayload)),
+            (FORM, b"x=1&payload=%7B%22text%22%3A%221%22%7D&payload=%7B%7D".to_vec(), Ok("1"), Some(BodyShape::FormPayload)),
+            (FORM, br#"{"text":"raw json"}"#.to_vec(), Ok("raw json"), Some(BodyShape::Json)),
+            (FORM, b"  \n{\"text\":\"spaced\"}".to_vec(), Ok("spaced"), Some(BodyShape::Json)),
+            (FORM, b"text=hello".to_vec(), Err("form body has no payload field"), None),
+            (FORM, b"payload=not-json".to_vec(), Err("not JSON"), None),
+            ("", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            ("text/plain", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("application/octet-stream", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("mimetype/wrong", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            ("application/json", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            ("/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
+            ("application/json", b"{\"text\":\"line\nbreak\ttab\"}".to_vec(), Ok("line\nbreak\ttab"), Some(BodyShape::Json)),
+            (FORM, b"payload={\"text\":\"cr\r\nlf\"}".to_vec(), Ok("cr\r\nlf"), Some(BodyShape::FormPayload)),
+            ("application/json", b"".to_vec(), Err("not JSON"), None),
+            ("application/json", b"null".to_vec(), Err("the payload must be a JSON object"), None),
+            ("application/json", b"[1]".to_vec(), Err("the payload must be a JSON object"), None),
+            ("application/json", br#"{"text":"a""#.to_vec(), Err("not JSON"), None),
+            (
+                mp,
+                b"--B\r\nContent-Disposition: form-data; name=\"payload\"\r\n\r\n{\"text\":\"mp\"}\r\n--B--\r\n".to_vec(),
+                Ok("mp"),
+                Some(BodyShape::MultipartPayload),
+            ),
+            (
+                mp,
+                b"--B\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nplain\r\n--B--\r\n".to_vec(),
+                Ok("plain"),
+                Some(BodyShape::MultipartFields),
+            ),
+            ("multipart/form-data", b"--B--".to_vec(), Err("multipart content type has no boundary"), None),
+            (mp, b"garbage".to_vec(), Err("multipart body has no boundary line"), None),
+        ];
+        for (ct, body, want, shape) in cases {
+            let got = decode(ct.as_bytes(), &body);
+            let label = format!("{ct:?} {:?}", String::from_utf8_lossy(&body));
+            match (want, got) {
+                (Ok(text), Ok((req, got_shape))) => {
+                    assert_eq!(req.text.as_deref(), Some(text), "{label}");
+                    assert_eq!(Some(got_shape), shape, "{label}");
+                }
+                (Err(prefix), Err(Rejection::InvalidPayload(why))) => {
+                    assert!(why.starts_with(prefix), "{label}: {why:?} does not start with {prefix:?}")
+                }
+                (want, got) => panic!("{label}: wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn multipart_plain_fields_use_json_and_go_names() {
+        let body = b"--B\r\nContent-Disposition: form-data; name=\"Text\"\r\n\r\nt\r\n\
+--B\r\nContent-Disposition: form-data; name=\"channelname\"\r\n\r\nc\r\n\
+--B\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n\
+--B\r\nContent-Disposition: form-data; name=\"icon_url\"\r\n\r\nhttp://i\r\n\
+--B\r\nContent-Disposition: form-data; name=\"iconemoji\"\r\n\r\n:e:\r\n\
+--B\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ncustom_x\r\n\
+--B\r\nContent-Disposition: form-data; name=\"ignored\"\r\n\r\nz\r\n--B--\r\n";
+        let (req, _) = decode(b"multipart/form-data; boundary=B", body).unwrap();
+        assert_eq!(
+            req,
+            Incoming {
+                text: Some("t".into()),
+                channel: Some("c".into()),
+                username: Some("u".into()),
+                icon_url: Some("http://i".into()),
+                icon_emoji: Some(":e:".into()),
+                kind: Some("custom_x".into()),
+                ..Incoming::default()
+            }
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! A lenient JSON reader for webhook bodies.
+//!
+//! Real integrations send JSON that strict parsers refuse: raw newlines and tabs inside strings,
+//! invalid UTF-8, trailing bytes after the document. Mattermost accepts all of these, so hookgate
+//! must too. The reader also keeps what a typed decoder would lose: every object member in order
+//! (so duplicate and differently-cased keys resolve exactly as Go's decoder resolves them, the last
+//! one winning) and each number's text exactly as sent (so `1000000` is forwarded as `"1000000"`).
+
+use serde_json::{Map, Number, Value};
+
+/// Nesting deeper than this is refused: no real payload comes close, and it bounds the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// A parsed JSON value that keeps member order, duplicates and number text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// The number's text exactly as it appeared in the input.
+    Number(String),
+    String(String),
+    Array(Vec<Json>),
+    /// Members in input order, duplicates included.
+    Object(Vec<(String, Json)>),
+}
+
+/// Why a body is not JSON, with the byte offset where reading stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {offset}")]
+pub struct JsonError {
+    pub what: &'static str,
+    pub offset: usize,
+}
+
+/// Parses the first JSON value of `input`. A UTF-8 byte order mark and surrounding whitespace are
+/// skipped; bytes after the first value are ignored, as Mattermost's streaming decoder ignores them.
+pub fn parse(input: &[u8]) -> Result<Json, JsonError> {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut reader = Reader { input, pos: 0 };
+    reader.skip_ws();
+    if reader.pos == input.len() {
+        return Err(reader.error("empty body"));
+    }
+    reader.value(0)
+}
+
+struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn error(&self, what: &'static str) -> JsonError {
+        JsonError { what, offset: self.pos }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect_literal(&mut self, literal: &'static [u8], value: Json) -> Result<Json, JsonError> {
+        if self.input[self.pos..].starts_with(literal) {
+            self.pos += literal.len();
+            Ok(value)
+        } else {
+            Err(self.error("invalid literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Json::String),
+            Some(b't') => self.expect_literal(b"true", Json::Bool(true)),
+            Some(b'f') => self.expect_literal(b"false", Json::Bool(false)),
+            Some(b'n') => self.expect_literal(b"null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.error("unexpected character")),
+            None => Err(self.error("unexpected end of input")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Json, JsonError> {
+        self.pos += 1;
+        let mut members = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Json::Object(members));
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a member name"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(self.error("expected ':'"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let value = self.value(depth + 1)?;
+            members.push((key, value));
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Json::Object(members));
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Json::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value(depth + 1)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Json::Array(items));
+                }
+                _ => return Err(self.error("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Json, JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.error("invalid number"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.error("invalid number"));
+            }
+            self.digits();
+        }
+        // The grammar above admits ASCII only, so this cannot fail.
+        let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default();
+        Ok(Json::Number(text.to_owned()))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Reads a string. Raw control characters are kept as the characters they are (the repair
+    /// Mattermost applies to newlines and tabs, for every key); invalid UTF-8 becomes U+FFFD.
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1;
+        let start = self.pos;
+        // Fast path: no escapes.
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    let raw = &self.input[start..self.pos];
+                    self.pos += 1;
+                    return Ok(String::from_utf8_lossy(raw).into_owned());
+                }
+                b'\\' => break,
+                _ => self.pos += 1,
+            }
+        }
+        let mut out: Vec<u8> = self.input[start..self.pos].to_vec();
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(self.error("unterminated string"));
+            };
+            self.pos += 1;
+            match b {
+                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
+                b'\\' => self.escape(&mut out)?,
+                _ => out.push(b),
+            }
+        }
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        let Some(b) = self.peek() else {
+            return Err(self.error("unterminated string"));
+        };
+        self.pos += 1;
+        let simple = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let c = self.unicode_escape()?;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(self.error("invalid escape")),
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.error("invalid \\u escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char).to_digit(16).ok_or_else(|| self.error("invalid \\u escape"))?;
+            v = v * 16 + n;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Decodes `\uXXXX`, joining surrogate pairs; a lone surrogate becomes U+FFFD as in Go.
+    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+        let first = self.hex4()?;
+        if (0xD800..0xDC00).contains(&first) && self.input[self.pos..].starts_with(b"\\u") {
+            let save = self.pos;
+            self.pos += 2;
+            let second = self.hex4()?;
+            if (0xDC00..0xE000).contains(&second) {
+                let c = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                return Ok(char::from_u32(c).unwrap_or('\u{FFFD}'));
+            }
+            self.pos = save;
+        }
+        Ok(char::from_u32(first).unwrap_or('\u{FFFD}'))
+    }
+}
+
+impl Json {
+    /// The value of the last member named `name`, compared without regard to ASCII case.
+    pub fn member(&self, name: &str) -> Option<&Json> {
+        match self {
+            Json::Object(members) => members.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Converts to a `serde_json::Value` for forwarding: duplicate keys keep the last value and
+    /// numbers keep their value (not necessarily their spelling).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(text) => number_value(text),
+            Json::String(s) => Value::String(s.clone()),
+            Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Object(members) => {
+                let mut map = Map::with_capacity(members.len());
+                for (k, v) in members {
+                    map.insert(k.clone(), v.to_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    /// Compact JSON text, numbers exactly as they were sent.
+    pub fn to_compact(&self) -> String {
+        let mut out = String::new();
+        self.write_compact(&mut out);
+        out
+    }
+
+    fn write_compact(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Number(text) => out.push_str(text),
+            Json::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write_compact(out);
+                }
+                out.push(']');
+            }
+            Json::Object(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    v.write_compact(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+fn number_value(text: &str) -> Value {
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::Number(i.into());
+    }
+    if let Ok(u) = text.parse::<u64>() {
+        return Value::Number(u.into());
+    }
+    text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Json {
+        Json::String(v.to_owned())
+    }
+
+    #[test]
+    fn parses_documents() {
+        let cases: &[(&[u8], Json)] = &[
+            (b"{}", Json::Object(vec![])),
+            (b" [1, -2.5e3, true, false, null] ", Json::Array(vec![
+                Json::Number("1".into()),
+                Json::Number("-2.5e3".into()),
+                Json::Bool(true),
+                Json::Bool(false),
+                Json::Null,
+            ])),
+            (b"{\"a\":\"x\",\"a\":\"y\"}", Json::Object(vec![("a".into(), s("x")), ("a".into(), s("y"))])),
+            (b"\"line\nbreak\ttab\rcr\"", s("line\nbreak\ttab\rcr")),
+            (b"\"\\u00e9\\ud83d\\ude00\\n\\\"\"", s("é😀\n\"")),
+            (b"\"\\ud800x\"", s("\u{FFFD}x")),
+            (b"\"bad \xff utf8\"", s("bad \u{FFFD} utf8")),
+            (b"\xEF\xBB\xBF{\"t\":1}", Json::Object(vec![("t".into(), Json::Number("1".into()))])),
+            (b"{\"t\":\"a\"} trailing junk", Json::Object(vec![("t".into(), s("a"))])),
+            (b"1000000", Json::Number("1000000".into())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(&parse(input).unwrap(), want, "input {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_documents() {
+        let cases: &[&[u8]] = &[
+            b"", b"   ", b"{", b"{\"a\"}", b"{\"a\":}", b"[1,]", b"{,}", b"\"open", b"tru", b"01x",
+            b"-", b"1.", b"1e", b"{'a':1}", b"\"\\x\"", b"\"\\u12\"", b"payload={}",
+        ];
+        for input in cases {
+            // "01x" parses as 0 with trailing bytes ignored; everything else must fail.
+            if *input == b"01x" {
+                assert_eq!(parse(input).unwrap(), Json::Number("0".into()));
+                continue;
+            }
+            assert!(parse(input).is_err(), "accepted {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn bounds_nesting() {
+        let deep = "[".repeat(10_000);
+        assert_eq!(parse(deep.as_bytes()).unwrap_err().what, "nesting too deep");
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn member_lookup_ignores_case_and_takes_the_last() {
+        let doc = parse(br#"{"Text":"a","text":"b","TEXT":"c","other":1}"#).unwrap();
+        assert_eq!(doc.member("text"), Some(&s("c")));
+        assert_eq!(doc.member("missing"), None);
+    }
+
+    #[test]
+    fn compact_keeps_number_text() {
+        let doc = parse(br#"{ "n" : 1.50e1 , "a" : [ "x\n" , null ] }"#).unwrap();
+        assert_eq!(doc.to_compact(), r#"{"n":1.50e1,"a":["x\n",null]}"#);
+    }
+}

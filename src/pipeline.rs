@@ -1,0 +1,104 @@
+//! The pure pipeline: request bytes and a hook in, canonical payload or rejection out. No I/O, so
+//! tests, benches and fuzzers reach every decision without a socket.
+
+use crate::canonical::Canonical;
+use crate::decode::{self, BodyShape};
+use crate::incoming::Incoming;
+use crate::policy;
+use crate::rejection::Rejection;
+use crate::rules::Hook;
+
+/// Slack's limit on attachments per message.
+pub const MAX_ATTACHMENTS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub canonical: Canonical,
+    pub shape: BodyShape,
+    /// Slack-only members present in the request and not forwarded.
+    pub dropped: Vec<&'static str>,
+}
+
+pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processed, Rejection> {
+    let (mut req, shape) = decode::decode(content_type, body)?;
+    check_content(&req)?;
+    let dropped = std::mem::take(&mut req.dropped);
+    Ok(Processed { canonical: policy::apply(hook, req), shape, dropped })
+}
+
+/// Content checks, in the contract's order: `no_text`, then `too_many_attachments`, then `type`.
+fn check_content(req: &Incoming) -> Result<(), Rejection> {
+    if req.text.as_deref().unwrap_or("").is_empty() && req.attachments.is_empty() {
+        return Err(Rejection::NoText);
+    }
+    if req.attachments.len() > MAX_ATTACHMENTS {
+        return Err(Rejection::TooManyAttachments);
+    }
+    match req.kind.as_deref() {
+        None | Some("") => Ok(()),
+        Some(t) if t.starts_with("custom_") => Ok(()),
+        Some(_) => Err(Rejection::InvalidPayload("`type` must be empty or start with custom_".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Markup;
+
+    fn hook() -> Hook {
+        Hook {
+            name: "h".into(),
+            backend: 0,
+            backend_key: String::new(),
+            channel: String::new(),
+            username: String::new(),
+            icon_url: String::new(),
+            markup: Markup::Markdown,
+        }
+    }
+
+    fn run(body: &str) -> Result<String, Rejection> {
+        process(&hook(), b"application/json", body.as_bytes()).map(|p| String::from_utf8(p.canonical.to_json()).unwrap())
+    }
+
+    #[test]
+    fn content_checks() {
+        let many = format!(r#"{{"attachments":[{}]}}"#, vec!["{}"; 101].join(","));
+        let hundred = format!(r#"{{"attachments":[{}]}}"#, vec!["{}"; 100].join(","));
+        let many_with_nulls = format!(r#"{{"attachments":[{},null,null]}}"#, vec!["{}"; 100].join(","));
+        let cases: Vec<(&str, Result<&str, Rejection>)> = vec![
+            (r#"{"text":"hi"}"#, Ok(r#"{"text":"hi"}"#)),
+            (r#"{"text":"  "}"#, Ok(r#"{"text":"  "}"#)),
+            (r#"{"text":""}"#, Err(Rejection::NoText)),
+            (r#"{}"#, Err(Rejection::NoText)),
+            (r#"{"attachments":[]}"#, Err(Rejection::NoText)),
+            (r#"{"attachments":[null]}"#, Err(Rejection::NoText)),
+            (r#"{"attachments":[{}]}"#, Ok(r#"{"attachments":[{}]}"#)),
+            (&many, Err(Rejection::TooManyAttachments)),
+            (r#"{"text":"x","type":"custom_poll"}"#, Ok(r#"{"text":"x","type":"custom_poll"}"#)),
+            (r#"{"text":"x","type":""}"#, Ok(r#"{"text":"x"}"#)),
+            (
+                r#"{"text":"x","type":"system_join"}"#,
+                Err(Rejection::InvalidPayload("`type` must be empty or start with custom_".into())),
+            ),
+            (
+                r#"{"attachments":[{}],"type":"slack_attachment"}"#,
+                Err(Rejection::InvalidPayload("`type` must be empty or start with custom_".into())),
+            ),
+            (r#"{"text":"","type":"bad"}"#, Err(Rejection::NoText)),
+            (r#"{"text":"x","thread_ts":"1.2","blocks":[]}"#, Ok(r#"{"text":"x"}"#)),
+        ];
+        for (body, want) in cases {
+            assert_eq!(run(body), want.map(str::to_owned), "{body}");
+        }
+        assert!(run(&hundred).is_ok());
+        assert!(run(&many_with_nulls).is_ok(), "null entries are dropped before counting");
+    }
+
+    #[test]
+    fn dropped_members_are_reported() {
+        let p = process(&hook(), b"", br#"{"text":"x","thread_ts":"1.2","unfurl_media":false}"#).unwrap();
+        assert_eq!(p.dropped, vec!["thread_ts", "unfurl_media"]);
+    }
+}

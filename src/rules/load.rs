@@ -1,0 +1,501 @@
+//! Reads every `*.toml` in the rules directory (in name order), merges them and validates the
+//! result, collecting every problem rather than stopping at the first.
+
+use super::schema::{BackendKindName, RawBackend, RawFile, RawGateway, RawHook};
+use super::{Backend, BackendKind, Gateway, Hook, Location, Problem, Rules};
+use crate::backend::mattermost::MattermostBackend;
+use crate::keys::{self, Digest};
+use std::net::SocketAddr;
+use std::path::Path;
+use toml::Spanned;
+
+/// Loads and validates the rules directory. On failure, every problem found is returned.
+pub fn load(dir: &Path) -> Result<Rules, Vec<Problem>> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let dir_text = dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Err(vec![problem_at_path(&dir_text, format!("cannot read rules directory: {e}"))]),
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(vec![problem_at_path(&dir_text, "no *.toml rule files".into())]);
+    }
+    for path in paths {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Err(e) => problems.push(problem_at_path(&name, format!("cannot read: {e}"))),
+            Ok(text) => match toml::from_str::<RawFile>(&text) {
+                Ok(raw) => files.push(SourceFile { name, text, raw }),
+                Err(e) => {
+                    let line = e.span().map_or(1, |s| line_of(&text, s.start));
+                    problems.push(Problem {
+                        at: Some(Location { file: name.clone(), line }),
+                        path: name,
+                        message: e.message().trim_end().to_owned(),
+                    });
+                }
+            },
+        }
+    }
+    let merged = Merger::default().merge(&files, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    merged.ok_or_else(|| vec![problem_at_path(&dir_text, "no rules were loaded".into())])
+}
+
+struct SourceFile {
+    name: String,
+    text: String,
+    raw: RawFile,
+}
+
+impl SourceFile {
+    fn at<T>(&self, spanned: &Spanned<T>) -> Location {
+        Location { file: self.name.clone(), line: line_of(&self.text, spanned.span().start) }
+    }
+}
+
+fn problem_at_path(path: &str, message: String) -> Problem {
+    Problem { at: None, path: path.to_owned(), message }
+}
+
+fn problem(at: Location, message: String) -> Problem {
+    Problem { path: at.file.clone(), at: Some(at), message }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[derive(Default)]
+struct Merger {
+    gateway: Option<(Gateway, Location)>,
+    backends: Vec<(Backend, Location)>,
+    hooks: Vec<(Hook, Digest, Location)>,
+}
+
+impl Merger {
+    fn merge(mut self, files: &[SourceFile], problems: &mut Vec<Problem>) -> Option<Rules> {
+        for file in files {
+            if let Some(gateway) = &file.raw.gateway {
+                self.add_gateway(file, gateway, problems);
+            }
+            for (name, backend) in &file.raw.backends {
+                self.add_backend(file, name, backend, problems);
+            }
+        }
+        // Hooks refer to backends from any file, so they are read once every backend is known.
+        for file in files {
+            for hook in &file.raw.hooks {
+                self.add_hook(file, hook, problems);
+            }
+        }
+        if !problems.is_empty() {
+            return None;
+        }
+        let by_digest = self.hooks.iter().enumerate().map(|(i, (_, d, _))| (*d, i)).collect();
+        Some(Rules {
+            gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
+            backends: self.backends.into_iter().map(|(b, _)| b).collect(),
+            hooks: self.hooks.into_iter().map(|(h, _, _)| h).collect(),
+            by_digest,
+        })
+    }
+
+    fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, problems: &mut Vec<Problem>) {
+        let at = file.at(raw);
+        if let Some((_, first)) = &self.gateway {
+            problems.push(problem(at, format!("[gateway] is defined twice; first at {first}")));
+            return;
+        }
+        let raw = raw.get_ref();
+        let mut gateway = Gateway::default();
+        for (field, target) in [("listen", &raw.listen), ("admin_listen", &raw.admin_listen)] {
+            if let Some(addr) = target {
+                if addr.get_ref().parse::<SocketAddr>().is_err() {
+                    problems.push(problem(
+                        file.at(addr),
+                        format!("{field} {:?} is not an IP:PORT address", addr.get_ref()),
+                    ));
+                }
+            }
+        }
+        if let Some(listen) = &raw.listen {
+            gateway.listen = listen.get_ref().clone();
+        }
+        if let Some(admin) = &raw.admin_listen {
+            gateway.admin_listen = admin.get_ref().clone();
+        }
+        if let Some(max) = &raw.max_body_bytes {
+            match positive(file, max, "max_body_bytes", 64 << 20, problems) {
+                Some(v) => gateway.max_body_bytes = v,
+                None => return,
+            }
+        }
+        if let Some(errors) = raw.errors {
+            gateway.errors = errors;
+        }
+        self.gateway = Some((gateway, at));
+    }
+
+    fn add_backend(
+        &mut self,
+        file: &SourceFile,
+        name: &str,
+        raw: &Spanned<RawBackend>,
+        problems: &mut Vec<Problem>,
+    ) {
+        let at = file.at(raw);
+        if let Some((_, first)) = self.backends.iter().find(|(b, _)| b.name == name) {
+            problems.push(problem(at, format!("backend `{}` is defined twice; first at {first}", name)));
+            return;
+        }
+        let raw = raw.get_ref();
+        let kind = match raw.kind {
+            BackendKindName::Log => {
+                let given = [
+                    ("url", raw.url.as_ref().map(|v| file.at(v))),
+                    ("timeout_ms", raw.timeout_ms.as_ref().map(|v| file.at(v))),
+                    ("connect_timeout_ms", raw.connect_timeout_ms.as_ref().map(|v| file.at(v))),
+                    ("max_message_chars", raw.max_message_chars.as_ref().map(|v| file.at(v))),
+                ];
+                let before = problems.len();
+                for (key, at) in given {
+                    if let Some(at) = at {
+                        problems.push(problem(at, format!("backend `{}`: {key} has no meaning for a log backend", name)));
+                    }
+                }
+                if problems.len() > before {
+                    return;
+                }
+                BackendKind::Log
+            }
+            BackendKindName::Mattermost => {
+                let Some(url) = &raw.url else {
+                    problems.push(problem(at, format!("backend `{}` of kind mattermost needs a url", name)));
+                    return;
+                };
+                let timeout = opt_positive(file, &raw.timeout_ms, "timeout_ms", 5_000, 600_000, problems);
+                let connect = opt_positive(file, &raw.connect_timeout_ms, "connect_timeout_ms", 1_000, 600_000, problems);
+                let max_chars = opt_positive(file, &raw.max_message_chars, "max_message_chars", 16_383, 1 << 24, problems);
+                let (Some(timeout), Some(connect), Some(max_chars)) = (timeout, connect, max_chars) else {
+                    return;
+                };
+                match MattermostBackend::new(url.get_ref(), timeout as u64, connect as u64, max_chars) {
+                    Ok(b) => BackendKind::Mattermost(b),
+                    Err(e) => {
+                        problems.push(problem(file.at(url), format!("backend `{}`: {e}", name)));
+                        return;
+                    }
+                }
+            }
+        };
+        self.backends.push((Backend { name: name.to_owned(), kind }, at));
+    }
+
+    fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, problems: &mut Vec<Problem>) {
+        let hook = raw.get_ref();
+        let at = file.at(&hook.name);
+        let name = hook.name.get_ref();
+        let before = problems.len();
+        if !valid_name(name) {
+            problems.push(problem(
+                at.clone(),
+                format!("hook name {name:?} must be 1-64 characters of A-Z a-z 0-9 _ . - and not `unknown` or `all`"),
+            ));
+        }
+        if let Some((_, _, first)) = self.hooks.iter().find(|(h, _, _)| h.name == *name) {
+            problems.push(problem(at.clone(), format!("hook `{name}` is defined twice; first at {first}")));
+        }
+        let digest = match keys::parse_rule_key(hook.key.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                problems.push(problem(file.at(&hook.key), format!("hook `{name}`: {e}")));
+                None
+            }
+        };
+        if let Some(d) = digest {
+            if let Some((other, _, first)) = self.hooks.iter().find(|(_, od, _)| *od == d) {
+                problems.push(problem(
+                    file.at(&hook.key),
+                    format!("hook `{name}` has the same key as hook `{}` at {first}", other.name),
+                ));
+            }
+        }
+        let backend = self.backends.iter().position(|(b, _)| b.name == *hook.backend.get_ref());
+        match backend.map(|i| &self.backends[i].0.kind) {
+            None => problems.push(problem(
+                file.at(&hook.backend),
+                format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
+            )),
+            Some(BackendKind::Mattermost(_)) => match &hook.backend_key {
+                Some(k) if valid_backend_key(k.get_ref()) => {}
+                Some(k) => problems.push(problem(
+                    file.at(k),
+                    format!("hook `{name}`: backend_key must be 1-128 characters of A-Z a-z 0-9 _ -"),
+                )),
+                None => problems.push(problem(
+                    at.clone(),
+                    format!("hook `{name}` uses a mattermost backend and needs a backend_key"),
+                )),
+            },
+            Some(BackendKind::Log) => {
+                if let Some(k) = &hook.backend_key {
+                    problems.push(problem(
+                        file.at(k),
+                        format!("hook `{name}`: backend_key has no meaning for a log backend"),
+                    ));
+                }
+            }
+        }
+        if problems.len() > before {
+            return;
+        }
+        let (Some(digest), Some(backend)) = (digest, backend) else { return };
+        self.hooks.push((
+            Hook {
+                name: name.clone(),
+                backend,
+                backend_key: hook.backend_key.as_ref().map(|k| k.get_ref().clone()).unwrap_or_default(),
+                channel: hook.channel.clone(),
+                username: hook.username.clone(),
+                icon_url: hook.icon_url.clone(),
+                markup: hook.markup,
+            },
+            digest,
+            at,
+        ));
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name != "unknown"
+        && name != "all"
+}
+
+/// Backend keys go into a URL path, so they are held to the characters ids are made of.
+fn valid_backend_key(key: &str) -> bool {
+    (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, problems: &mut Vec<Problem>) -> Option<usize> {
+    let n = *v.get_ref();
+    if n < 1 || n > max {
+        problems.push(problem(file.at(v), format!("{field} must be between 1 and {max}, not {n}")));
+        return None;
+    }
+    Some(n as usize)
+}
+
+fn opt_positive(
+    file: &SourceFile,
+    v: &Option<Spanned<i64>>,
+    field: &str,
+    default: usize,
+    max: i64,
+    problems: &mut Vec<Problem>,
+) -> Option<usize> {
+    match v {
+        None => Some(default),
+        Some(v) => positive(file, v, field, max, problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_files(files: &[(&str, &str)]) -> Result<Rules, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        load(dir.path()).map_err(|ps| {
+            ps.iter().map(|p| p.to_string().replace(&format!("{}/", dir.path().display()), "")).collect()
+        })
+    }
+
+    const BACKENDS: &str = r#"
+[backends.chat]
+kind = "mattermost"
+url = "http://127.0.0.1:8066"
+
+[backends.console]
+kind = "log"
+"#;
+
+    #[test]
+    fn valid_rules_load() {
+        let rules = load_files(&[
+            ("00-backends.toml", BACKENDS),
+            (
+                "10-hooks.toml",
+                r#"
+[gateway]
+listen = "127.0.0.1:9000"
+max_body_bytes = 1000
+errors = "mattermost"
+
+[[hooks]]
+name = "ci"
+key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+backend = "chat"
+backend_key = "abc123"
+channel = "town-square"
+username = "ci-bot"
+markup = "slack"
+
+[[hooks]]
+name = "demo"
+key = "plain-token"
+backend = "console"
+"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(rules.gateway.listen, "127.0.0.1:9000");
+        assert_eq!(rules.gateway.admin_listen, "127.0.0.1:9465");
+        assert_eq!(rules.gateway.max_body_bytes, 1000);
+        assert_eq!(rules.gateway.errors, super::super::ErrorDialect::Mattermost);
+        assert_eq!(rules.hooks.len(), 2);
+        let ci = rules.hook_by_digest(&keys::digest("test")).unwrap();
+        assert_eq!((ci.name.as_str(), ci.backend_key.as_str(), ci.markup), ("ci", "abc123", super::super::Markup::Slack));
+        assert_eq!(rules.backend(ci).name, "chat");
+        let demo = rules.hook_by_digest(&keys::digest("plain-token")).unwrap();
+        assert_eq!(rules.backend(demo).name, "console");
+        assert!(rules.hook_by_digest(&keys::digest("nope")).is_none());
+    }
+
+    #[test]
+    fn defaults_apply_without_a_gateway_table() {
+        let rules = load_files(&[("a.toml", BACKENDS)]).unwrap();
+        assert_eq!(rules.gateway.listen, "127.0.0.1:8065");
+        assert_eq!(rules.gateway.max_body_bytes, 300_000);
+        assert_eq!(rules.gateway.errors, super::super::ErrorDialect::Slack);
+    }
+
+    #[test]
+    fn problems_name_file_and_line() {
+        let hook = |name: &str, key: &str, backend: &str, extra: &str| {
+            format!("[[hooks]]\nname = \"{name}\"\nkey = \"{key}\"\nbackend = \"{backend}\"\n{extra}\n")
+        };
+        let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
+            (
+                vec![("a.toml", "[gateway]\nlisten = \"127.0.0.1:1\"\ntypo = 1\n".into())],
+                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `admin_listen`, `max_body_bytes`, `errors`"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
+                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`"],
+            ),
+            (
+                vec![("a.toml", "[gateway\n".into())],
+                vec!["a.toml:1: invalid table header\nexpected `.`, `]`"],
+            ),
+            (
+                vec![("a.toml", "[gateway]\n".into()), ("b.toml", "\n[gateway]\n".into())],
+                vec!["b.toml:2: [gateway] is defined twice; first at a.toml:1"],
+            ),
+            (
+                vec![("a.toml", BACKENDS.into()), ("b.toml", "[backends.chat]\nkind = \"log\"\n".into())],
+                vec!["b.toml:1: backend `chat` is defined twice; first at a.toml:2"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}{}", hook("ci", "k1", "console", ""), hook("ci", "k2", "console", "")))],
+                vec!["a.toml:14: hook `ci` is defined twice; first at a.toml:9"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("a", "same", "console", ""))), ("b.toml", hook("b", "same", "console", ""))],
+                vec!["b.toml:3: hook `b` has the same key as hook `a` at a.toml:9"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "nowhere", "")))],
+                vec!["a.toml:11: hook `ci` names backend `nowhere`, which is not defined"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "chat", "")))],
+                vec!["a.toml:9: hook `ci` uses a mattermost backend and needs a backend_key"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "backend_key = \"x\"")))],
+                vec!["a.toml:12: hook `ci`: backend_key has no meaning for a log backend"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "chat", "backend_key = \"../x\"")))],
+                vec!["a.toml:12: hook `ci`: backend_key must be 1-128 characters of A-Z a-z 0-9 _ -"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("unknown", "k", "console", "")))],
+                vec!["a.toml:9: hook name \"unknown\" must be 1-64 characters of A-Z a-z 0-9 _ . - and not `unknown` or `all`"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "sha256:12", "console", "")))],
+                vec!["a.toml:10: hook `ci`: a sha256: key needs exactly 64 hex digits after the prefix"],
+            ),
+            (
+                vec![("a.toml", "[gateway]\nlisten = \"localhost\"\nmax_body_bytes = 0\n".into())],
+                vec![
+                    "a.toml:2: listen \"localhost\" is not an IP:PORT address",
+                    "a.toml:3: max_body_bytes must be between 1 and 67108864, not 0",
+                ],
+            ),
+            (
+                vec![("a.toml", "[gateway]\nerrors = \"xml\"\n".into())],
+                vec!["a.toml:2: unknown variant `xml`, expected `slack` or `mattermost`"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"https://chat.example\"\n".into())],
+                vec!["a.toml:3: backend `x`: only http:// backend URLs are supported (this build has no TLS)"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://127.0.0.1:1\"\ntimeout_ms = -5\n".into())],
+                vec!["a.toml:4: timeout_ms must be between 1 and 600000, not -5"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"carrier-pigeon\"\n".into())],
+                vec!["a.toml:2: unknown variant `carrier-pigeon`, expected `mattermost` or `log`"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"log\"\nurl = \"http://x\"\n".into())],
+                vec!["a.toml:3: backend `x`: url has no meaning for a log backend"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\n".into())],
+                vec!["a.toml:1: backend `x` of kind mattermost needs a url"],
+            ),
+        ];
+        for (files, want) in cases {
+            let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+            let got = load_files(&files).expect_err("rules should be refused");
+            assert_eq!(got, want, "files {files:?}");
+        }
+    }
+
+    #[test]
+    fn shipped_rules_are_valid() {
+        let rules = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+        let demo = rules.hook_by_digest(&keys::digest("hookgate-demo-key")).unwrap();
+        assert!(matches!(rules.backend(demo).kind, BackendKind::Log));
+        let ci = rules.hook_by_digest(&keys::digest("T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX")).unwrap();
+        assert!(matches!(rules.backend(ci).kind, BackendKind::Mattermost(_)));
+    }
+
+    #[test]
+    fn a_directory_without_rules_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = load(dir.path()).unwrap_err();
+        assert_eq!(got[0].message, "no *.toml rule files");
+        let missing = load(&dir.path().join("missing")).unwrap_err();
+        assert!(missing[0].message.starts_with("cannot read rules directory"));
+    }
+}

@@ -1,0 +1,112 @@
+//! Rules: the rules directory read into validated, typed values.
+//!
+//! `load` is the only way in; `hookgate check`, `serve` and reloads all go through it, so every
+//! place that sees a `Rules` can trust it.
+
+mod load;
+mod schema;
+
+pub use load::load;
+pub use schema::{ErrorDialect, Markup};
+
+use crate::backend::mattermost::MattermostBackend;
+use crate::keys::Digest;
+use std::collections::HashMap;
+use std::fmt;
+
+/// A validated rule set.
+#[derive(Debug)]
+pub struct Rules {
+    pub gateway: Gateway,
+    pub backends: Vec<Backend>,
+    pub hooks: Vec<Hook>,
+    by_digest: HashMap<Digest, usize>,
+}
+
+impl Rules {
+    /// The hook whose key has this digest.
+    pub fn hook_by_digest(&self, digest: &Digest) -> Option<&Hook> {
+        self.by_digest.get(digest).map(|&i| &self.hooks[i])
+    }
+
+    pub fn backend(&self, hook: &Hook) -> &Backend {
+        &self.backends[hook.backend]
+    }
+}
+
+/// The `[gateway]` table with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub listen: String,
+    pub admin_listen: String,
+    pub max_body_bytes: usize,
+    pub errors: ErrorDialect,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway {
+            listen: "127.0.0.1:8065".into(),
+            admin_listen: "127.0.0.1:9465".into(),
+            max_body_bytes: 300_000,
+            errors: ErrorDialect::Slack,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    pub name: String,
+    pub kind: BackendKind,
+}
+
+#[derive(Debug)]
+pub enum BackendKind {
+    Mattermost(MattermostBackend),
+    Log,
+}
+
+/// One `[[hooks]]` entry.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub name: String,
+    /// Index into `Rules::backends`.
+    pub backend: usize,
+    /// The backend's own hook id (mattermost backends); empty for `log`.
+    pub backend_key: String,
+    pub channel: String,
+    pub username: String,
+    pub icon_url: String,
+    pub markup: Markup,
+}
+
+/// Where something is written: `FILE:LINE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// One thing wrong with the rules, located where possible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Problem {
+    pub at: Option<Location>,
+    /// The file or directory when there is no line to point at.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}

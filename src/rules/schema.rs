@@ -1,0 +1,86 @@
+//! The rule files as written: strict serde structs, one per TOML table.
+//!
+//! Unknown keys are errors (`deny_unknown_fields`) so a typo never passes silently. Values that
+//! need checking beyond their type are checked in `validate`, which turns these into `Rules`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// One rules file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub gateway: Option<Spanned<RawGateway>>,
+    #[serde(default)]
+    pub backends: BTreeMap<String, Spanned<RawBackend>>,
+    #[serde(default)]
+    pub hooks: Vec<Spanned<RawHook>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub listen: Option<Spanned<String>>,
+    pub admin_listen: Option<Spanned<String>>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub errors: Option<ErrorDialect>,
+}
+
+/// Which body an error response carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorDialect {
+    /// `text/plain`, the Slack error code alone.
+    #[default]
+    Slack,
+    /// Mattermost's JSON error object.
+    Mattermost,
+}
+
+/// A backend table. One struct for every kind (serde's tagged enums lose the line numbers);
+/// which keys a kind takes is checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub kind: BackendKindName,
+    pub url: Option<Spanned<String>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    pub connect_timeout_ms: Option<Spanned<i64>>,
+    pub max_message_chars: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKindName {
+    Mattermost,
+    Log,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub name: Spanned<String>,
+    pub key: Spanned<String>,
+    pub backend: Spanned<String>,
+    pub backend_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub icon_url: String,
+    #[serde(default)]
+    pub markup: Markup,
+}
+
+/// How a hook's text is read (contract section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Markup {
+    /// Text is Markdown already; only Mattermost's own conversions apply.
+    #[default]
+    Markdown,
+    /// Text is Slack mrkdwn and is translated in full.
+    Slack,
+}
