@@ -51,7 +51,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn error(&self, what: &'static str) -> JsonError {
-        JsonError { what, offset: self.pos }
+        JsonError {
+            what,
+            offset: self.pos,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -243,10 +246,15 @@ impl Reader<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.error("invalid \\u escape"))?;
+        let digits = self
+            .input
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.error("invalid \\u escape"))?;
         let mut v = 0u32;
         for &d in digits {
-            let n = (d as char).to_digit(16).ok_or_else(|| self.error("invalid \\u escape"))?;
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("invalid \\u escape"))?;
             v = v * 16 + n;
         }
         self.pos += 4;
@@ -274,7 +282,11 @@ impl Json {
     /// The value of the last member named `name`, compared without regard to ASCII case.
     pub fn member(&self, name: &str) -> Option<&Json> {
         match self {
-            Json::Object(members) => members.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v),
+            Json::Object(members) => members
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -344,7 +356,10 @@ fn number_value(text: &str) -> Value {
     if let Ok(u) = text.parse::<u64>() {
         return Value::Number(u.into());
     }
-    text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
+    text.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or(Value::Null, Value::Number)
 }
 
 #[cfg(test)]
@@ -359,32 +374,64 @@ mod tests {
     fn parses_documents() {
         let cases: &[(&[u8], Json)] = &[
             (b"{}", Json::Object(vec![])),
-            (b" [1, -2.5e3, true, false, null] ", Json::Array(vec![
-                Json::Number("1".into()),
-                Json::Number("-2.5e3".into()),
-                Json::Bool(true),
-                Json::Bool(false),
-                Json::Null,
-            ])),
-            (b"{\"a\":\"x\",\"a\":\"y\"}", Json::Object(vec![("a".into(), s("x")), ("a".into(), s("y"))])),
+            (
+                b" [1, -2.5e3, true, false, null] ",
+                Json::Array(vec![
+                    Json::Number("1".into()),
+                    Json::Number("-2.5e3".into()),
+                    Json::Bool(true),
+                    Json::Bool(false),
+                    Json::Null,
+                ]),
+            ),
+            (
+                b"{\"a\":\"x\",\"a\":\"y\"}",
+                Json::Object(vec![("a".into(), s("x")), ("a".into(), s("y"))]),
+            ),
             (b"\"line\nbreak\ttab\rcr\"", s("line\nbreak\ttab\rcr")),
             (b"\"\\u00e9\\ud83d\\ude00\\n\\\"\"", s("é😀\n\"")),
             (b"\"\\ud800x\"", s("\u{FFFD}x")),
             (b"\"bad \xff utf8\"", s("bad \u{FFFD} utf8")),
-            (b"\xEF\xBB\xBF{\"t\":1}", Json::Object(vec![("t".into(), Json::Number("1".into()))])),
-            (b"{\"t\":\"a\"} trailing junk", Json::Object(vec![("t".into(), s("a"))])),
+            (
+                b"\xEF\xBB\xBF{\"t\":1}",
+                Json::Object(vec![("t".into(), Json::Number("1".into()))]),
+            ),
+            (
+                b"{\"t\":\"a\"} trailing junk",
+                Json::Object(vec![("t".into(), s("a"))]),
+            ),
             (b"1000000", Json::Number("1000000".into())),
         ];
         for (input, want) in cases {
-            assert_eq!(&parse(input).unwrap(), want, "input {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                &parse(input).unwrap(),
+                want,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
     #[test]
     fn refuses_malformed_documents() {
         let cases: &[&[u8]] = &[
-            b"", b"   ", b"{", b"{\"a\"}", b"{\"a\":}", b"[1,]", b"{,}", b"\"open", b"tru", b"01x",
-            b"-", b"1.", b"1e", b"{'a':1}", b"\"\\x\"", b"\"\\u12\"", b"payload={}",
+            b"",
+            b"   ",
+            b"{",
+            b"{\"a\"}",
+            b"{\"a\":}",
+            b"[1,]",
+            b"{,}",
+            b"\"open",
+            b"tru",
+            b"01x",
+            b"-",
+            b"1.",
+            b"1e",
+            b"{'a':1}",
+            b"\"\\x\"",
+            b"\"\\u12\"",
+            b"payload={}",
         ];
         for input in cases {
             // "01x" parses as 0 with trailing bytes ignored; everything else must fail.
@@ -392,7 +439,11 @@ mod tests {
                 assert_eq!(parse(input).unwrap(), Json::Number("0".into()));
                 continue;
             }
-            assert!(parse(input).is_err(), "accepted {:?}", String::from_utf8_lossy(input));
+            assert!(
+                parse(input).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 

@@ -31,7 +31,11 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_record(self.format, record, &humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string());
+        let line = format_record(
+            self.format,
+            record,
+            &humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        );
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(line.as_bytes());
     }
@@ -46,7 +50,12 @@ fn format_record(format: LogFormat, record: &Record, timestamp: &str) -> String 
     let _ = record.key_values().visit(&mut pairs);
     match format {
         LogFormat::Text => {
-            let mut line = format!("{timestamp} {} {} {}", record.level(), record.target(), record.args());
+            let mut line = format!(
+                "{timestamp} {} {} {}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
             for (k, v) in &pairs.0 {
                 let v = plain(v);
                 if v.is_empty() || v.contains([' ', '"', '=']) {
@@ -101,8 +110,11 @@ mod tests {
     use super::*;
 
     fn render(format: LogFormat) -> String {
-        let kvs: [(&str, kv::Value); 3] =
-            [("request_id", "abc".into()), ("status", 200u64.into()), ("reason", "no text".into())];
+        let kvs: [(&str, kv::Value); 3] = [
+            ("request_id", "abc".into()),
+            ("status", 200u64.into()),
+            ("reason", "no text".into()),
+        ];
         let record = Record::builder()
             .level(log::Level::Info)
             .target("hookgate::request")

@@ -11,7 +11,11 @@ pub fn apply(hook: &Hook, req: Incoming) -> Canonical {
     let icon_emoji = requested(req.icon_emoji).unwrap_or_default();
     let icon_url = requested(req.icon_url).unwrap_or_else(|| {
         // An emoji the client chose wins over the hook's default picture.
-        if icon_emoji.is_empty() { hook.icon_url.clone() } else { String::new() }
+        if icon_emoji.is_empty() {
+            hook.icon_url.clone()
+        } else {
+            String::new()
+        }
     });
     Canonical {
         text: req.text.unwrap_or_default(),
@@ -48,17 +52,44 @@ mod tests {
         let s = |v: &str| Some(v.to_owned());
         // (request channel, username, icon_url, icon_emoji) -> (channel, username, icon_url, icon_emoji)
         let cases = [
-            ((None, None, None, None), ("town-square", "bot", "http://default/icon.png", "")),
-            ((s(""), s(""), s(""), s("")), ("town-square", "bot", "http://default/icon.png", "")),
-            ((s("#ops"), s("ci"), s("http://x"), None), ("#ops", "ci", "http://x", "")),
-            ((s("@alice"), None, None, s(":tada:")), ("@alice", "bot", "", ":tada:")),
-            ((None, None, s("http://x"), s(":tada:")), ("town-square", "bot", "http://x", ":tada:")),
+            (
+                (None, None, None, None),
+                ("town-square", "bot", "http://default/icon.png", ""),
+            ),
+            (
+                (s(""), s(""), s(""), s("")),
+                ("town-square", "bot", "http://default/icon.png", ""),
+            ),
+            (
+                (s("#ops"), s("ci"), s("http://x"), None),
+                ("#ops", "ci", "http://x", ""),
+            ),
+            (
+                (s("@alice"), None, None, s(":tada:")),
+                ("@alice", "bot", "", ":tada:"),
+            ),
+            (
+                (None, None, s("http://x"), s(":tada:")),
+                ("town-square", "bot", "http://x", ":tada:"),
+            ),
         ];
         for ((channel, username, icon_url, icon_emoji), want) in cases {
-            let req = Incoming { text: s("hi"), channel, username, icon_url, icon_emoji, ..Incoming::default() };
+            let req = Incoming {
+                text: s("hi"),
+                channel,
+                username,
+                icon_url,
+                icon_emoji,
+                ..Incoming::default()
+            };
             let out = apply(&hook(), req.clone());
             assert_eq!(
-                (out.channel.as_str(), out.username.as_str(), out.icon_url.as_str(), out.icon_emoji.as_str()),
+                (
+                    out.channel.as_str(),
+                    out.username.as_str(),
+                    out.icon_url.as_str(),
+                    out.icon_emoji.as_str()
+                ),
                 want,
                 "{req:?}"
             );

@@ -36,7 +36,10 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(rules: Arc<ArcSwap<Rules>>) -> Gateway {
-        Gateway { rules, connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))) }
+        Gateway {
+            rules,
+            connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))),
+        }
     }
 }
 
@@ -76,11 +79,18 @@ impl HttpServerApp for Gateway {
         let (reply, reason) = match self.serve(&mut session, &rules, &mut record).await {
             Ok(Ok(())) => (Reply::ok(), "ok"),
             Ok(Err(rejection)) => {
-                if !session.is_body_done() {
-                    // Draining an unread body could take long; closing is cheaper and safe.
+                // An unread body must go before the next request can be read. A small one is
+                // read and dropped so the client keeps its connection; a large one closes it.
+                if !session.is_body_done()
+                    && (rejection == Rejection::TooLarge
+                        || !discard_body(&mut session, rules.gateway.max_body_bytes).await)
+                {
                     session.set_keepalive(None);
                 }
-                (Reply::rejection(&rejection, rules.gateway.errors, &record.request_id), rejection.code())
+                (
+                    Reply::rejection(&rejection, rules.gateway.errors, &record.request_id),
+                    rejection.code(),
+                )
             }
             Err(Abort(why)) => {
                 log_request(&record, 0, why, started.elapsed());
@@ -120,7 +130,10 @@ impl Gateway {
             return Ok(Err(Rejection::TooLarge));
         }
         if is_expect_continue(session) {
-            session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
+            session
+                .write_continue_response()
+                .await
+                .map_err(|_| Abort("client_gone"))?;
         }
         let body = match read_body(session, max).await? {
             Some(body) => body,
@@ -137,8 +150,14 @@ impl Gateway {
         };
         let payload = Bytes::from(processed.canonical.to_json());
         let started = Instant::now();
-        let (upstream, result) =
-            backend::deliver(rules.backend(hook), hook, &self.connector, payload, &record.request_id).await;
+        let (upstream, result) = backend::deliver(
+            rules.backend(hook),
+            hook,
+            &self.connector,
+            payload,
+            &record.request_id,
+        )
+        .await;
         record.upstream = Some((upstream, started.elapsed()));
         Ok(result)
     }
@@ -147,22 +166,34 @@ impl Gateway {
 /// The hook named by `/hooks/{key}` or `/services/{key with slashes}`. The key is hashed before
 /// lookup whatever it is, so an unknown key costs what a known one does.
 fn find_hook<'r>(rules: &'r Rules, path: &str) -> Option<&'r Hook> {
-    let key = path.strip_prefix("/hooks/").or_else(|| path.strip_prefix("/services/"))?;
+    let key = path
+        .strip_prefix("/hooks/")
+        .or_else(|| path.strip_prefix("/services/"))?;
     rules.hook_by_digest(&keys::digest(key))
 }
 
 fn declared_length(session: &ServerSession) -> Option<usize> {
-    std::str::from_utf8(session.get_header_bytes("content-length")).ok()?.trim().parse().ok()
+    std::str::from_utf8(session.get_header_bytes("content-length"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn is_expect_continue(session: &ServerSession) -> bool {
-    session.get_header_bytes("expect").eq_ignore_ascii_case(b"100-continue")
+    session
+        .get_header_bytes("expect")
+        .eq_ignore_ascii_case(b"100-continue")
 }
 
 /// Reads the whole body; `None` once it grows past `max` (chunked bodies declare no length).
 async fn read_body(session: &mut ServerSession, max: usize) -> Result<Option<Bytes>, Abort> {
     let mut body = BytesMut::with_capacity(declared_length(session).unwrap_or(1024).min(max));
-    while let Some(chunk) = session.read_request_body().await.map_err(|_| Abort("client_body_error"))? {
+    while let Some(chunk) = session
+        .read_request_body()
+        .await
+        .map_err(|_| Abort("client_body_error"))?
+    {
         if body.len() + chunk.len() > max {
             return Ok(None);
         }
@@ -171,9 +202,19 @@ async fn read_body(session: &mut ServerSession, max: usize) -> Result<Option<Byt
     Ok(Some(body.freeze()))
 }
 
+/// Reads and drops the rest of a body of at most `max` bytes; false when it is larger or broken.
+async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
+    if declared_length(session).is_some_and(|n| n > max) {
+        return false;
+    }
+    matches!(read_body(session, max).await, Ok(Some(_)))
+}
+
 /// Writes the reply; false when the client could not be written to.
 async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &str) -> bool {
-    let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else { return false };
+    let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else {
+        return false;
+    };
     let length = reply.body.len().to_string();
     let retry_after = reply.retry_after.map(|s| s.to_string());
     let mut headers = vec![
@@ -192,8 +233,14 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
             return false;
         }
     }
-    session.write_response_header(Box::new(header)).await.is_ok()
-        && session.write_response_body(reply.body.clone(), true).await.is_ok()
+    session
+        .write_response_header(Box::new(header))
+        .await
+        .is_ok()
+        && session
+            .write_response_body(reply.body.clone(), true)
+            .await
+            .is_ok()
 }
 
 /// One line per request. The key and the body are never part of it.

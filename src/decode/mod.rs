@@ -24,7 +24,12 @@ pub enum BodyShape {
 /// Decodes a request body. `content_type` is the raw header value, empty when absent.
 pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
     let content_type = String::from_utf8_lossy(content_type);
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         "multipart/form-data" => decode_multipart(&content_type, body),
         "application/x-www-form-urlencoded" if !starts_with_object(body) => form_payload(body),
@@ -56,9 +61,13 @@ fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
 }
 
 fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
-    let boundary = multipart::boundary(content_type).ok_or_else(|| invalid("multipart content type has no boundary"))?;
+    let boundary = multipart::boundary(content_type)
+        .ok_or_else(|| invalid("multipart content type has no boundary"))?;
     let parts = multipart::parts(body, boundary).map_err(invalid)?;
-    if let Some(payload) = parts.iter().find(|p| p.name.eq_ignore_ascii_case("payload")) {
+    if let Some(payload) = parts
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case("payload"))
+    {
         return json_body(payload.content).map(|r| (r, BodyShape::MultipartPayload));
     }
     let mut req = Incoming::default();
@@ -139,7 +148,10 @@ mod tests {
                     assert_eq!(Some(got_shape), shape, "{label}");
                 }
                 (Err(prefix), Err(Rejection::InvalidPayload(why))) => {
-                    assert!(why.starts_with(prefix), "{label}: {why:?} does not start with {prefix:?}")
+                    assert!(
+                        why.starts_with(prefix),
+                        "{label}: {why:?} does not start with {prefix:?}"
+                    )
                 }
                 (want, got) => panic!("{label}: wanted {want:?}, got {got:?}"),
             }

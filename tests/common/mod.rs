@@ -1,0 +1,428 @@
+//! Test harness: the real `hookgate` binary on a free loopback port, a recording HTTP backend,
+//! and a raw HTTP/1.1 client that shows exactly what went over the wire.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Bound on every wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A request as the recording backend received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("forwarded body is UTF-8")
+    }
+}
+
+/// A loopback HTTP/1.1 server that records every request and answers with a settable status.
+pub struct RecordingBackend {
+    pub addr: SocketAddr,
+    pub status: Arc<AtomicU16>,
+    received: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl RecordingBackend {
+    pub fn start() -> RecordingBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let status = Arc::new(AtomicU16::new(200));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (s, r) = (status.clone(), received.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let (s, r) = (s.clone(), r.clone());
+                std::thread::spawn(move || serve_recording(conn, &s, &r));
+            }
+        });
+        RecordingBackend {
+            addr,
+            status,
+            received,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Recorded> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn serve_recording(conn: TcpStream, status: &AtomicU16, received: &Mutex<Vec<Recorded>>) {
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut conn = conn;
+    // Keep-alive: one request after another on the same connection, as a real server would.
+    loop {
+        let Some((head, headers)) = read_head(&mut reader) else {
+            return;
+        };
+        let mut parts = head.split(' ');
+        let (method, path) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        received.lock().unwrap().push(Recorded {
+            method,
+            path,
+            headers,
+            body,
+        });
+        let status = status.load(Ordering::SeqCst);
+        let answer = if status == 200 {
+            "ok"
+        } else {
+            "{\"id\":\"backend.error\"}"
+        };
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        if conn.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads a request or status line and its headers.
+fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>)> {
+    let mut first = String::new();
+    if reader.read_line(&mut first).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Some((first.trim_end().to_owned(), headers));
+        }
+        let (k, v) = line.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+}
+
+/// A running gateway process with its output captured.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _rules: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts `hookgate serve` on `rules` (the text of one rules file) on a free port.
+    pub fn start(rules: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .args(["serve", "--rules"])
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hookgate");
+        let stdout = collect_lines(child.stdout.take().unwrap(), None);
+        let (tx, rx) = mpsc::channel();
+        let stderr = collect_lines(child.stderr.take().unwrap(), Some(tx));
+        let deadline = Instant::now() + WAIT;
+        let addr = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    let _ = child.kill();
+                    panic!(
+                        "gateway did not start; stderr: {:?}",
+                        stderr.lock().unwrap()
+                    )
+                });
+            if let Some(at) = line.find(" listen=") {
+                break line[at + 8..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<SocketAddr>()
+                    .unwrap();
+            }
+        };
+        // The address is logged before pingora binds it: wait until it accepts.
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "gateway never accepted on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Gateway {
+            addr,
+            child,
+            stdout,
+            stderr,
+            _rules: dir,
+        }
+    }
+
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr has a line containing `needle`, and returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.stderr_lines().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}: {:?}",
+                self.stderr_lines()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until stdout has `count` lines, and returns them.
+    pub fn wait_for_stdout(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let lines = self.stdout_lines();
+            if lines.len() >= count {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stdout has {} lines, wanted {count}",
+                lines.len()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn connect(&self) -> Conn {
+        Conn::open(self.addr)
+    }
+
+    /// One request on a fresh connection.
+    pub fn post(&self, path: &str, content_type: Option<&str>, body: &[u8]) -> Response {
+        self.connect().post(path, content_type, body)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect_lines(
+    pipe: impl Read + Send + 'static,
+    notify: Option<mpsc::Sender<String>>,
+) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if let Some(tx) = &notify {
+                let _ = tx.send(line.clone());
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// A response as read off the wire.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts status, content type and exact body bytes, and that a request id came back.
+    pub fn assert(&self, status: u16, content_type: &str, body: &str) {
+        assert_eq!(
+            (self.status, self.text().as_str()),
+            (status, body),
+            "{self:?}"
+        );
+        assert_eq!(self.header("content-type"), Some(content_type), "{self:?}");
+        assert_eq!(
+            self.header("content-length"),
+            Some(body.len().to_string().as_str()),
+            "{self:?}"
+        );
+        assert!(
+            self.header("x-request-id").is_some_and(|id| !id.is_empty()),
+            "{self:?}"
+        );
+    }
+}
+
+/// A raw HTTP/1.1 client connection, reusable for keep-alive tests.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        Conn {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    /// Sends raw bytes (request line, headers and body, exactly as given).
+    pub fn send(&mut self, raw: &[u8]) {
+        self.writer.write_all(raw).unwrap();
+    }
+
+    /// Reads one response; `None` when the server closed the connection first.
+    pub fn read_response(&mut self) -> Option<Response> {
+        let (head, headers) = read_head(&mut self.reader)?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).ok()?;
+        Some(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: gateway\r\n");
+        for (k, v) in headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut raw = raw.into_bytes();
+        raw.extend_from_slice(body);
+        self.send(&raw);
+        self.read_response().expect("a response")
+    }
+
+    pub fn post(&mut self, path: &str, content_type: Option<&str>, body: &[u8]) -> Response {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|ct| ("Content-Type", ct))
+            .into_iter()
+            .collect();
+        self.request("POST", path, &headers, body)
+    }
+
+    /// True when the server has closed this connection.
+    pub fn is_closed(&mut self) -> bool {
+        matches!(self.reader.fill_buf(), Ok([]))
+    }
+}
+
+/// Rules with one mattermost hook (`ci`, key `cikey`) on `backend_url` and one log hook (`demo`,
+/// key `demokey`), plus whatever `extra` adds.
+pub fn rules(backend_url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[backends.chat]
+kind = "mattermost"
+url = "{backend_url}"
+timeout_ms = 2000
+connect_timeout_ms = 500
+
+[backends.console]
+kind = "log"
+
+[[hooks]]
+name = "ci"
+key = "cikey"
+backend = "chat"
+backend_key = "mmhook1"
+
+[[hooks]]
+name = "slack"
+key = "T000/B000/XXXX"
+backend = "chat"
+backend_key = "mmhook2"
+channel = "town-square"
+username = "slack-bot"
+
+[[hooks]]
+name = "demo"
+key = "demokey"
+backend = "console"
+{extra}
+"#
+    )
+}
