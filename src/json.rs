@@ -193,17 +193,16 @@ impl Reader<'_> {
     fn string(&mut self) -> Result<String, JsonError> {
         self.pos += 1;
         let start = self.pos;
-        // Fast path: no escapes.
-        while let Some(b) = self.peek() {
-            match b {
-                b'"' => {
-                    let raw = &self.input[start..self.pos];
-                    self.pos += 1;
-                    return Ok(String::from_utf8_lossy(raw).into_owned());
-                }
-                b'\\' => break,
-                _ => self.pos += 1,
+        // Fast path: no escapes before the closing quote.
+        if let Some(i) = memchr::memchr2(b'"', b'\\', &self.input[start..]) {
+            self.pos = start + i;
+            if self.input[self.pos] == b'"' {
+                let raw = &self.input[start..self.pos];
+                self.pos += 1;
+                return Ok(String::from_utf8_lossy(raw).into_owned());
             }
+        } else {
+            self.pos = self.input.len();
         }
         let mut out: Vec<u8> = self.input[start..self.pos].to_vec();
         loop {

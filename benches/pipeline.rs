@@ -1,0 +1,46 @@
+//! The pure pipeline (decode, checks, hook defaults, canonical JSON) on typical webhook bodies.
+//! Throughput is reported in messages per second on one core.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use hookgate::pipeline::process;
+use hookgate::rules::{Hook, Markup};
+
+fn hook() -> Hook {
+    Hook {
+        name: "bench".into(),
+        backend: 0,
+        backend_key: "abc".into(),
+        channel: "town-square".into(),
+        username: "ci-bot".into(),
+        icon_url: String::new(),
+        markup: Markup::Markdown,
+    }
+}
+
+const TEXT_JSON: &str = r#"{"text":"Build #4521 of hookgate/main passed in 3m12s. 214 tests, 0 failures, coverage 87.3%. Deployed to staging by the release pipeline; see the build log for details and artifacts.","username":"ci","channel":"builds","icon_emoji":":white_check_mark:"}"#;
+
+const ALERT: &str = r##"{"attachments":[{"color":"danger","fallback":"[FIRING:1] HighLatency api (critical)","title":"[FIRING:1] HighLatency api (critical)","title_link":"http://alertmanager.local/#/alerts?receiver=chat","text":"*Alert:* p99 latency above 500ms - `critical`\n*Description:* api p99 latency is 734ms on instance api-3\n*Details:*\n  • *alertname:* `HighLatency`\n  • *instance:* `api-3:9100`\n  • *job:* `api`\n  • *severity:* `critical`","fields":[{"title":"Instance","value":"api-3:9100","short":true},{"title":"Value","value":734,"short":true}],"footer":"Alertmanager","ts":1764230400}],"username":"alertmanager","channel":"#alerts"}"##;
+
+fn bench(c: &mut Criterion) {
+    let hook = hook();
+    let form = format!("payload={TEXT_JSON}");
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(300_000 - 11));
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        ("text_json_250b", b"application/json", TEXT_JSON.as_bytes()),
+        ("text_form_payload", b"application/x-www-form-urlencoded", form.as_bytes()),
+        ("alertmanager_attachment", b"application/json", ALERT.as_bytes()),
+        ("json_300kb", b"application/json", big.as_bytes()),
+    ];
+    let mut group = c.benchmark_group("pipeline");
+    group.throughput(Throughput::Elements(1));
+    for (name, content_type, body) in cases {
+        assert!(process(&hook, content_type, body).is_ok(), "{name} must be accepted");
+        group.bench_function(name, |b| {
+            b.iter(|| process(black_box(&hook), black_box(content_type), black_box(body)).map(|p| p.canonical.to_json()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
