@@ -36,7 +36,9 @@ fn bench(c: &mut Criterion) {
     for (name, content_type, body) in cases {
         assert!(process(&hook, content_type, body).is_ok(), "{name} must be accepted");
         group.bench_function(name, |b| {
-            b.iter(|| process(black_box(&hook), black_box(content_type), black_box(body)).map(|p| p.canonical.to_json()))
+            b.iter(|| {
+                process(black_box(&hook), black_box(content_type), black_box(body)).map(|p| p.canonical.to_json())
+            })
         });
     }
     group.finish();

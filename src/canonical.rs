@@ -49,10 +49,7 @@ mod tests {
             icon_url: "i".into(),
             icon_emoji: ":e:".into(),
             kind: "custom_x".into(),
-            attachments: vec![Attachment {
-                text: "a".into(),
-                ..Attachment::default()
-            }],
+            attachments: vec![Attachment { text: "a".into(), ..Attachment::default() }],
             props: serde_json::from_str(r#"{"k":1}"#).unwrap(),
             priority: Some(serde_json::json!({"priority": "urgent"})),
         };

@@ -15,11 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "hookgate",
-    version,
-    about = "A gateway for Slack-style incoming webhooks in front of Mattermost"
-)]
+#[command(name = "hookgate", version, about = "A gateway for Slack-style incoming webhooks in front of Mattermost")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,13 +53,7 @@ enum Command {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     match Cli::parse().command {
-        Command::Serve {
-            rules,
-            listen,
-            admin_listen,
-            log_format,
-            log_level,
-        } => {
+        Command::Serve { rules, listen, admin_listen, log_format, log_level } => {
             logging::init(log_format, log_level);
             serve(&rules, listen, admin_listen)
         }
@@ -75,12 +65,7 @@ pub fn main() -> i32 {
 fn check(dir: &Path) -> i32 {
     match rules::load(dir) {
         Ok(rules) => {
-            println!(
-                "{}: ok, {} hooks, {} backends",
-                dir.display(),
-                rules.hooks.len(),
-                rules.backends.len()
-            );
+            println!("{}: ok, {} hooks, {} backends", dir.display(), rules.hooks.len(), rules.backends.len());
             0
         }
         Err(problems) => {
@@ -160,9 +145,7 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
 
 /// Resolves port 0 to a free port now, so the address can be logged and connected to.
 fn concrete_address(addr: &str) -> std::io::Result<SocketAddr> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let addr: SocketAddr = addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     if addr.port() != 0 {
         return Ok(addr);
     }
@@ -170,6 +153,5 @@ fn concrete_address(addr: &str) -> std::io::Result<SocketAddr> {
 }
 
 fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not one of off, error, warn, info, debug, trace"))
+    s.parse().map_err(|_| format!("{s:?} is not one of off, error, warn, info, debug, trace"))
 }

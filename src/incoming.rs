@@ -27,13 +27,8 @@ const DROPPED_MEMBERS: &[&str] = &[
 ];
 
 /// Client-supplied props that only the server may set (contract section 4).
-const RESERVED_PROPS: &[&str] = &[
-    "from_webhook",
-    "override_username",
-    "override_icon_url",
-    "override_icon_emoji",
-    "webhook_display_name",
-];
+const RESERVED_PROPS: &[&str] =
+    &["from_webhook", "override_username", "override_icon_url", "override_icon_emoji", "webhook_display_name"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Incoming {
@@ -225,13 +220,7 @@ fn attachment(value: &Json) -> Result<Attachment, Invalid> {
                 Json::Array(items) => Some(
                     items
                         .iter()
-                        .filter_map(|i| {
-                            if let Json::String(s) = i {
-                                Some(s.to_ascii_lowercase())
-                            } else {
-                                None
-                            }
-                        })
+                        .filter_map(|i| if let Json::String(s) = i { Some(s.to_ascii_lowercase()) } else { None })
                         .collect(),
                 ),
                 _ => None,
@@ -255,9 +244,7 @@ fn fields(value: &Json) -> Result<Vec<Field>, Invalid> {
         let mut f = Field::default();
         for (key, value) in members {
             if key.eq_ignore_ascii_case("title") {
-                f.title = opt_string(value, "title")
-                    .map_err(|e| format!("field {i}: {e}"))?
-                    .unwrap_or_default();
+                f.title = opt_string(value, "title").map_err(|e| format!("field {i}: {e}"))?.unwrap_or_default();
             } else if key.eq_ignore_ascii_case("value") {
                 f.value = field_value(value);
             } else if key.eq_ignore_ascii_case("short") {
@@ -285,9 +272,7 @@ fn props(value: &Json) -> Result<Map<String, Value>, Invalid> {
     match value {
         Json::Null => Ok(Map::new()),
         Json::Object(_) => {
-            let Value::Object(mut map) = value.to_value() else {
-                unreachable!("an object converts to an object")
-            };
+            let Value::Object(mut map) = value.to_value() else { unreachable!("an object converts to an object") };
             map.retain(|k, _| !RESERVED_PROPS.iter().any(|r| k.eq_ignore_ascii_case(r)));
             Ok(map)
         }
@@ -350,28 +335,13 @@ mod tests {
             (r#"{"type":true}"#, "`type` must be a string"),
             (r#"{"attachments":{}}"#, "`attachments` must be an array"),
             (r#"{"attachments":[1]}"#, "attachment 0: must be an object"),
-            (
-                r#"{"attachments":[{"title":3}]}"#,
-                "attachment 0: `title` must be a string",
-            ),
-            (
-                r#"{"attachments":[{"id":"x"}]}"#,
-                "attachment 0: `id` must be an integer",
-            ),
-            (
-                r#"{"attachments":[{"fields":{}}]}"#,
-                "attachment 0: `fields` must be an array",
-            ),
-            (
-                r#"{"attachments":[null,{"fields":[{"title":3}]}]}"#,
-                "attachment 0: field 0: `title` must be a string",
-            ),
+            (r#"{"attachments":[{"title":3}]}"#, "attachment 0: `title` must be a string"),
+            (r#"{"attachments":[{"id":"x"}]}"#, "attachment 0: `id` must be an integer"),
+            (r#"{"attachments":[{"fields":{}}]}"#, "attachment 0: `fields` must be an array"),
+            (r#"{"attachments":[null,{"fields":[{"title":3}]}]}"#, "attachment 0: field 0: `title` must be a string"),
             (r#"{"props":[]}"#, "`props` must be an object"),
             (r#"{"priority":"high"}"#, "`priority` must be an object"),
-            (
-                r#"{"priority":{"requested_ack":true}}"#,
-                "`priority.priority` must be a string",
-            ),
+            (r#"{"priority":{"requested_ack":true}}"#, "`priority.priority` must be a string"),
             ("[]", "the payload must be a JSON object"),
             ("null", "the payload must be a JSON object"),
             ("\"text\"", "the payload must be a JSON object"),
@@ -383,7 +353,8 @@ mod tests {
 
     #[test]
     fn slack_only_members_are_dropped_without_type_checks() {
-        let req = read(r#"{"text":"a","thread_ts":5,"unfurl_links":"yes","Blocks":[],"mrkdwn":"0","parse":null}"#).unwrap();
+        let req =
+            read(r#"{"text":"a","thread_ts":5,"unfurl_links":"yes","Blocks":[],"mrkdwn":"0","parse":null}"#).unwrap();
         assert_eq!(req.dropped, vec!["thread_ts", "unfurl_links", "blocks"]);
         assert_eq!(req.mrkdwn, Some(false));
     }
@@ -418,18 +389,9 @@ mod tests {
                 "ts": 123
             })
         );
-        assert!(read(r#"{"attachments":[]}"#)
-            .unwrap()
-            .attachments
-            .is_empty());
-        assert!(read(r#"{"attachments":[null]}"#)
-            .unwrap()
-            .attachments
-            .is_empty());
-        assert_eq!(
-            read(r#"{"attachments":[{}]}"#).unwrap().attachments.len(),
-            1
-        );
+        assert!(read(r#"{"attachments":[]}"#).unwrap().attachments.is_empty());
+        assert!(read(r#"{"attachments":[null]}"#).unwrap().attachments.is_empty());
+        assert_eq!(read(r#"{"attachments":[{}]}"#).unwrap().attachments.len(), 1);
     }
 
     #[test]
@@ -444,12 +406,11 @@ mod tests {
 
     #[test]
     fn priority_is_kept_in_mattermost_shape() {
-        let req = read(r#"{"priority":{"Priority":"urgent","requested_ack":"true","persistent_notifications":false}}"#).unwrap();
+        let req = read(r#"{"priority":{"Priority":"urgent","requested_ack":"true","persistent_notifications":false}}"#)
+            .unwrap();
         assert_eq!(
             req.priority,
-            Some(
-                json!({"priority": "urgent", "requested_ack": true, "persistent_notifications": false})
-            )
+            Some(json!({"priority": "urgent", "requested_ack": true, "persistent_notifications": false}))
         );
     }
 

@@ -51,10 +51,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn error(&self, what: &'static str) -> JsonError {
-        JsonError {
-            what,
-            offset: self.pos,
-        }
+        JsonError { what, offset: self.pos }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -245,15 +242,10 @@ impl Reader<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self
-            .input
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.error("invalid \\u escape"))?;
+        let digits = self.input.get(self.pos..self.pos + 4).ok_or_else(|| self.error("invalid \\u escape"))?;
         let mut v = 0u32;
         for &d in digits {
-            let n = (d as char)
-                .to_digit(16)
-                .ok_or_else(|| self.error("invalid \\u escape"))?;
+            let n = (d as char).to_digit(16).ok_or_else(|| self.error("invalid \\u escape"))?;
             v = v * 16 + n;
         }
         self.pos += 4;
@@ -281,11 +273,7 @@ impl Json {
     /// The value of the last member named `name`, compared without regard to ASCII case.
     pub fn member(&self, name: &str) -> Option<&Json> {
         match self {
-            Json::Object(members) => members
-                .iter()
-                .rev()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v),
+            Json::Object(members) => members.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -355,10 +343,7 @@ fn number_value(text: &str) -> Value {
     if let Ok(u) = text.parse::<u64>() {
         return Value::Number(u.into());
     }
-    text.parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
 #[cfg(test)]
@@ -383,31 +368,17 @@ mod tests {
                     Json::Null,
                 ]),
             ),
-            (
-                b"{\"a\":\"x\",\"a\":\"y\"}",
-                Json::Object(vec![("a".into(), s("x")), ("a".into(), s("y"))]),
-            ),
+            (b"{\"a\":\"x\",\"a\":\"y\"}", Json::Object(vec![("a".into(), s("x")), ("a".into(), s("y"))])),
             (b"\"line\nbreak\ttab\rcr\"", s("line\nbreak\ttab\rcr")),
             (b"\"\\u00e9\\ud83d\\ude00\\n\\\"\"", s("é😀\n\"")),
             (b"\"\\ud800x\"", s("\u{FFFD}x")),
             (b"\"bad \xff utf8\"", s("bad \u{FFFD} utf8")),
-            (
-                b"\xEF\xBB\xBF{\"t\":1}",
-                Json::Object(vec![("t".into(), Json::Number("1".into()))]),
-            ),
-            (
-                b"{\"t\":\"a\"} trailing junk",
-                Json::Object(vec![("t".into(), s("a"))]),
-            ),
+            (b"\xEF\xBB\xBF{\"t\":1}", Json::Object(vec![("t".into(), Json::Number("1".into()))])),
+            (b"{\"t\":\"a\"} trailing junk", Json::Object(vec![("t".into(), s("a"))])),
             (b"1000000", Json::Number("1000000".into())),
         ];
         for (input, want) in cases {
-            assert_eq!(
-                &parse(input).unwrap(),
-                want,
-                "input {:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert_eq!(&parse(input).unwrap(), want, "input {:?}", String::from_utf8_lossy(input));
         }
     }
 
@@ -438,11 +409,7 @@ mod tests {
                 assert_eq!(parse(input).unwrap(), Json::Number("0".into()));
                 continue;
             }
-            assert!(
-                parse(input).is_err(),
-                "accepted {:?}",
-                String::from_utf8_lossy(input)
-            );
+            assert!(parse(input).is_err(), "accepted {:?}", String::from_utf8_lossy(input));
         }
     }
 

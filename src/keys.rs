@@ -58,22 +58,11 @@ mod tests {
     #[test]
     fn rule_keys() {
         let plain = parse_rule_key("test").unwrap();
-        let hashed = parse_rule_key(
-            "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-        )
-        .unwrap();
+        let hashed = parse_rule_key("sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08").unwrap();
         assert_eq!(plain, hashed);
-        let upper = parse_rule_key(
-            "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
-        )
-        .unwrap();
+        let upper = parse_rule_key("sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08").unwrap();
         assert_eq!(upper, hashed);
-        for bad in [
-            "",
-            "sha256:",
-            "sha256:abc",
-            &format!("sha256:{}", "g".repeat(64)),
-        ] {
+        for bad in ["", "sha256:", "sha256:abc", &format!("sha256:{}", "g".repeat(64))] {
             assert!(parse_rule_key(bad).is_err(), "accepted {bad:?}");
         }
     }

@@ -50,12 +50,7 @@ fn format_record(format: LogFormat, record: &Record, timestamp: &str) -> String 
     let _ = record.key_values().visit(&mut pairs);
     match format {
         LogFormat::Text => {
-            let mut line = format!(
-                "{timestamp} {} {} {}",
-                record.level(),
-                record.target(),
-                record.args()
-            );
+            let mut line = format!("{timestamp} {} {} {}", record.level(), record.target(), record.args());
             for (k, v) in &pairs.0 {
                 let v = plain(v);
                 if v.is_empty() || v.contains([' ', '"', '=']) {
@@ -110,11 +105,8 @@ mod tests {
     use super::*;
 
     fn render(format: LogFormat) -> String {
-        let kvs: [(&str, kv::Value); 3] = [
-            ("request_id", "abc".into()),
-            ("status", 200u64.into()),
-            ("reason", "no text".into()),
-        ];
+        let kvs: [(&str, kv::Value); 3] =
+            [("request_id", "abc".into()), ("status", 200u64.into()), ("reason", "no text".into())];
         let record = Record::builder()
             .level(log::Level::Info)
             .target("hookgate::request")

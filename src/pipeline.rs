@@ -23,11 +23,7 @@ pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processe
     let (mut req, shape) = decode::decode(content_type, body)?;
     check_content(&req)?;
     let dropped = std::mem::take(&mut req.dropped);
-    Ok(Processed {
-        canonical: policy::apply(hook, req),
-        shape,
-        dropped,
-    })
+    Ok(Processed { canonical: policy::apply(hook, req), shape, dropped })
 }
 
 /// Content checks, in the contract's order: `no_text`, then `too_many_attachments`, then `type`.
@@ -41,9 +37,7 @@ fn check_content(req: &Incoming) -> Result<(), Rejection> {
     match req.kind.as_deref() {
         None | Some("") => Ok(()),
         Some(t) if t.starts_with("custom_") => Ok(()),
-        Some(_) => Err(Rejection::InvalidPayload(
-            "`type` must be empty or start with custom_".into(),
-        )),
+        Some(_) => Err(Rejection::InvalidPayload("`type` must be empty or start with custom_".into())),
     }
 }
 
@@ -73,10 +67,7 @@ mod tests {
     fn content_checks() {
         let many = format!(r#"{{"attachments":[{}]}}"#, vec!["{}"; 101].join(","));
         let hundred = format!(r#"{{"attachments":[{}]}}"#, vec!["{}"; 100].join(","));
-        let many_with_nulls = format!(
-            r#"{{"attachments":[{},null,null]}}"#,
-            vec!["{}"; 100].join(",")
-        );
+        let many_with_nulls = format!(r#"{{"attachments":[{},null,null]}}"#, vec!["{}"; 100].join(","));
         let cases: Vec<(&str, Result<&str, Rejection>)> = vec![
             (r#"{"text":"hi"}"#, Ok(r#"{"text":"hi"}"#)),
             (r#"{"text":"  "}"#, Ok(r#"{"text":"  "}"#)),
@@ -86,47 +77,29 @@ mod tests {
             (r#"{"attachments":[null]}"#, Err(Rejection::NoText)),
             (r#"{"attachments":[{}]}"#, Ok(r#"{"attachments":[{}]}"#)),
             (&many, Err(Rejection::TooManyAttachments)),
-            (
-                r#"{"text":"x","type":"custom_poll"}"#,
-                Ok(r#"{"text":"x","type":"custom_poll"}"#),
-            ),
+            (r#"{"text":"x","type":"custom_poll"}"#, Ok(r#"{"text":"x","type":"custom_poll"}"#)),
             (r#"{"text":"x","type":""}"#, Ok(r#"{"text":"x"}"#)),
             (
                 r#"{"text":"x","type":"system_join"}"#,
-                Err(Rejection::InvalidPayload(
-                    "`type` must be empty or start with custom_".into(),
-                )),
+                Err(Rejection::InvalidPayload("`type` must be empty or start with custom_".into())),
             ),
             (
                 r#"{"attachments":[{}],"type":"slack_attachment"}"#,
-                Err(Rejection::InvalidPayload(
-                    "`type` must be empty or start with custom_".into(),
-                )),
+                Err(Rejection::InvalidPayload("`type` must be empty or start with custom_".into())),
             ),
             (r#"{"text":"","type":"bad"}"#, Err(Rejection::NoText)),
-            (
-                r#"{"text":"x","thread_ts":"1.2","blocks":[]}"#,
-                Ok(r#"{"text":"x"}"#),
-            ),
+            (r#"{"text":"x","thread_ts":"1.2","blocks":[]}"#, Ok(r#"{"text":"x"}"#)),
         ];
         for (body, want) in cases {
             assert_eq!(run(body), want.map(str::to_owned), "{body}");
         }
         assert!(run(&hundred).is_ok());
-        assert!(
-            run(&many_with_nulls).is_ok(),
-            "null entries are dropped before counting"
-        );
+        assert!(run(&many_with_nulls).is_ok(), "null entries are dropped before counting");
     }
 
     #[test]
     fn dropped_members_are_reported() {
-        let p = process(
-            &hook(),
-            b"",
-            br#"{"text":"x","thread_ts":"1.2","unfurl_media":false}"#,
-        )
-        .unwrap();
+        let p = process(&hook(), b"", br#"{"text":"x","thread_ts":"1.2","unfurl_media":false}"#).unwrap();
         assert_eq!(p.dropped, vec!["thread_ts", "unfurl_media"]);
     }
 }

@@ -52,44 +52,17 @@ mod tests {
         let s = |v: &str| Some(v.to_owned());
         // (request channel, username, icon_url, icon_emoji) -> (channel, username, icon_url, icon_emoji)
         let cases = [
-            (
-                (None, None, None, None),
-                ("town-square", "bot", "http://default/icon.png", ""),
-            ),
-            (
-                (s(""), s(""), s(""), s("")),
-                ("town-square", "bot", "http://default/icon.png", ""),
-            ),
-            (
-                (s("#ops"), s("ci"), s("http://x"), None),
-                ("#ops", "ci", "http://x", ""),
-            ),
-            (
-                (s("@alice"), None, None, s(":tada:")),
-                ("@alice", "bot", "", ":tada:"),
-            ),
-            (
-                (None, None, s("http://x"), s(":tada:")),
-                ("town-square", "bot", "http://x", ":tada:"),
-            ),
+            ((None, None, None, None), ("town-square", "bot", "http://default/icon.png", "")),
+            ((s(""), s(""), s(""), s("")), ("town-square", "bot", "http://default/icon.png", "")),
+            ((s("#ops"), s("ci"), s("http://x"), None), ("#ops", "ci", "http://x", "")),
+            ((s("@alice"), None, None, s(":tada:")), ("@alice", "bot", "", ":tada:")),
+            ((None, None, s("http://x"), s(":tada:")), ("town-square", "bot", "http://x", ":tada:")),
         ];
         for ((channel, username, icon_url, icon_emoji), want) in cases {
-            let req = Incoming {
-                text: s("hi"),
-                channel,
-                username,
-                icon_url,
-                icon_emoji,
-                ..Incoming::default()
-            };
+            let req = Incoming { text: s("hi"), channel, username, icon_url, icon_emoji, ..Incoming::default() };
             let out = apply(&hook(), req.clone());
             assert_eq!(
-                (
-                    out.channel.as_str(),
-                    out.username.as_str(),
-                    out.icon_url.as_str(),
-                    out.icon_emoji.as_str()
-                ),
+                (out.channel.as_str(), out.username.as_str(), out.icon_url.as_str(), out.icon_emoji.as_str()),
                 want,
                 "{req:?}"
             );

@@ -79,36 +79,17 @@ impl Rejection {
         match self {
             Rejection::InvalidMethod => ("hookgate.invalid_method", "Only POST is accepted."),
             Rejection::NoService => ("web.incoming_webhook.invalid.app_error", "Invalid webhook."),
-            Rejection::TooLarge => (
-                "api.context.request_body_too_large.app_error",
-                "The request body is too large.",
-            ),
-            Rejection::InvalidPayload(_) => (
-                "web.incoming_webhook.decode.app_error",
-                "Unable to parse incoming data.",
-            ),
+            Rejection::TooLarge => ("api.context.request_body_too_large.app_error", "The request body is too large."),
+            Rejection::InvalidPayload(_) => ("web.incoming_webhook.decode.app_error", "Unable to parse incoming data."),
             Rejection::NoText => ("web.incoming_webhook.text.app_error", "No text specified."),
-            Rejection::TooManyAttachments => (
-                "hookgate.too_many_attachments",
-                "More than 100 attachments.",
-            ),
-            Rejection::ActionProhibited => (
-                "web.incoming_webhook.permissions.app_error",
-                "This webhook is not permitted to perform this action.",
-            ),
-            Rejection::ChannelNotFound => (
-                "web.incoming_webhook.channel.app_error",
-                "Couldn't find the channel.",
-            ),
+            Rejection::TooManyAttachments => ("hookgate.too_many_attachments", "More than 100 attachments."),
+            Rejection::ActionProhibited => {
+                ("web.incoming_webhook.permissions.app_error", "This webhook is not permitted to perform this action.")
+            }
+            Rejection::ChannelNotFound => ("web.incoming_webhook.channel.app_error", "Couldn't find the channel."),
             Rejection::RateLimited { .. } => ("hookgate.rate_limited", "Too many requests."),
-            Rejection::BackendError(_) => (
-                "hookgate.backend_error",
-                "The chat server failed to accept the message.",
-            ),
-            Rejection::BackendUnavailable(_) => (
-                "hookgate.backend_unavailable",
-                "The chat server is unavailable.",
-            ),
+            Rejection::BackendError(_) => ("hookgate.backend_error", "The chat server failed to accept the message."),
+            Rejection::BackendUnavailable(_) => ("hookgate.backend_unavailable", "The chat server is unavailable."),
         }
     }
 }

@@ -12,10 +12,7 @@ pub fn choose(header: &[u8]) -> String {
 }
 
 fn acceptable(id: &[u8]) -> bool {
-    (1..=MAX_LEN).contains(&id.len())
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=MAX_LEN).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

@@ -16,12 +16,7 @@ pub struct Reply {
 impl Reply {
     /// Slack's and Mattermost's success: 200, `text/plain`, exactly `ok`.
     pub fn ok() -> Reply {
-        Reply {
-            status: 200,
-            content_type: "text/plain",
-            body: Bytes::from_static(b"ok"),
-            retry_after: None,
-        }
+        Reply { status: 200, content_type: "text/plain", body: Bytes::from_static(b"ok"), retry_after: None }
     }
 
     pub fn rejection(rejection: &Rejection, dialect: ErrorDialect, request_id: &str) -> Reply {
@@ -47,12 +42,7 @@ impl Reply {
             ErrorDialect::Slack => "text/plain",
             ErrorDialect::Mattermost => "application/json",
         };
-        Reply {
-            status: rejection.status(),
-            content_type,
-            body,
-            retry_after: rejection.retry_after(),
-        }
+        Reply { status: rejection.status(), content_type, body, retry_after: rejection.retry_after() }
     }
 }
 
@@ -66,45 +56,20 @@ mod tests {
             (Rejection::InvalidMethod, 405, "invalid_method", None),
             (Rejection::NoService, 404, "no_service", None),
             (Rejection::TooLarge, 413, "request_too_large", None),
-            (
-                Rejection::InvalidPayload("x".into()),
-                400,
-                "invalid_payload",
-                None,
-            ),
+            (Rejection::InvalidPayload("x".into()), 400, "invalid_payload", None),
             (Rejection::NoText, 400, "no_text", None),
-            (
-                Rejection::TooManyAttachments,
-                400,
-                "too_many_attachments",
-                None,
-            ),
+            (Rejection::TooManyAttachments, 400, "too_many_attachments", None),
             (Rejection::ActionProhibited, 403, "action_prohibited", None),
             (Rejection::ChannelNotFound, 404, "channel_not_found", None),
-            (
-                Rejection::RateLimited { retry_after: 7 },
-                429,
-                "rate_limited",
-                Some(7),
-            ),
+            (Rejection::RateLimited { retry_after: 7 }, 429, "rate_limited", Some(7)),
             (Rejection::BackendError(500), 502, "backend_error", None),
-            (
-                Rejection::BackendUnavailable("refused"),
-                503,
-                "backend_unavailable",
-                Some(5),
-            ),
+            (Rejection::BackendUnavailable("refused"), 503, "backend_unavailable", Some(5)),
         ];
         for (rejection, status, body, retry_after) in cases {
             let reply = Reply::rejection(&rejection, ErrorDialect::Slack, "rid");
             assert_eq!(
                 reply,
-                Reply {
-                    status,
-                    content_type: "text/plain",
-                    body: Bytes::from_static(body.as_bytes()),
-                    retry_after
-                },
+                Reply { status, content_type: "text/plain", body: Bytes::from_static(body.as_bytes()), retry_after },
                 "{rejection:?}"
             );
         }

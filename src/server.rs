@@ -36,10 +36,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(rules: Arc<ArcSwap<Rules>>) -> Gateway {
-        Gateway {
-            rules,
-            connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))),
-        }
+        Gateway { rules, connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))) }
     }
 }
 
@@ -87,10 +84,7 @@ impl HttpServerApp for Gateway {
                 {
                     session.set_keepalive(None);
                 }
-                (
-                    Reply::rejection(&rejection, rules.gateway.errors, &record.request_id),
-                    rejection.code(),
-                )
+                (Reply::rejection(&rejection, rules.gateway.errors, &record.request_id), rejection.code())
             }
             Err(Abort(why)) => {
                 log_request(&record, 0, why, started.elapsed());
@@ -130,10 +124,7 @@ impl Gateway {
             return Ok(Err(Rejection::TooLarge));
         }
         if is_expect_continue(session) {
-            session
-                .write_continue_response()
-                .await
-                .map_err(|_| Abort("client_gone"))?;
+            session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
         }
         let body = match read_body(session, max).await? {
             Some(body) => body,
@@ -150,14 +141,8 @@ impl Gateway {
         };
         let payload = Bytes::from(processed.canonical.to_json());
         let started = Instant::now();
-        let (upstream, result) = backend::deliver(
-            rules.backend(hook),
-            hook,
-            &self.connector,
-            payload,
-            &record.request_id,
-        )
-        .await;
+        let (upstream, result) =
+            backend::deliver(rules.backend(hook), hook, &self.connector, payload, &record.request_id).await;
         record.upstream = Some((upstream, started.elapsed()));
         Ok(result)
     }
@@ -166,34 +151,22 @@ impl Gateway {
 /// The hook named by `/hooks/{key}` or `/services/{key with slashes}`. The key is hashed before
 /// lookup whatever it is, so an unknown key costs what a known one does.
 fn find_hook<'r>(rules: &'r Rules, path: &str) -> Option<&'r Hook> {
-    let key = path
-        .strip_prefix("/hooks/")
-        .or_else(|| path.strip_prefix("/services/"))?;
+    let key = path.strip_prefix("/hooks/").or_else(|| path.strip_prefix("/services/"))?;
     rules.hook_by_digest(&keys::digest(key))
 }
 
 fn declared_length(session: &ServerSession) -> Option<usize> {
-    std::str::from_utf8(session.get_header_bytes("content-length"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::str::from_utf8(session.get_header_bytes("content-length")).ok()?.trim().parse().ok()
 }
 
 fn is_expect_continue(session: &ServerSession) -> bool {
-    session
-        .get_header_bytes("expect")
-        .eq_ignore_ascii_case(b"100-continue")
+    session.get_header_bytes("expect").eq_ignore_ascii_case(b"100-continue")
 }
 
 /// Reads the whole body; `None` once it grows past `max` (chunked bodies declare no length).
 async fn read_body(session: &mut ServerSession, max: usize) -> Result<Option<Bytes>, Abort> {
     let mut body = BytesMut::with_capacity(declared_length(session).unwrap_or(1024).min(max));
-    while let Some(chunk) = session
-        .read_request_body()
-        .await
-        .map_err(|_| Abort("client_body_error"))?
-    {
+    while let Some(chunk) = session.read_request_body().await.map_err(|_| Abort("client_body_error"))? {
         if body.len() + chunk.len() > max {
             return Ok(None);
         }
@@ -217,11 +190,8 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
     };
     let length = reply.body.len().to_string();
     let retry_after = reply.retry_after.map(|s| s.to_string());
-    let mut headers = vec![
-        ("content-type", reply.content_type),
-        ("content-length", length.as_str()),
-        ("x-request-id", request_id),
-    ];
+    let mut headers =
+        vec![("content-type", reply.content_type), ("content-length", length.as_str()), ("x-request-id", request_id)];
     if let Some(secs) = &retry_after {
         headers.push(("retry-after", secs.as_str()));
     }
@@ -233,14 +203,8 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
             return false;
         }
     }
-    session
-        .write_response_header(Box::new(header))
-        .await
-        .is_ok()
-        && session
-            .write_response_body(reply.body.clone(), true)
-            .await
-            .is_ok()
+    session.write_response_header(Box::new(header)).await.is_ok()
+        && session.write_response_body(reply.body.clone(), true).await.is_ok()
 }
 
 /// One line per request. The key and the body are never part of it.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{rules, Conn, Gateway, RecordingBackend};
+use common::{rules, Conn, Gateway, RecordingBackend, CLOSE, HANG};
 
 const JSON: Option<&str> = Some("application/json");
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
@@ -21,66 +21,16 @@ fn every_body_shape_is_forwarded_as_the_same_canonical_json() {
     let multipart_fields = "--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhi\r\n--XyZ\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\ndev\r\n--XyZ--\r\n";
     let want = r#"{"text":"hi","channel":"dev"}"#;
     let cases: Vec<(&str, Option<&str>, &str, &str)> = vec![
-        (
-            "json with charset",
-            Some("application/json; charset=utf-8"),
-            r#"{"text":"hi","channel":"dev"}"#,
-            want,
-        ),
-        (
-            "form payload=",
-            FORM,
-            r#"payload={"text":"hi","channel":"dev"}"#,
-            want,
-        ),
-        (
-            "form payload= url-encoded",
-            FORM,
-            "payload=%7B%22text%22%3A%22hi%22%2C%22channel%22%3A%22dev%22%7D",
-            want,
-        ),
-        (
-            "form-labelled raw json",
-            FORM,
-            r#"{"text":"hi","channel":"dev"}"#,
-            want,
-        ),
-        (
-            "multipart payload field",
-            Some("multipart/form-data; boundary=XyZ"),
-            multipart_payload,
-            want,
-        ),
-        (
-            "multipart plain fields",
-            Some("multipart/form-data; boundary=XyZ"),
-            multipart_fields,
-            want,
-        ),
-        (
-            "no content type, json",
-            None,
-            r#"{"text":"hi","channel":"dev"}"#,
-            want,
-        ),
-        (
-            "no content type, payload=",
-            None,
-            r#"payload={"text":"hi","channel":"dev"}"#,
-            want,
-        ),
-        (
-            "keys in other cases",
-            JSON,
-            r#"{"TEXT":"hi","Channel":"dev"}"#,
-            want,
-        ),
-        (
-            "raw newline inside text",
-            JSON,
-            "{\"text\":\"line one\nline\ttwo\"}",
-            r#"{"text":"line one\nline\ttwo"}"#,
-        ),
+        ("json with charset", Some("application/json; charset=utf-8"), r#"{"text":"hi","channel":"dev"}"#, want),
+        ("form payload=", FORM, r#"payload={"text":"hi","channel":"dev"}"#, want),
+        ("form payload= url-encoded", FORM, "payload=%7B%22text%22%3A%22hi%22%2C%22channel%22%3A%22dev%22%7D", want),
+        ("form-labelled raw json", FORM, r#"{"text":"hi","channel":"dev"}"#, want),
+        ("multipart payload field", Some("multipart/form-data; boundary=XyZ"), multipart_payload, want),
+        ("multipart plain fields", Some("multipart/form-data; boundary=XyZ"), multipart_fields, want),
+        ("no content type, json", None, r#"{"text":"hi","channel":"dev"}"#, want),
+        ("no content type, payload=", None, r#"payload={"text":"hi","channel":"dev"}"#, want),
+        ("keys in other cases", JSON, r#"{"TEXT":"hi","Channel":"dev"}"#, want),
+        ("raw newline inside text", JSON, "{\"text\":\"line one\nline\ttwo\"}", r#"{"text":"line one\nline\ttwo"}"#),
         (
             "reserved props and slack-only members removed",
             JSON,
@@ -98,124 +48,38 @@ fn every_body_shape_is_forwarded_as_the_same_canonical_json() {
         let response = gateway.post("/hooks/cikey", *content_type, body.as_bytes());
         response.assert(200, "text/plain", "ok");
         let received = backend.received();
-        assert_eq!(
-            received.len(),
-            i + 1,
-            "{name}: one forwarded request per case"
-        );
+        assert_eq!(received.len(), i + 1, "{name}: one forwarded request per case");
         let got = &received[i];
-        assert_eq!(
-            (got.method.as_str(), got.path.as_str()),
-            ("POST", "/hooks/mmhook1"),
-            "{name}"
-        );
-        assert_eq!(
-            got.header("content-type"),
-            Some("application/json"),
-            "{name}"
-        );
+        assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/hooks/mmhook1"), "{name}");
+        assert_eq!(got.header("content-type"), Some("application/json"), "{name}");
         assert_eq!(got.body_text(), *want, "{name}");
-        assert_eq!(
-            got.header("x-request-id"),
-            response.header("x-request-id"),
-            "{name}: same request id"
-        );
+        assert_eq!(got.header("x-request-id"), response.header("x-request-id"), "{name}: same request id");
     }
 }
 
 #[test]
 fn the_slack_path_and_hook_defaults() {
     let (backend, gateway) = setup();
-    let response = gateway.post(
-        "/services/T000/B000/XXXX",
-        JSON,
-        br#"{"text":"from slack"}"#,
-    );
+    let response = gateway.post("/services/T000/B000/XXXX", JSON, br#"{"text":"from slack"}"#);
     response.assert(200, "text/plain", "ok");
     let got = &backend.received()[0];
     assert_eq!(got.path, "/hooks/mmhook2");
-    assert_eq!(
-        got.body_text(),
-        r#"{"text":"from slack","channel":"town-square","username":"slack-bot"}"#
-    );
+    assert_eq!(got.body_text(), r#"{"text":"from slack","channel":"town-square","username":"slack-bot"}"#);
 }
 
 #[test]
 fn rejected_requests_get_their_code_and_reach_nothing() {
     let (backend, gateway) = setup();
     let cases: Vec<(&str, &str, Option<&str>, &str, u16, &str)> = vec![
-        (
-            "malformed json",
-            "/hooks/cikey",
-            JSON,
-            r#"{"text":"hi""#,
-            400,
-            "invalid_payload",
-        ),
-        (
-            "wrong member type",
-            "/hooks/cikey",
-            JSON,
-            r#"{"text":5}"#,
-            400,
-            "invalid_payload",
-        ),
-        (
-            "form without payload",
-            "/hooks/cikey",
-            FORM,
-            "text=hi",
-            400,
-            "invalid_payload",
-        ),
-        (
-            "empty body",
-            "/hooks/cikey",
-            JSON,
-            "",
-            400,
-            "invalid_payload",
-        ),
-        (
-            "bad type",
-            "/hooks/cikey",
-            JSON,
-            r#"{"text":"hi","type":"system_join"}"#,
-            400,
-            "invalid_payload",
-        ),
-        (
-            "no text",
-            "/hooks/cikey",
-            JSON,
-            r#"{"text":""}"#,
-            400,
-            "no_text",
-        ),
-        (
-            "unknown key",
-            "/hooks/nosuchkey",
-            JSON,
-            r#"{"text":"hi"}"#,
-            404,
-            "no_service",
-        ),
-        (
-            "unknown slack path",
-            "/services/T1/B1/nope",
-            JSON,
-            r#"{"text":"hi"}"#,
-            404,
-            "no_service",
-        ),
-        (
-            "other path",
-            "/api/v4/posts",
-            JSON,
-            r#"{"text":"hi"}"#,
-            404,
-            "no_service",
-        ),
+        ("malformed json", "/hooks/cikey", JSON, r#"{"text":"hi""#, 400, "invalid_payload"),
+        ("wrong member type", "/hooks/cikey", JSON, r#"{"text":5}"#, 400, "invalid_payload"),
+        ("form without payload", "/hooks/cikey", FORM, "text=hi", 400, "invalid_payload"),
+        ("empty body", "/hooks/cikey", JSON, "", 400, "invalid_payload"),
+        ("bad type", "/hooks/cikey", JSON, r#"{"text":"hi","type":"system_join"}"#, 400, "invalid_payload"),
+        ("no text", "/hooks/cikey", JSON, r#"{"text":""}"#, 400, "no_text"),
+        ("unknown key", "/hooks/nosuchkey", JSON, r#"{"text":"hi"}"#, 404, "no_service"),
+        ("unknown slack path", "/services/T1/B1/nope", JSON, r#"{"text":"hi"}"#, 404, "no_service"),
+        ("other path", "/api/v4/posts", JSON, r#"{"text":"hi"}"#, 404, "no_service"),
     ];
     for (name, path, content_type, body, status, code) in cases {
         let response = gateway.post(path, content_type, body.as_bytes());
@@ -226,16 +90,8 @@ fn rejected_requests_get_their_code_and_reach_nothing() {
     get.assert(405, "text/plain", "invalid_method");
     assert_eq!(get.header("allow"), Some("POST"));
     let many = format!(r#"{{"attachments":[{}]}}"#, vec!["{}"; 101].join(","));
-    gateway.post("/hooks/cikey", JSON, many.as_bytes()).assert(
-        400,
-        "text/plain",
-        "too_many_attachments",
-    );
-    assert!(
-        backend.received().is_empty(),
-        "nothing rejected was forwarded: {:?}",
-        backend.received()
-    );
+    gateway.post("/hooks/cikey", JSON, many.as_bytes()).assert(400, "text/plain", "too_many_attachments");
+    assert!(backend.received().is_empty(), "nothing rejected was forwarded: {:?}", backend.received());
 }
 
 /// A JSON body of exactly `len` bytes.
@@ -249,15 +105,12 @@ fn bodies_up_to_the_limit_pass_and_larger_ones_are_refused() {
     let (backend, gateway) = setup();
     let at_limit = body_of(300_000);
     assert_eq!(at_limit.len(), 300_000);
-    gateway
-        .post("/hooks/cikey", JSON, &at_limit)
-        .assert(200, "text/plain", "ok");
+    gateway.post("/hooks/cikey", JSON, &at_limit).assert(200, "text/plain", "ok");
     assert_eq!(backend.received()[0].body, at_limit, "forwarded unchanged");
 
     let over = body_of(300_001);
     let mut conn = gateway.connect();
-    conn.post("/hooks/cikey", JSON, &over)
-        .assert(413, "text/plain", "request_too_large");
+    conn.post("/hooks/cikey", JSON, &over).assert(413, "text/plain", "request_too_large");
     assert_eq!(backend.received().len(), 1);
 
     // Chunked bodies declare no length: the limit is enforced while reading.
@@ -272,9 +125,7 @@ fn bodies_up_to_the_limit_pass_and_larger_ones_are_refused() {
         }
         raw.extend_from_slice(b"0\r\n\r\n");
         conn.send(&raw);
-        conn.read_response()
-            .unwrap()
-            .assert(status, "text/plain", body);
+        conn.read_response().unwrap().assert(status, "text/plain", body);
     }
     assert_eq!(backend.received().len(), 2);
     assert_eq!(backend.received()[1].body, at_limit);
@@ -295,17 +146,13 @@ fn expect_100_continue_is_answered() {
     // The client waits for the interim answer before sending the body.
     assert_eq!(conn.read_response().unwrap().status, 100);
     conn.send(&body);
-    conn.read_response()
-        .unwrap()
-        .assert(200, "text/plain", "ok");
+    conn.read_response().unwrap().assert(200, "text/plain", "ok");
     assert_eq!(backend.received()[0].body, body);
 
     // Too large by its declared length: refused at once, without inviting the body.
     let mut conn = gateway.connect();
     conn.send(b"POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nExpect: 100-continue\r\nContent-Length: 300001\r\n\r\n");
-    conn.read_response()
-        .unwrap()
-        .assert(413, "text/plain", "request_too_large");
+    conn.read_response().unwrap().assert(413, "text/plain", "request_too_large");
 }
 
 #[test]
@@ -322,24 +169,15 @@ fn backend_failures_are_mapped() {
     ];
     for (backend_status, status, code) in cases {
         backend.set_status(backend_status);
-        gateway
-            .post("/hooks/cikey", JSON, br#"{"text":"hi"}"#)
-            .assert(status, "text/plain", code);
+        gateway.post("/hooks/cikey", JSON, br#"{"text":"hi"}"#).assert(status, "text/plain", code);
     }
-    assert_eq!(
-        backend.received().len(),
-        cases.len(),
-        "each was sent exactly once"
-    );
+    assert_eq!(backend.received().len(), cases.len(), "each was sent exactly once");
 }
 
 #[test]
 fn backend_down_is_503_with_retry_after() {
     // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let gateway = Gateway::start(&rules(&format!("http://{closed}"), ""));
     let response = gateway.post("/hooks/cikey", JSON, br#"{"text":"hi"}"#);
     response.assert(503, "text/plain", "backend_unavailable");
@@ -352,16 +190,11 @@ fn backend_down_is_503_with_retry_after() {
 fn keep_alive_survives_rejections() {
     let (backend, gateway) = setup();
     let mut conn: Conn = gateway.connect();
-    conn.post("/hooks/cikey", JSON, b"{broken")
-        .assert(400, "text/plain", "invalid_payload");
-    conn.post("/hooks/cikey", JSON, br#"{"text":""}"#)
-        .assert(400, "text/plain", "no_text");
-    conn.post("/hooks/cikey", JSON, br#"{"text":"after"}"#)
-        .assert(200, "text/plain", "ok");
-    conn.post("/hooks/nosuchkey", JSON, br#"{"text":"x"}"#)
-        .assert(404, "text/plain", "no_service");
-    conn.post("/hooks/cikey", JSON, br#"{"text":"again"}"#)
-        .assert(200, "text/plain", "ok");
+    conn.post("/hooks/cikey", JSON, b"{broken").assert(400, "text/plain", "invalid_payload");
+    conn.post("/hooks/cikey", JSON, br#"{"text":""}"#).assert(400, "text/plain", "no_text");
+    conn.post("/hooks/cikey", JSON, br#"{"text":"after"}"#).assert(200, "text/plain", "ok");
+    conn.post("/hooks/nosuchkey", JSON, br#"{"text":"x"}"#).assert(404, "text/plain", "no_service");
+    conn.post("/hooks/cikey", JSON, br#"{"text":"again"}"#).assert(200, "text/plain", "ok");
     let bodies: Vec<String> = backend.received().iter().map(|r| r.body_text()).collect();
     assert_eq!(bodies, vec![r#"{"text":"after"}"#, r#"{"text":"again"}"#]);
 }
@@ -370,32 +203,14 @@ fn keep_alive_survives_rejections() {
 fn request_ids_are_kept_or_made() {
     let (backend, gateway) = setup();
     let mut conn = gateway.connect();
-    let mine = conn.request(
-        "POST",
-        "/hooks/cikey",
-        &[("X-Request-Id", "my-id.1")],
-        br#"{"text":"a"}"#,
-    );
+    let mine = conn.request("POST", "/hooks/cikey", &[("X-Request-Id", "my-id.1")], br#"{"text":"a"}"#);
     assert_eq!(mine.header("x-request-id"), Some("my-id.1"));
-    assert_eq!(
-        backend.received()[0].header("x-request-id"),
-        Some("my-id.1")
-    );
-    let bad = conn.request(
-        "POST",
-        "/hooks/cikey",
-        &[("X-Request-Id", "has spaces")],
-        br#"{"text":"b"}"#,
-    );
+    assert_eq!(backend.received()[0].header("x-request-id"), Some("my-id.1"));
+    let bad = conn.request("POST", "/hooks/cikey", &[("X-Request-Id", "has spaces")], br#"{"text":"b"}"#);
     let made = bad.header("x-request-id").unwrap();
     assert!(made.len() == 32 && made != "has spaces", "{made}");
     assert_eq!(backend.received()[1].header("x-request-id"), Some(made));
-    let rejected = conn.request(
-        "POST",
-        "/hooks/nokey",
-        &[("X-Request-Id", "rej-1")],
-        br#"{"text":"b"}"#,
-    );
+    let rejected = conn.request("POST", "/hooks/nokey", &[("X-Request-Id", "rej-1")], br#"{"text":"b"}"#);
     assert_eq!(rejected.header("x-request-id"), Some("rej-1"));
 }
 
@@ -403,34 +218,17 @@ fn request_ids_are_kept_or_made() {
 fn the_log_backend_prints_one_json_line_and_the_log_line_has_no_key() {
     let backend = RecordingBackend::start();
     let gateway = Gateway::start(&rules(&backend.url(), ""));
-    gateway
-        .post("/hooks/demokey", FORM, br#"payload={"text":"hi"}"#)
-        .assert(200, "text/plain", "ok");
-    gateway
-        .post("/hooks/demokey", JSON, b"{\"text\":\"two\\nlines\"}")
-        .assert(200, "text/plain", "ok");
-    assert_eq!(
-        gateway.wait_for_stdout(2),
-        vec![r#"{"text":"hi"}"#, r#"{"text":"two\nlines"}"#]
-    );
+    gateway.post("/hooks/demokey", FORM, br#"payload={"text":"hi"}"#).assert(200, "text/plain", "ok");
+    gateway.post("/hooks/demokey", JSON, b"{\"text\":\"two\\nlines\"}").assert(200, "text/plain", "ok");
+    assert_eq!(gateway.wait_for_stdout(2), vec![r#"{"text":"hi"}"#, r#"{"text":"two\nlines"}"#]);
     let line = gateway.wait_for_log("hook=demo ");
-    for part in [
-        "INFO hookgate::request request",
-        "status=200",
-        "reason=ok",
-        "upstream=log",
-        "total_us=",
-    ] {
+    for part in ["INFO hookgate::request request", "status=200", "reason=ok", "upstream=log", "total_us="] {
         assert!(line.contains(part), "{part} missing from {line}");
     }
     gateway.post("/hooks/cikey", JSON, br#"{"text":"x"}"#);
     gateway.post("/services/T000/B000/XXXX", JSON, br#"{"text":"x"}"#);
     gateway.wait_for_log("hook=slack ");
-    for line in gateway
-        .stderr_lines()
-        .iter()
-        .chain(gateway.stdout_lines().iter())
-    {
+    for line in gateway.stderr_lines().iter().chain(gateway.stdout_lines().iter()) {
         for key in ["demokey", "cikey", "T000/B000/XXXX"] {
             assert!(!line.contains(key), "key {key} leaked into {line}");
         }
@@ -440,17 +238,9 @@ fn the_log_backend_prints_one_json_line_and_the_log_line_has_no_key() {
 #[test]
 fn mattermost_error_dialect() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&format!(
-        "[gateway]\nerrors = \"mattermost\"\n{}",
-        rules(&backend.url(), "")
-    ));
+    let gateway = Gateway::start(&format!("[gateway]\nerrors = \"mattermost\"\n{}", rules(&backend.url(), "")));
     let mut conn = gateway.connect();
-    let response = conn.request(
-        "POST",
-        "/hooks/cikey",
-        &[("X-Request-Id", "rid-7")],
-        br#"{"text":""}"#,
-    );
+    let response = conn.request("POST", "/hooks/cikey", &[("X-Request-Id", "rid-7")], br#"{"text":""}"#);
     assert_eq!(response.status, 400);
     assert_eq!(response.header("content-type"), Some("application/json"));
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
@@ -464,6 +254,35 @@ fn mattermost_error_dialect() {
             "status_code": 400
         })
     );
-    conn.post("/hooks/cikey", JSON, br#"{"text":"fine"}"#)
-        .assert(200, "text/plain", "ok");
+    conn.post("/hooks/cikey", JSON, br#"{"text":"fine"}"#).assert(200, "text/plain", "ok");
+}
+
+#[test]
+fn a_slow_backend_times_out_and_a_broken_one_is_not_resent() {
+    let (backend, gateway) = setup();
+    // rules() gives the backend timeout_ms = 2000.
+    backend.set_status(HANG);
+    let response = gateway.post("/hooks/cikey", JSON, br#"{"text":"slow"}"#);
+    response.assert(503, "text/plain", "backend_unavailable");
+    assert_eq!(response.header("retry-after"), Some("5"));
+    assert!(gateway.wait_for_log("status=503").contains("upstream=timeout"));
+
+    // The backend read the request and hung up: it may have posted it, so it is not sent again.
+    backend.set_status(CLOSE);
+    gateway.post("/hooks/cikey", JSON, br#"{"text":"cut"}"#).assert(503, "text/plain", "backend_unavailable");
+    let texts: Vec<String> = backend.received().iter().map(|r| r.body_text()).collect();
+    assert_eq!(texts, vec![r#"{"text":"slow"}"#, r#"{"text":"cut"}"#], "each sent exactly once");
+
+    backend.set_status(200);
+    gateway.post("/hooks/cikey", JSON, br#"{"text":"recovered"}"#).assert(200, "text/plain", "ok");
+}
+
+#[test]
+fn backend_connections_are_reused() {
+    let (backend, gateway) = setup();
+    for i in 0..20 {
+        gateway.post("/hooks/cikey", JSON, format!(r#"{{"text":"{i}"}}"#).as_bytes()).assert(200, "text/plain", "ok");
+    }
+    assert_eq!(backend.received().len(), 20);
+    assert_eq!(backend.connections(), 1, "one pooled connection served every request");
 }

@@ -55,8 +55,16 @@ const AGREES: &[&str] = &[
 /// Decode cases where the contract chose otherwise, with hookgate's result and the reason.
 const DIFFERS: &[(&str, Result<&str, &str>, &str)] = &[
     ("wt_form_ct_raw_json_body", Ok("a"), "§3: a form-labelled raw JSON object is JSON (curl -d)"),
-    ("wt_unknown_media_type_falls_back_to_json", Ok("this is a \"test\"\n\tthat"), "§9: payload= is a form body whatever the header"),
-    ("code_no_content_type_with_payload_prefix", Ok("Hello, this is some text\nThis is more text. :tada:"), "§3: no content type and payload= is a form body"),
+    (
+        "wt_unknown_media_type_falls_back_to_json",
+        Ok("this is a \"test\"\n\tthat"),
+        "§9: payload= is a form body whatever the header",
+    ),
+    (
+        "code_no_content_type_with_payload_prefix",
+        Ok("Hello, this is some text\nThis is more text. :tada:"),
+        "§3: no content type and payload= is a form body",
+    ),
     ("code_raw_cr_not_repaired", Ok("line1\r\nline2"), "§9: every raw control character is repaired"),
     ("code_short_null_rejects_request", Ok("x"), "§9: any other short value is false"),
     ("code_short_yes_rejects_request", Ok("x"), "§9: any other short value is false"),
@@ -155,7 +163,11 @@ fn decode_cases_match_mattermost() {
                 assert_eq!(got.as_deref(), Ok(message), "{name}");
             }
             Some(400) => {
-                let want = if expect["error_id"] == "web.incoming_webhook.text.app_error" { "no_text" } else { "invalid_payload" };
+                let want = if expect["error_id"] == "web.incoming_webhook.text.app_error" {
+                    "no_text"
+                } else {
+                    "invalid_payload"
+                };
                 assert_eq!(got.map_err(|r| r.code()), Err(want), "{name}");
             }
             other => panic!("{name}: unexpected status {other:?} in an agreeing vector"),

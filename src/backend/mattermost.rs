@@ -61,27 +61,16 @@ pub enum Failure {
 }
 
 impl MattermostBackend {
-    pub fn new(
-        url: &str,
-        timeout_ms: u64,
-        connect_timeout_ms: u64,
-        max_message_chars: usize,
-    ) -> Result<Self, String> {
+    pub fn new(url: &str, timeout_ms: u64, connect_timeout_ms: u64, max_message_chars: usize) -> Result<Self, String> {
         if url.starts_with("https://") {
             return Err("only http:// backend URLs are supported (this build has no TLS)".into());
         }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or("url must start with http://")?;
+        let rest = url.strip_prefix("http://").ok_or("url must start with http://")?;
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         if authority.is_empty() || authority.contains('@') || path.contains(['?', '#']) {
-            return Err(format!(
-                "url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"
-            ));
+            return Err(format!("url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"));
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
             && !authority.ends_with(']')
         {
             authority.to_owned()
@@ -100,11 +89,7 @@ impl MattermostBackend {
         Ok(MattermostBackend {
             peer,
             host: authority.to_owned(),
-            base_path: if base_path.is_empty() {
-                String::new()
-            } else {
-                format!("/{base_path}")
-            },
+            base_path: if base_path.is_empty() { String::new() } else { format!("/{base_path}") },
             timeout: Duration::from_millis(timeout_ms),
             max_message_chars,
         })
@@ -122,20 +107,11 @@ impl MattermostBackend {
             let session = match connector.get_http_session(&self.peer).await {
                 Ok((session, _reused)) => session,
                 // Nothing was sent, so one more try cannot post twice.
-                Err(_) => {
-                    connector
-                        .get_http_session(&self.peer)
-                        .await
-                        .map_err(|_| Failure::Connect)?
-                        .0
-                }
+                Err(_) => connector.get_http_session(&self.peer).await.map_err(|_| Failure::Connect)?.0,
             };
-            self.exchange(connector, session, backend_key, body, request_id)
-                .await
+            self.exchange(connector, session, backend_key, body, request_id).await
         };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .unwrap_or(Err(Failure::Timeout))
+        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
     }
 
     async fn exchange(
@@ -147,31 +123,21 @@ impl MattermostBackend {
         request_id: &str,
     ) -> Result<Answer, Failure> {
         let path = format!("{}/hooks/{}", self.base_path, backend_key);
-        let mut req =
-            RequestHeader::build("POST", path.as_bytes(), Some(5)).map_err(|_| Failure::Io)?;
+        let mut req = RequestHeader::build("POST", path.as_bytes(), Some(5)).map_err(|_| Failure::Io)?;
         for (name, value) in [
             ("host", self.host.as_str()),
             ("content-type", "application/json"),
             ("content-length", &body.len().to_string()),
             ("x-request-id", request_id),
-            (
-                "user-agent",
-                concat!("hookgate/", env!("CARGO_PKG_VERSION")),
-            ),
+            ("user-agent", concat!("hookgate/", env!("CARGO_PKG_VERSION"))),
         ] {
             req.insert_header(name, value).map_err(|_| Failure::Io)?;
         }
-        session
-            .write_request_header(Box::new(req))
-            .await
-            .map_err(|_| Failure::Io)?;
+        session.write_request_header(Box::new(req)).await.map_err(|_| Failure::Io)?;
         session.write_body(&body).await.map_err(|_| Failure::Io)?;
         session.finish_body().await.map_err(|_| Failure::Io)?;
         session.read_response().await.map_err(|_| Failure::Io)?;
-        let status = session
-            .get_status()
-            .map(|s| s.as_u16())
-            .ok_or(Failure::Io)?;
+        let status = session.get_status().map(|s| s.as_u16()).ok_or(Failure::Io)?;
         let retry_after = std::str::from_utf8(session.get_header_bytes("retry-after"))
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok());
@@ -195,14 +161,9 @@ impl MattermostBackend {
             }
         }
         if reusable {
-            connector
-                .release_http_session(session, &self.peer, Some(POOL_IDLE))
-                .await;
+            connector.release_http_session(session, &self.peer, Some(POOL_IDLE)).await;
         }
-        Ok(Answer {
-            status,
-            retry_after,
-        })
+        Ok(Answer { status, retry_after })
     }
 }
 
@@ -213,32 +174,16 @@ mod tests {
     #[test]
     fn urls() {
         let b = MattermostBackend::new("http://127.0.0.1:8066", 5000, 1000, 16383).unwrap();
-        assert_eq!(
-            (b.host.as_str(), b.base_path.as_str()),
-            ("127.0.0.1:8066", "")
-        );
+        assert_eq!((b.host.as_str(), b.base_path.as_str()), ("127.0.0.1:8066", ""));
         assert_eq!(b.peer._address.to_string(), "127.0.0.1:8066");
         let b = MattermostBackend::new("http://127.0.0.1:9/chat/", 5000, 1000, 16383).unwrap();
-        assert_eq!(
-            (b.host.as_str(), b.base_path.as_str()),
-            ("127.0.0.1:9", "/chat")
-        );
+        assert_eq!((b.host.as_str(), b.base_path.as_str()), ("127.0.0.1:9", "/chat"));
         let b = MattermostBackend::new("http://localhost", 5000, 1000, 16383).unwrap();
         assert_eq!(b.peer._address.to_string(), "127.0.0.1:80");
         let b = MattermostBackend::new("http://[::1]:8066/", 5000, 1000, 16383).unwrap();
         assert_eq!(b.peer._address.to_string(), "[::1]:8066");
-        for bad in [
-            "https://x",
-            "ftp://x",
-            "http://",
-            "http://u:p@host",
-            "http://h/x?y=1",
-            "127.0.0.1:80",
-        ] {
-            assert!(
-                MattermostBackend::new(bad, 5000, 1000, 16383).is_err(),
-                "accepted {bad}"
-            );
+        for bad in ["https://x", "ftp://x", "http://", "http://u:p@host", "http://h/x?y=1", "127.0.0.1:80"] {
+            assert!(MattermostBackend::new(bad, 5000, 1000, 16383).is_err(), "accepted {bad}");
         }
     }
 }

@@ -31,20 +31,11 @@ pub async fn deliver(
     match &backend.kind {
         BackendKind::Log => match log::write(&payload) {
             Ok(()) => (Upstream::Logged, Ok(())),
-            Err(_) => (
-                Upstream::Failed(mattermost::Failure::Io),
-                Err(Rejection::BackendUnavailable("stdout")),
-            ),
+            Err(_) => (Upstream::Failed(mattermost::Failure::Io), Err(Rejection::BackendUnavailable("stdout"))),
         },
-        BackendKind::Mattermost(mm) => match mm
-            .post(connector, &hook.backend_key, payload, request_id)
-            .await
-        {
+        BackendKind::Mattermost(mm) => match mm.post(connector, &hook.backend_key, payload, request_id).await {
             Ok(answer) => (Upstream::Status(answer.status), classify(answer)),
-            Err(failure) => (
-                Upstream::Failed(failure),
-                Err(Rejection::BackendUnavailable(failure_name(failure))),
-            ),
+            Err(failure) => (Upstream::Failed(failure), Err(Rejection::BackendUnavailable(failure_name(failure)))),
         },
     }
 }
@@ -62,15 +53,11 @@ fn failure_name(failure: mattermost::Failure) -> &'static str {
 pub fn classify(answer: mattermost::Answer) -> Result<(), Rejection> {
     match answer.status {
         200..=299 => Ok(()),
-        400 => Err(Rejection::InvalidPayload(
-            "the backend refused the payload".into(),
-        )),
+        400 => Err(Rejection::InvalidPayload("the backend refused the payload".into())),
         403 => Err(Rejection::ActionProhibited),
         404 => Err(Rejection::ChannelNotFound),
         413 => Err(Rejection::TooLarge),
-        429 => Err(Rejection::RateLimited {
-            retry_after: answer.retry_after.unwrap_or(1).max(1),
-        }),
+        429 => Err(Rejection::RateLimited { retry_after: answer.retry_after.unwrap_or(1).max(1) }),
         status => Err(Rejection::BackendError(status)),
     }
 }
@@ -82,31 +69,17 @@ mod tests {
 
     #[test]
     fn backend_answers_map_to_the_contract_table() {
-        let a = |status, retry_after| Answer {
-            status,
-            retry_after,
-        };
+        let a = |status, retry_after| Answer { status, retry_after };
         let cases = [
             (a(200, None), Ok(())),
             (a(201, None), Ok(())),
-            (
-                a(400, None),
-                Err(Rejection::InvalidPayload(
-                    "the backend refused the payload".into(),
-                )),
-            ),
+            (a(400, None), Err(Rejection::InvalidPayload("the backend refused the payload".into()))),
             (a(403, None), Err(Rejection::ActionProhibited)),
             (a(404, None), Err(Rejection::ChannelNotFound)),
             (a(413, None), Err(Rejection::TooLarge)),
-            (
-                a(429, Some(30)),
-                Err(Rejection::RateLimited { retry_after: 30 }),
-            ),
+            (a(429, Some(30)), Err(Rejection::RateLimited { retry_after: 30 })),
             (a(429, None), Err(Rejection::RateLimited { retry_after: 1 })),
-            (
-                a(429, Some(0)),
-                Err(Rejection::RateLimited { retry_after: 1 }),
-            ),
+            (a(429, Some(0)), Err(Rejection::RateLimited { retry_after: 1 })),
             (a(401, None), Err(Rejection::BackendError(401))),
             (a(301, None), Err(Rejection::BackendError(301))),
             (a(500, None), Err(Rejection::BackendError(500))),

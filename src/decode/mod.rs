@@ -24,12 +24,7 @@ pub enum BodyShape {
 /// Decodes a request body. `content_type` is the raw header value, empty when absent.
 pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
     let content_type = String::from_utf8_lossy(content_type);
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
         "multipart/form-data" => decode_multipart(&content_type, body),
         "application/x-www-form-urlencoded" if !starts_with_object(body) => form_payload(body),
@@ -61,13 +56,10 @@ fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
 }
 
 fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
-    let boundary = multipart::boundary(content_type)
-        .ok_or_else(|| invalid("multipart content type has no boundary"))?;
+    let boundary =
+        multipart::boundary(content_type).ok_or_else(|| invalid("multipart content type has no boundary"))?;
     let parts = multipart::parts(body, boundary).map_err(invalid)?;
-    if let Some(payload) = parts
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case("payload"))
-    {
+    if let Some(payload) = parts.iter().find(|p| p.name.eq_ignore_ascii_case("payload")) {
         return json_body(payload.content).map(|r| (r, BodyShape::MultipartPayload));
     }
     let mut req = Incoming::default();
@@ -103,9 +95,19 @@ mod tests {
             ("Application/JSON; charset=utf-8", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
             ("application/json; charset", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
             (FORM, br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
-            ("AppLicaTion/x-www-Form-urlencoded;charset=utf-8", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            (
+                "AppLicaTion/x-www-Form-urlencoded;charset=utf-8",
+                br#"payload={"text":"a"}"#.to_vec(),
+                Ok("a"),
+                Some(BodyShape::FormPayload),
+            ),
             (FORM, b"payload=%7B%22text%22%3A%22a+b%26c%22%7D".to_vec(), Ok("a b&c"), Some(BodyShape::FormPayload)),
-            (FORM, b"x=1&payload=%7B%22text%22%3A%221%22%7D&payload=%7B%7D".to_vec(), Ok("1"), Some(BodyShape::FormPayload)),
+            (
+                FORM,
+                b"x=1&payload=%7B%22text%22%3A%221%22%7D&payload=%7B%7D".to_vec(),
+                Ok("1"),
+                Some(BodyShape::FormPayload),
+            ),
             (FORM, br#"{"text":"raw json"}"#.to_vec(), Ok("raw json"), Some(BodyShape::Json)),
             (FORM, b"  \n{\"text\":\"spaced\"}".to_vec(), Ok("spaced"), Some(BodyShape::Json)),
             (FORM, b"text=hello".to_vec(), Err("form body has no payload field"), None),
@@ -118,7 +120,12 @@ mod tests {
             ("mimetype/wrong", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
             ("application/json", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
             ("/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("application/json", b"{\"text\":\"line\nbreak\ttab\"}".to_vec(), Ok("line\nbreak\ttab"), Some(BodyShape::Json)),
+            (
+                "application/json",
+                b"{\"text\":\"line\nbreak\ttab\"}".to_vec(),
+                Ok("line\nbreak\ttab"),
+                Some(BodyShape::Json),
+            ),
             (FORM, b"payload={\"text\":\"cr\r\nlf\"}".to_vec(), Ok("cr\r\nlf"), Some(BodyShape::FormPayload)),
             ("application/json", b"".to_vec(), Err("not JSON"), None),
             ("application/json", b"null".to_vec(), Err("the payload must be a JSON object"), None),
@@ -126,7 +133,8 @@ mod tests {
             ("application/json", br#"{"text":"a""#.to_vec(), Err("not JSON"), None),
             (
                 mp,
-                b"--B\r\nContent-Disposition: form-data; name=\"payload\"\r\n\r\n{\"text\":\"mp\"}\r\n--B--\r\n".to_vec(),
+                b"--B\r\nContent-Disposition: form-data; name=\"payload\"\r\n\r\n{\"text\":\"mp\"}\r\n--B--\r\n"
+                    .to_vec(),
                 Ok("mp"),
                 Some(BodyShape::MultipartPayload),
             ),
@@ -148,10 +156,7 @@ mod tests {
                     assert_eq!(Some(got_shape), shape, "{label}");
                 }
                 (Err(prefix), Err(Rejection::InvalidPayload(why))) => {
-                    assert!(
-                        why.starts_with(prefix),
-                        "{label}: {why:?} does not start with {prefix:?}"
-                    )
+                    assert!(why.starts_with(prefix), "{label}: {why:?} does not start with {prefix:?}")
                 }
                 (want, got) => panic!("{label}: wanted {want:?}, got {got:?}"),
             }

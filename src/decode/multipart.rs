@@ -12,10 +12,7 @@ pub struct Part<'a> {
 pub fn boundary(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|param| {
         let (k, v) = param.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("boundary")
-            .then(|| v.trim().trim_matches('"'))
-            .filter(|b| !b.is_empty())
+        k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"')).filter(|b| !b.is_empty())
     })
 }
 
@@ -33,9 +30,7 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, &'stat
             return Ok(out);
         }
         rest = skip_line_end(rest).ok_or("malformed multipart boundary line")?;
-        let header_end = find(rest, b"\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| find(rest, b"\n\n").map(|i| (i, 2)));
+        let header_end = find(rest, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| find(rest, b"\n\n").map(|i| (i, 2)));
         let (header_len, sep) = header_end.ok_or("multipart part has no header end")?;
         let headers = &rest[..header_len];
         let content_and_rest = &rest[header_len + sep..];
@@ -69,9 +64,7 @@ fn field_name(headers: &[u8]) -> Option<String> {
         }
         value.split(';').skip(1).find_map(|param| {
             let (k, v) = param.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("name")
-                .then(|| v.trim().trim_matches('"').to_owned())
+            k.trim().eq_ignore_ascii_case("name").then(|| v.trim().trim_matches('"').to_owned())
         })
     })
 }
@@ -83,10 +76,7 @@ mod tests {
     #[test]
     fn finds_the_boundary() {
         assert_eq!(boundary("multipart/form-data; boundary=abc"), Some("abc"));
-        assert_eq!(
-            boundary("multipart/form-data;BOUNDARY=\"a b\""),
-            Some("a b")
-        );
+        assert_eq!(boundary("multipart/form-data;BOUNDARY=\"a b\""), Some("a b"));
         assert_eq!(boundary("multipart/form-data"), None);
         assert_eq!(boundary("multipart/form-data; boundary="), None);
     }
@@ -98,14 +88,8 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Part {
-                    name: "text".into(),
-                    content: b"hello\r\nworld"
-                },
-                Part {
-                    name: "username".into(),
-                    content: b"bot"
-                },
+                Part { name: "text".into(), content: b"hello\r\nworld" },
+                Part { name: "username".into(), content: b"bot" },
             ]
         );
     }
@@ -113,13 +97,7 @@ mod tests {
     #[test]
     fn accepts_bare_newlines() {
         let body = b"--XX\nContent-Disposition: form-data; name=text\n\nhi\n--XX--\n";
-        assert_eq!(
-            parts(body, "XX").unwrap(),
-            vec![Part {
-                name: "text".into(),
-                content: b"hi"
-            }]
-        );
+        assert_eq!(parts(body, "XX").unwrap(), vec![Part { name: "text".into(), content: b"hi" }]);
     }
 
     #[test]
@@ -130,11 +108,7 @@ mod tests {
             b"--XX\r\nContent-Disposition: form-data; name=\"a\"",
             b"--XXjunk",
         ] {
-            assert!(
-                parts(body, "XX").is_err(),
-                "{:?}",
-                String::from_utf8_lossy(body)
-            );
+            assert!(parts(body, "XX").is_err(), "{:?}", String::from_utf8_lossy(body));
         }
     }
 }

@@ -16,12 +16,7 @@ pub fn load(dir: &Path) -> Result<Rules, Vec<Problem>> {
     let dir_text = dir.display().to_string();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) => {
-            return Err(vec![problem_at_path(
-                &dir_text,
-                format!("cannot read rules directory: {e}"),
-            )])
-        }
+        Err(e) => return Err(vec![problem_at_path(&dir_text, format!("cannot read rules directory: {e}"))]),
     };
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -29,10 +24,7 @@ pub fn load(dir: &Path) -> Result<Rules, Vec<Problem>> {
         .collect();
     paths.sort();
     if paths.is_empty() {
-        return Err(vec![problem_at_path(
-            &dir_text,
-            "no *.toml rule files".into(),
-        )]);
+        return Err(vec![problem_at_path(&dir_text, "no *.toml rule files".into())]);
     }
     for path in paths {
         let name = path.display().to_string();
@@ -43,10 +35,7 @@ pub fn load(dir: &Path) -> Result<Rules, Vec<Problem>> {
                 Err(e) => {
                     let line = e.span().map_or(1, |s| line_of(&text, s.start));
                     problems.push(Problem {
-                        at: Some(Location {
-                            file: name.clone(),
-                            line,
-                        }),
+                        at: Some(Location { file: name.clone(), line }),
                         path: name,
                         message: e.message().trim_end().to_owned(),
                     });
@@ -69,36 +58,21 @@ struct SourceFile {
 
 impl SourceFile {
     fn at<T>(&self, spanned: &Spanned<T>) -> Location {
-        Location {
-            file: self.name.clone(),
-            line: line_of(&self.text, spanned.span().start),
-        }
+        Location { file: self.name.clone(), line: line_of(&self.text, spanned.span().start) }
     }
 }
 
 fn problem_at_path(path: &str, message: String) -> Problem {
-    Problem {
-        at: None,
-        path: path.to_owned(),
-        message,
-    }
+    Problem { at: None, path: path.to_owned(), message }
 }
 
 fn problem(at: Location, message: String) -> Problem {
-    Problem {
-        path: at.file.clone(),
-        at: Some(at),
-        message,
-    }
+    Problem { path: at.file.clone(), at: Some(at), message }
 }
 
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[derive(Default)]
@@ -127,12 +101,7 @@ impl Merger {
         if !problems.is_empty() {
             return None;
         }
-        let by_digest = self
-            .hooks
-            .iter()
-            .enumerate()
-            .map(|(i, (_, d, _))| (*d, i))
-            .collect();
+        let by_digest = self.hooks.iter().enumerate().map(|(i, (_, d, _))| (*d, i)).collect();
         Some(Rules {
             gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
             backends: self.backends.into_iter().map(|(b, _)| b).collect(),
@@ -141,18 +110,10 @@ impl Merger {
         })
     }
 
-    fn add_gateway(
-        &mut self,
-        file: &SourceFile,
-        raw: &Spanned<RawGateway>,
-        problems: &mut Vec<Problem>,
-    ) {
+    fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, problems: &mut Vec<Problem>) {
         let at = file.at(raw);
         if let Some((_, first)) = &self.gateway {
-            problems.push(problem(
-                at,
-                format!("[gateway] is defined twice; first at {first}"),
-            ));
+            problems.push(problem(at, format!("[gateway] is defined twice; first at {first}")));
             return;
         }
         let raw = raw.get_ref();
@@ -185,19 +146,10 @@ impl Merger {
         self.gateway = Some((gateway, at));
     }
 
-    fn add_backend(
-        &mut self,
-        file: &SourceFile,
-        name: &str,
-        raw: &Spanned<RawBackend>,
-        problems: &mut Vec<Problem>,
-    ) {
+    fn add_backend(&mut self, file: &SourceFile, name: &str, raw: &Spanned<RawBackend>, problems: &mut Vec<Problem>) {
         let at = file.at(raw);
         if let Some((_, first)) = self.backends.iter().find(|(b, _)| b.name == name) {
-            problems.push(problem(
-                at,
-                format!("backend `{}` is defined twice; first at {first}", name),
-            ));
+            problems.push(problem(at, format!("backend `{}` is defined twice; first at {first}", name)));
             return;
         }
         let raw = raw.get_ref();
@@ -206,22 +158,14 @@ impl Merger {
                 let given = [
                     ("url", raw.url.as_ref().map(|v| file.at(v))),
                     ("timeout_ms", raw.timeout_ms.as_ref().map(|v| file.at(v))),
-                    (
-                        "connect_timeout_ms",
-                        raw.connect_timeout_ms.as_ref().map(|v| file.at(v)),
-                    ),
-                    (
-                        "max_message_chars",
-                        raw.max_message_chars.as_ref().map(|v| file.at(v)),
-                    ),
+                    ("connect_timeout_ms", raw.connect_timeout_ms.as_ref().map(|v| file.at(v))),
+                    ("max_message_chars", raw.max_message_chars.as_ref().map(|v| file.at(v))),
                 ];
                 let before = problems.len();
                 for (key, at) in given {
                     if let Some(at) = at {
-                        problems.push(problem(
-                            at,
-                            format!("backend `{}`: {key} has no meaning for a log backend", name),
-                        ));
+                        problems
+                            .push(problem(at, format!("backend `{}`: {key} has no meaning for a log backend", name)));
                     }
                 }
                 if problems.len() > before {
@@ -231,46 +175,18 @@ impl Merger {
             }
             BackendKindName::Mattermost => {
                 let Some(url) = &raw.url else {
-                    problems.push(problem(
-                        at,
-                        format!("backend `{}` of kind mattermost needs a url", name),
-                    ));
+                    problems.push(problem(at, format!("backend `{}` of kind mattermost needs a url", name)));
                     return;
                 };
-                let timeout = opt_positive(
-                    file,
-                    &raw.timeout_ms,
-                    "timeout_ms",
-                    5_000,
-                    600_000,
-                    problems,
-                );
-                let connect = opt_positive(
-                    file,
-                    &raw.connect_timeout_ms,
-                    "connect_timeout_ms",
-                    1_000,
-                    600_000,
-                    problems,
-                );
-                let max_chars = opt_positive(
-                    file,
-                    &raw.max_message_chars,
-                    "max_message_chars",
-                    16_383,
-                    1 << 24,
-                    problems,
-                );
-                let (Some(timeout), Some(connect), Some(max_chars)) = (timeout, connect, max_chars)
-                else {
+                let timeout = opt_positive(file, &raw.timeout_ms, "timeout_ms", 5_000, 600_000, problems);
+                let connect =
+                    opt_positive(file, &raw.connect_timeout_ms, "connect_timeout_ms", 1_000, 600_000, problems);
+                let max_chars =
+                    opt_positive(file, &raw.max_message_chars, "max_message_chars", 16_383, 1 << 24, problems);
+                let (Some(timeout), Some(connect), Some(max_chars)) = (timeout, connect, max_chars) else {
                     return;
                 };
-                match MattermostBackend::new(
-                    url.get_ref(),
-                    timeout as u64,
-                    connect as u64,
-                    max_chars,
-                ) {
+                match MattermostBackend::new(url.get_ref(), timeout as u64, connect as u64, max_chars) {
                     Ok(b) => BackendKind::Mattermost(b),
                     Err(e) => {
                         problems.push(problem(file.at(url), format!("backend `{}`: {e}", name)));
@@ -279,13 +195,7 @@ impl Merger {
                 }
             }
         };
-        self.backends.push((
-            Backend {
-                name: name.to_owned(),
-                kind,
-            },
-            at,
-        ));
+        self.backends.push((Backend { name: name.to_owned(), kind }, at));
     }
 
     fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, problems: &mut Vec<Problem>) {
@@ -300,10 +210,7 @@ impl Merger {
             ));
         }
         if let Some((_, _, first)) = self.hooks.iter().find(|(h, _, _)| h.name == *name) {
-            problems.push(problem(
-                at.clone(),
-                format!("hook `{name}` is defined twice; first at {first}"),
-            ));
+            problems.push(problem(at.clone(), format!("hook `{name}` is defined twice; first at {first}")));
         }
         let digest = match keys::parse_rule_key(hook.key.get_ref()) {
             Ok(d) => Some(d),
@@ -316,32 +223,21 @@ impl Merger {
             if let Some((other, _, first)) = self.hooks.iter().find(|(_, od, _)| *od == d) {
                 problems.push(problem(
                     file.at(&hook.key),
-                    format!(
-                        "hook `{name}` has the same key as hook `{}` at {first}",
-                        other.name
-                    ),
+                    format!("hook `{name}` has the same key as hook `{}` at {first}", other.name),
                 ));
             }
         }
-        let backend = self
-            .backends
-            .iter()
-            .position(|(b, _)| b.name == *hook.backend.get_ref());
+        let backend = self.backends.iter().position(|(b, _)| b.name == *hook.backend.get_ref());
         match backend.map(|i| &self.backends[i].0.kind) {
             None => problems.push(problem(
                 file.at(&hook.backend),
-                format!(
-                    "hook `{name}` names backend `{}`, which is not defined",
-                    hook.backend.get_ref()
-                ),
+                format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
             )),
             Some(BackendKind::Mattermost(_)) => match &hook.backend_key {
                 Some(k) if valid_backend_key(k.get_ref()) => {}
                 Some(k) => problems.push(problem(
                     file.at(k),
-                    format!(
-                        "hook `{name}`: backend_key must be 1-128 characters of A-Z a-z 0-9 _ -"
-                    ),
+                    format!("hook `{name}`: backend_key must be 1-128 characters of A-Z a-z 0-9 _ -"),
                 )),
                 None => problems.push(problem(
                     at.clone(),
@@ -367,11 +263,7 @@ impl Merger {
             Hook {
                 name: name.clone(),
                 backend,
-                backend_key: hook
-                    .backend_key
-                    .as_ref()
-                    .map(|k| k.get_ref().clone())
-                    .unwrap_or_default(),
+                backend_key: hook.backend_key.as_ref().map(|k| k.get_ref().clone()).unwrap_or_default(),
                 channel: hook.channel.clone(),
                 username: hook.username.clone(),
                 icon_url: hook.icon_url.clone(),
@@ -385,34 +277,20 @@ impl Merger {
 
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         && name != "unknown"
         && name != "all"
 }
 
 /// Backend keys go into a URL path, so they are held to the characters ids are made of.
 fn valid_backend_key(key: &str) -> bool {
-    (1..=128).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
-fn positive(
-    file: &SourceFile,
-    v: &Spanned<i64>,
-    field: &str,
-    max: i64,
-    problems: &mut Vec<Problem>,
-) -> Option<usize> {
+fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, problems: &mut Vec<Problem>) -> Option<usize> {
     let n = *v.get_ref();
     if n < 1 || n > max {
-        problems.push(problem(
-            file.at(v),
-            format!("{field} must be between 1 and {max}, not {n}"),
-        ));
+        problems.push(problem(file.at(v), format!("{field} must be between 1 and {max}, not {n}")));
         return None;
     }
     Some(n as usize)
@@ -441,14 +319,8 @@ mod tests {
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        load(dir.path()).map_err(|ps| {
-            ps.iter()
-                .map(|p| {
-                    p.to_string()
-                        .replace(&format!("{}/", dir.path().display()), "")
-                })
-                .collect()
-        })
+        load(dir.path())
+            .map_err(|ps| ps.iter().map(|p| p.to_string().replace(&format!("{}/", dir.path().display()), "")).collect())
     }
 
     const BACKENDS: &str = r#"
@@ -516,9 +388,7 @@ backend = "console"
     #[test]
     fn problems_name_file_and_line() {
         let hook = |name: &str, key: &str, backend: &str, extra: &str| {
-            format!(
-                "[[hooks]]\nname = \"{name}\"\nkey = \"{key}\"\nbackend = \"{backend}\"\n{extra}\n"
-            )
+            format!("[[hooks]]\nname = \"{name}\"\nkey = \"{key}\"\nbackend = \"{backend}\"\n{extra}\n")
         };
         let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
             (
@@ -615,13 +485,9 @@ backend = "console"
     #[test]
     fn shipped_rules_are_valid() {
         let rules = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
-        let demo = rules
-            .hook_by_digest(&keys::digest("hookgate-demo-key"))
-            .unwrap();
+        let demo = rules.hook_by_digest(&keys::digest("hookgate-demo-key")).unwrap();
         assert!(matches!(rules.backend(demo).kind, BackendKind::Log));
-        let ci = rules
-            .hook_by_digest(&keys::digest("T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"))
-            .unwrap();
+        let ci = rules.hook_by_digest(&keys::digest("T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX")).unwrap();
         assert!(matches!(rules.backend(ci).kind, BackendKind::Mattermost(_)));
     }
 
@@ -631,8 +497,6 @@ backend = "console"
         let got = load(dir.path()).unwrap_err();
         assert_eq!(got[0].message, "no *.toml rule files");
         let missing = load(&dir.path().join("missing")).unwrap_err();
-        assert!(missing[0]
-            .message
-            .starts_with("cannot read rules directory"));
+        assert!(missing[0].message.starts_with("cannot read rules directory"));
     }
 }

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,10 +23,7 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn body_text(&self) -> String {
@@ -34,11 +31,17 @@ impl Recorded {
     }
 }
 
-/// A loopback HTTP/1.1 server that records every request and answers with a settable status.
+/// `set_status` values that are not HTTP statuses: what the backend does instead of answering.
+pub const HANG: u16 = 0;
+pub const CLOSE: u16 = 1;
+
+/// A loopback HTTP/1.1 server that records every request and answers with a settable status
+/// (or, with `HANG` and `CLOSE`, reads the request and then never answers or hangs up).
 pub struct RecordingBackend {
     pub addr: SocketAddr,
     pub status: Arc<AtomicU16>,
     received: Arc<Mutex<Vec<Recorded>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl RecordingBackend {
@@ -47,19 +50,22 @@ impl RecordingBackend {
         let addr = listener.local_addr().unwrap();
         let status = Arc::new(AtomicU16::new(200));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (status.clone(), received.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (s, r, c) = (status.clone(), received.clone(), connections.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
+                c.fetch_add(1, Ordering::SeqCst);
                 let (s, r) = (s.clone(), r.clone());
                 std::thread::spawn(move || serve_recording(conn, &s, &r));
             }
         });
-        RecordingBackend {
-            addr,
-            status,
-            received,
-        }
+        RecordingBackend { addr, status, received, connections }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {
@@ -85,10 +91,7 @@ fn serve_recording(conn: TcpStream, status: &AtomicU16, received: &Mutex<Vec<Rec
             return;
         };
         let mut parts = head.split(' ');
-        let (method, path) = (
-            parts.next().unwrap_or("").to_owned(),
-            parts.next().unwrap_or("").to_owned(),
-        );
+        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
         let length: usize = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -98,18 +101,17 @@ fn serve_recording(conn: TcpStream, status: &AtomicU16, received: &Mutex<Vec<Rec
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        received.lock().unwrap().push(Recorded {
-            method,
-            path,
-            headers,
-            body,
-        });
+        received.lock().unwrap().push(Recorded { method, path, headers, body });
         let status = status.load(Ordering::SeqCst);
-        let answer = if status == 200 {
-            "ok"
-        } else {
-            "{\"id\":\"backend.error\"}"
-        };
+        match status {
+            HANG => {
+                std::thread::sleep(WAIT);
+                return;
+            }
+            CLOSE => return,
+            _ => {}
+        }
+        let answer = if status == 200 { "ok" } else { "{\"id\":\"backend.error\"}" };
         let response = format!(
             "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{answer}",
             answer.len()
@@ -153,12 +155,18 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `hookgate serve` on `rules` (the text of one rules file) on a free port.
     pub fn start(rules: &str) -> Gateway {
+        Gateway::start_with(rules, &[])
+    }
+
+    /// As `start`, with more command-line arguments.
+    pub fn start_with(rules: &str, args: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["serve", "--rules"])
             .arg(dir.path())
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -168,39 +176,20 @@ impl Gateway {
         let stderr = collect_lines(child.stderr.take().unwrap(), Some(tx));
         let deadline = Instant::now() + WAIT;
         let addr = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    let _ = child.kill();
-                    panic!(
-                        "gateway did not start; stderr: {:?}",
-                        stderr.lock().unwrap()
-                    )
-                });
-            if let Some(at) = line.find(" listen=") {
-                break line[at + 8..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse::<SocketAddr>()
-                    .unwrap();
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("gateway did not start; stderr: {:?}", stderr.lock().unwrap())
+            });
+            if let Some(addr) = listen_address(&line) {
+                break addr;
             }
         };
         // The address is logged before pingora binds it: wait until it accepts.
         while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway never accepted on {addr}"
-            );
+            assert!(Instant::now() < deadline, "gateway never accepted on {addr}");
             std::thread::sleep(Duration::from_millis(10));
         }
-        Gateway {
-            addr,
-            child,
-            stdout,
-            stderr,
-            _rules: dir,
-        }
+        Gateway { addr, child, stdout, stderr, _rules: dir }
     }
 
     pub fn stdout_lines(&self) -> Vec<String> {
@@ -218,11 +207,7 @@ impl Gateway {
             if let Some(line) = self.stderr_lines().into_iter().find(|l| l.contains(needle)) {
                 return line;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needle:?}: {:?}",
-                self.stderr_lines()
-            );
+            assert!(Instant::now() < deadline, "no log line with {needle:?}: {:?}", self.stderr_lines());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -235,11 +220,7 @@ impl Gateway {
             if lines.len() >= count {
                 return lines;
             }
-            assert!(
-                Instant::now() < deadline,
-                "stdout has {} lines, wanted {count}",
-                lines.len()
-            );
+            assert!(Instant::now() < deadline, "stdout has {} lines, wanted {count}", lines.len());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -261,10 +242,19 @@ impl Drop for Gateway {
     }
 }
 
-fn collect_lines(
-    pipe: impl Read + Send + 'static,
-    notify: Option<mpsc::Sender<String>>,
-) -> Arc<Mutex<Vec<String>>> {
+/// The address in the `listening` log line, in text or JSON format.
+fn listen_address(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        return v["listen"].as_str()?.parse().ok();
+    }
+    let at = line.find(" listen=")?;
+    line[at + 8..].split_whitespace().next()?.parse().ok()
+}
+
+fn collect_lines(pipe: impl Read + Send + 'static, notify: Option<mpsc::Sender<String>>) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     std::thread::spawn(move || {
@@ -289,10 +279,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -301,21 +288,10 @@ impl Response {
 
     /// Asserts status, content type and exact body bytes, and that a request id came back.
     pub fn assert(&self, status: u16, content_type: &str, body: &str) {
-        assert_eq!(
-            (self.status, self.text().as_str()),
-            (status, body),
-            "{self:?}"
-        );
+        assert_eq!((self.status, self.text().as_str()), (status, body), "{self:?}");
         assert_eq!(self.header("content-type"), Some(content_type), "{self:?}");
-        assert_eq!(
-            self.header("content-length"),
-            Some(body.len().to_string().as_str()),
-            "{self:?}"
-        );
-        assert!(
-            self.header("x-request-id").is_some_and(|id| !id.is_empty()),
-            "{self:?}"
-        );
+        assert_eq!(self.header("content-length"), Some(body.len().to_string().as_str()), "{self:?}");
+        assert!(self.header("x-request-id").is_some_and(|id| !id.is_empty()), "{self:?}");
     }
 }
 
@@ -329,10 +305,7 @@ impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        Conn {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        }
+        Conn { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
     }
 
     /// Sends raw bytes (request line, headers and body, exactly as given).
@@ -351,20 +324,10 @@ impl Conn {
             .unwrap_or(0);
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body).ok()?;
-        Some(Response {
-            status,
-            headers,
-            body,
-        })
+        Some(Response { status, headers, body })
     }
 
-    pub fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Response {
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: gateway\r\n");
         for (k, v) in headers {
             raw.push_str(&format!("{k}: {v}\r\n"));
@@ -377,10 +340,7 @@ impl Conn {
     }
 
     pub fn post(&mut self, path: &str, content_type: Option<&str>, body: &[u8]) -> Response {
-        let headers: Vec<(&str, &str)> = content_type
-            .map(|ct| ("Content-Type", ct))
-            .into_iter()
-            .collect();
+        let headers: Vec<(&str, &str)> = content_type.map(|ct| ("Content-Type", ct)).into_iter().collect();
         self.request("POST", path, &headers, body)
     }
 
