@@ -3,17 +3,15 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use hookgate::pipeline::process;
-use hookgate::rules::{Hook, Markup};
+use hookgate::rules::Hook;
 
 fn hook() -> Hook {
     Hook {
         name: "bench".into(),
-        backend: 0,
         backend_key: "abc".into(),
         channel: "town-square".into(),
         username: "ci-bot".into(),
-        icon_url: String::new(),
-        markup: Markup::Markdown,
+        ..Hook::default()
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::canonical::Canonical;
 use crate::decode::{self, BodyShape};
 use crate::incoming::Incoming;
-use crate::policy;
+use crate::policy::{self, Action};
 use crate::rejection::Rejection;
 use crate::rules::Hook;
 
@@ -17,13 +17,32 @@ pub struct Processed {
     pub shape: BodyShape,
     /// Slack-only members present in the request and not forwarded.
     pub dropped: Vec<&'static str>,
+    /// Override actions the hook's policy took.
+    pub actions: Vec<Action>,
 }
 
-pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processed, Rejection> {
+/// A refused request, with the override actions taken before the refusal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub rejection: Rejection,
+    pub actions: Vec<Action>,
+}
+
+impl From<Rejection> for Refused {
+    fn from(rejection: Rejection) -> Refused {
+        Refused { rejection, actions: Vec::new() }
+    }
+}
+
+pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processed, Refused> {
     let (mut req, shape) = decode::decode(content_type, body)?;
     check_content(&req)?;
     let dropped = std::mem::take(&mut req.dropped);
-    Ok(Processed { canonical: policy::apply(hook, req), shape, dropped })
+    let decision = policy::decide(hook, req);
+    match decision.result {
+        Ok(canonical) => Ok(Processed { canonical, shape, dropped, actions: decision.actions }),
+        Err(rejection) => Err(Refused { rejection, actions: decision.actions }),
+    }
 }
 
 /// Content checks, in the contract's order: `no_text`, then `too_many_attachments`, then `type`.
@@ -44,23 +63,15 @@ fn check_content(req: &Incoming) -> Result<(), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Markup;
 
     fn hook() -> Hook {
-        Hook {
-            name: "h".into(),
-            backend: 0,
-            backend_key: String::new(),
-            channel: String::new(),
-            username: String::new(),
-            icon_url: String::new(),
-            markup: Markup::Markdown,
-        }
+        Hook::default()
     }
 
     fn run(body: &str) -> Result<String, Rejection> {
         process(&hook(), b"application/json", body.as_bytes())
             .map(|p| String::from_utf8(p.canonical.to_json()).unwrap())
+            .map_err(|r| r.rejection)
     }
 
     #[test]

@@ -1,72 +1,434 @@
-//! Policy: what the hook's rules make of a decoded request. For now every requested value is
-//! allowed and the hook's defaults fill what the request left out (contract section 9).
+//! Policy: what a hook's rules make of a decoded request (contract sections 2, 6 and 9).
+//!
+//! For `username`, `icon` (icon_url and icon_emoji together) and `channel` a hook says `allow`,
+//! `ignore` (drop the requested value, use the hook's default) or `reject` (403). Under `allow`, a
+//! requested channel is first rewritten by `channel_map` (first match wins) and must then match
+//! the `channels` allow-list when one is given. A requested value equal to the hook's default is
+//! not an override and always passes. The hook's defaults then fill what is still absent.
+//!
+//! `decide` is a pure function and returns every action it took, so each can be counted.
 
 use crate::canonical::Canonical;
 use crate::incoming::Incoming;
+use crate::rejection::Rejection;
 use crate::rules::Hook;
+use regex::Regex;
+use serde::Deserialize;
 
-/// Builds the canonical payload from a checked request and its hook's defaults.
-pub fn apply(hook: &Hook, req: Incoming) -> Canonical {
-    let requested = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let icon_emoji = requested(req.icon_emoji).unwrap_or_default();
-    let icon_url = requested(req.icon_url).unwrap_or_else(|| {
-        // An emoji the client chose wins over the hook's default picture.
-        if icon_emoji.is_empty() {
-            hook.icon_url.clone()
-        } else {
-            String::new()
+/// What a hook does with a requested value that differs from its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Allow,
+    Ignore,
+    Reject,
+}
+
+/// `max_props_bytes` when a hook does not set it.
+pub const DEFAULT_MAX_PROPS_BYTES: usize = 65_536;
+
+/// A hook's override rules, validated at load.
+#[derive(Debug, Clone)]
+pub struct HookPolicy {
+    pub username: Mode,
+    pub icon: Mode,
+    pub channel: Mode,
+    /// Regexes an allowed channel must match, when given.
+    pub channels: Option<Vec<Regex>>,
+    /// Rewrites applied in order to a requested channel; the first that matches wins.
+    pub channel_map: Vec<ChannelMap>,
+    /// Largest accepted `props`, as compact JSON bytes.
+    pub max_props_bytes: usize,
+}
+
+impl Default for HookPolicy {
+    fn default() -> Self {
+        HookPolicy {
+            username: Mode::Allow,
+            icon: Mode::Allow,
+            channel: Mode::Allow,
+            channels: None,
+            channel_map: Vec::new(),
+            max_props_bytes: DEFAULT_MAX_PROPS_BYTES,
         }
-    });
-    Canonical {
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelMap {
+    pub pattern: Regex,
+    /// Replacement in the regex crate's syntax (`$1`, `${name}`).
+    pub to: String,
+}
+
+/// The request member an action concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Username,
+    Icon,
+    Channel,
+    Type,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Username => "username",
+            Field::Icon => "icon",
+            Field::Channel => "channel",
+            Field::Type => "type",
+        }
+    }
+}
+
+/// What happened to a requested value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// Forwarded as requested.
+    Applied,
+    /// Dropped; the hook's default is used.
+    Ignored,
+    /// Refused: the request is answered 403.
+    Rejected,
+    /// Rewritten by `channel_map`, then forwarded.
+    Mapped,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Applied => "applied",
+            ActionKind::Ignored => "ignored",
+            ActionKind::Rejected => "rejected",
+            ActionKind::Mapped => "mapped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Action {
+    pub field: Field,
+    pub kind: ActionKind,
+}
+
+/// The payload to forward or the rejection, and every override action taken on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub result: Result<Canonical, Rejection>,
+    pub actions: Vec<Action>,
+}
+
+pub fn decide(hook: &Hook, req: Incoming) -> Decision {
+    let mut actions = Vec::new();
+    let result = enforce(hook, req, &mut actions);
+    Decision { result, actions }
+}
+
+fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Canonical, Rejection> {
+    let policy = &hook.policy;
+    let mut act = |field, kind| actions.push(Action { field, kind });
+    let requested = |v: Option<String>| v.filter(|s| !s.is_empty());
+
+    let mut username = requested(req.username);
+    if username.as_ref().is_some_and(|u| *u != hook.username) {
+        match policy.username {
+            Mode::Allow => act(Field::Username, ActionKind::Applied),
+            Mode::Ignore => {
+                act(Field::Username, ActionKind::Ignored);
+                username = None;
+            }
+            Mode::Reject => {
+                act(Field::Username, ActionKind::Rejected);
+                return Err(Rejection::Prohibited(Field::Username));
+            }
+        }
+    }
+
+    let mut icon_url = requested(req.icon_url);
+    let mut icon_emoji = requested(req.icon_emoji);
+    if icon_emoji.is_some() || icon_url.as_ref().is_some_and(|u| *u != hook.icon_url) {
+        match policy.icon {
+            Mode::Allow => act(Field::Icon, ActionKind::Applied),
+            Mode::Ignore => {
+                act(Field::Icon, ActionKind::Ignored);
+                (icon_url, icon_emoji) = (None, None);
+            }
+            Mode::Reject => {
+                act(Field::Icon, ActionKind::Rejected);
+                return Err(Rejection::Prohibited(Field::Icon));
+            }
+        }
+    }
+
+    let mut channel = requested(req.channel);
+    if let Some(wanted) = channel.take() {
+        channel = if wanted == hook.channel {
+            Some(wanted)
+        } else {
+            match policy.channel {
+                Mode::Allow => {
+                    let (name, mapped) = map_channel(&policy.channel_map, wanted);
+                    if !channel_allowed(hook, &name) {
+                        act(Field::Channel, ActionKind::Rejected);
+                        return Err(Rejection::Prohibited(Field::Channel));
+                    }
+                    act(Field::Channel, if mapped { ActionKind::Mapped } else { ActionKind::Applied });
+                    Some(name)
+                }
+                Mode::Ignore => {
+                    act(Field::Channel, ActionKind::Ignored);
+                    None
+                }
+                Mode::Reject => {
+                    act(Field::Channel, ActionKind::Rejected);
+                    return Err(Rejection::Prohibited(Field::Channel));
+                }
+            }
+        };
+    }
+
+    let kind = req.kind.unwrap_or_default();
+    if !kind.is_empty() {
+        act(Field::Type, ActionKind::Applied);
+    }
+
+    if !req.props.is_empty() {
+        let size = serde_json::to_vec(&req.props).map_or(usize::MAX, |v| v.len());
+        if size > policy.max_props_bytes {
+            return Err(Rejection::InvalidPayload(format!(
+                "props are {size} bytes, more than this hook's max_props_bytes {}",
+                policy.max_props_bytes
+            )));
+        }
+    }
+
+    // Defaults fill only what is still absent; a chosen emoji keeps the default picture out.
+    let icon_url = icon_url.unwrap_or_else(|| if icon_emoji.is_none() { hook.icon_url.clone() } else { String::new() });
+    Ok(Canonical {
         text: req.text.unwrap_or_default(),
-        channel: requested(req.channel).unwrap_or_else(|| hook.channel.clone()),
-        username: requested(req.username).unwrap_or_else(|| hook.username.clone()),
+        channel: channel.unwrap_or_else(|| hook.channel.clone()),
+        username: username.unwrap_or_else(|| hook.username.clone()),
         icon_url,
-        icon_emoji,
-        kind: req.kind.unwrap_or_default(),
+        icon_emoji: icon_emoji.unwrap_or_default(),
+        kind,
         attachments: req.attachments,
         props: req.props,
         priority: req.priority,
+    })
+}
+
+/// Applies the first `channel_map` rule whose pattern matches; true when one did.
+fn map_channel(rules: &[ChannelMap], channel: String) -> (String, bool) {
+    match rules.iter().find(|m| m.pattern.is_match(&channel)) {
+        Some(m) => (m.pattern.replace(&channel, m.to.as_str()).into_owned(), true),
+        None => (channel, false),
     }
+}
+
+/// A channel passes when it is the hook's default or matches the allow-list (if any).
+fn channel_allowed(hook: &Hook, channel: &str) -> bool {
+    channel == hook.channel
+        || hook.policy.channels.as_ref().is_none_or(|patterns| patterns.iter().any(|p| p.is_match(channel)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Markup;
+    use ActionKind::*;
+    use Field::*;
 
-    fn hook() -> Hook {
+    fn hook(policy: HookPolicy) -> Hook {
         Hook {
-            name: "h".into(),
-            backend: 0,
-            backend_key: String::new(),
             channel: "town-square".into(),
             username: "bot".into(),
             icon_url: "http://default/icon.png".into(),
-            markup: Markup::Markdown,
+            policy: HookPolicy { max_props_bytes: 100, ..policy },
+            ..Hook::default()
+        }
+    }
+
+    fn modes(username: Mode, icon: Mode, channel: Mode) -> HookPolicy {
+        HookPolicy { username, icon, channel, ..HookPolicy::default() }
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    fn req(
+        channel: Option<String>,
+        username: Option<String>,
+        icon_url: Option<String>,
+        icon_emoji: Option<String>,
+    ) -> Incoming {
+        Incoming { text: s("hi"), channel, username, icon_url, icon_emoji, ..Incoming::default() }
+    }
+
+    /// (channel, username, icon_url, icon_emoji) forwarded, or the field that was refused.
+    type Want = Result<(&'static str, &'static str, &'static str, &'static str), Field>;
+
+    #[test]
+    fn every_mode_and_field() {
+        use Mode::{Allow as A, Ignore as I, Reject as R};
+        let cases: Vec<(HookPolicy, Incoming, Want, Vec<(Field, ActionKind)>)> = vec![
+            // Nothing requested: defaults everywhere, in every mode.
+            (
+                modes(R, R, R),
+                req(None, None, None, None),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![],
+            ),
+            // Empty strings are nothing requested.
+            (
+                modes(R, R, R),
+                req(s(""), s(""), s(""), s("")),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![],
+            ),
+            // Values equal to the defaults are not overrides, even under reject.
+            (
+                modes(R, R, R),
+                req(s("town-square"), s("bot"), s("http://default/icon.png"), None),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![],
+            ),
+            // allow
+            (
+                modes(A, A, A),
+                req(s("dev"), s("ci"), s("http://x/i.png"), None),
+                Ok(("dev", "ci", "http://x/i.png", "")),
+                vec![(Username, Applied), (Icon, Applied), (Channel, Applied)],
+            ),
+            (
+                modes(A, A, A),
+                req(None, None, None, s(":tada:")),
+                Ok(("town-square", "bot", "", ":tada:")),
+                vec![(Icon, Applied)],
+            ),
+            (
+                modes(A, A, A),
+                req(None, None, s("http://default/icon.png"), s(":tada:")),
+                Ok(("town-square", "bot", "http://default/icon.png", ":tada:")),
+                vec![(Icon, Applied)],
+            ),
+            // ignore
+            (
+                modes(I, I, I),
+                req(s("dev"), s("ci"), s("http://x/i.png"), s(":tada:")),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![(Username, Ignored), (Icon, Ignored), (Channel, Ignored)],
+            ),
+            (
+                modes(I, A, A),
+                req(None, s("ci"), None, None),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![(Username, Ignored)],
+            ),
+            (
+                modes(A, I, A),
+                req(None, None, None, s(":x:")),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![(Icon, Ignored)],
+            ),
+            (
+                modes(A, A, I),
+                req(s("@alice"), None, None, None),
+                Ok(("town-square", "bot", "http://default/icon.png", "")),
+                vec![(Channel, Ignored)],
+            ),
+            // reject: the first refused field wins, in username, icon, channel order.
+            (modes(R, A, A), req(None, s("ci"), None, None), Err(Username), vec![(Username, Rejected)]),
+            (modes(A, R, A), req(None, None, s("http://x"), None), Err(Icon), vec![(Icon, Rejected)]),
+            (modes(A, R, A), req(None, None, None, s(":x:")), Err(Icon), vec![(Icon, Rejected)]),
+            (modes(A, A, R), req(s("#dev"), None, None, None), Err(Channel), vec![(Channel, Rejected)]),
+            (
+                modes(I, A, R),
+                req(s("#dev"), s("ci"), None, None),
+                Err(Channel),
+                vec![(Username, Ignored), (Channel, Rejected)],
+            ),
+            (modes(R, R, R), req(s("#dev"), s("ci"), s("http://x"), None), Err(Username), vec![(Username, Rejected)]),
+        ];
+        for (i, (policy, request, want, actions)) in cases.into_iter().enumerate() {
+            let decision = decide(&hook(policy), request);
+            let got = decision.result.map(|c| (c.channel, c.username, c.icon_url, c.icon_emoji)).map_err(|r| match r {
+                Rejection::Prohibited(field) => field,
+                other => panic!("case {i}: unexpected {other:?}"),
+            });
+            let want = want.map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()));
+            assert_eq!(got, want, "case {i}");
+            let kinds: Vec<(Field, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
+            assert_eq!(kinds, actions, "case {i}");
+        }
+    }
+
+    fn channel_rules() -> HookPolicy {
+        HookPolicy {
+            channels: Some(vec![Regex::new("^alerts-[a-z0-9-]+$").unwrap(), Regex::new("^@").unwrap()]),
+            channel_map: vec![
+                ChannelMap { pattern: Regex::new("^#?ops-(.*)$").unwrap(), to: "alerts-$1".into() },
+                ChannelMap { pattern: Regex::new("^#?(?P<team>[a-z]+)-alerts$").unwrap(), to: "alerts-${team}".into() },
+                ChannelMap { pattern: Regex::new("^#?ops-never$").unwrap(), to: "unreachable".into() },
+            ],
+            ..HookPolicy::default()
         }
     }
 
     #[test]
-    fn defaults_fill_absent_members() {
-        let s = |v: &str| Some(v.to_owned());
-        // (request channel, username, icon_url, icon_emoji) -> (channel, username, icon_url, icon_emoji)
-        let cases = [
-            ((None, None, None, None), ("town-square", "bot", "http://default/icon.png", "")),
-            ((s(""), s(""), s(""), s("")), ("town-square", "bot", "http://default/icon.png", "")),
-            ((s("#ops"), s("ci"), s("http://x"), None), ("#ops", "ci", "http://x", "")),
-            ((s("@alice"), None, None, s(":tada:")), ("@alice", "bot", "", ":tada:")),
-            ((None, None, s("http://x"), s(":tada:")), ("town-square", "bot", "http://x", ":tada:")),
+    fn channel_map_then_allow_list() {
+        let cases: Vec<(&str, Result<&str, ()>, Vec<(Field, ActionKind)>)> = vec![
+            ("alerts-db", Ok("alerts-db"), vec![(Channel, Applied)]),
+            ("#ops-db", Ok("alerts-db"), vec![(Channel, Mapped)]),
+            ("ops-never", Ok("alerts-never"), vec![(Channel, Mapped)]),
+            ("web-alerts", Ok("alerts-web"), vec![(Channel, Mapped)]),
+            ("@alice", Ok("@alice"), vec![(Channel, Applied)]),
+            ("town-square", Ok("town-square"), vec![]),
+            ("general", Err(()), vec![(Channel, Rejected)]),
+            ("#alerts-db", Err(()), vec![(Channel, Rejected)]),
+            ("ops-", Err(()), vec![(Channel, Rejected)]),
+            ("ALERTS-db", Err(()), vec![(Channel, Rejected)]),
         ];
-        for ((channel, username, icon_url, icon_emoji), want) in cases {
-            let req = Incoming { text: s("hi"), channel, username, icon_url, icon_emoji, ..Incoming::default() };
-            let out = apply(&hook(), req.clone());
-            assert_eq!(
-                (out.channel.as_str(), out.username.as_str(), out.icon_url.as_str(), out.icon_emoji.as_str()),
-                want,
-                "{req:?}"
-            );
-            assert_eq!(out.text, "hi");
+        for (channel, want, actions) in cases {
+            let decision = decide(&hook(channel_rules()), req(s(channel), None, None, None));
+            let got = decision.result.map(|c| c.channel).map_err(|r| assert_eq!(r, Rejection::Prohibited(Channel)));
+            assert_eq!(got, want.map(str::to_owned), "{channel}");
+            let kinds: Vec<(Field, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
+            assert_eq!(kinds, actions, "{channel}");
         }
+    }
+
+    #[test]
+    fn the_map_never_touches_ignored_or_default_channels() {
+        let policy = HookPolicy { channel: Mode::Ignore, ..channel_rules() };
+        let d = decide(&hook(policy), req(s("#ops-db"), None, None, None));
+        assert_eq!(d.result.unwrap().channel, "town-square");
+        let mut h = hook(channel_rules());
+        h.channel = "ops-main".into();
+        let d = decide(&h, req(None, None, None, None));
+        assert_eq!(d.result.unwrap().channel, "ops-main", "the default is never mapped");
+        let d = decide(&h, req(s("ops-main"), None, None, None));
+        assert_eq!(d.result.unwrap().channel, "ops-main", "a requested default skips map and allow-list");
+    }
+
+    #[test]
+    fn type_and_props() {
+        let mut r = req(None, None, None, None);
+        r.kind = s("custom_poll");
+        let d = decide(&hook(HookPolicy::default()), r);
+        assert_eq!(d.actions, vec![Action { field: Type, kind: Applied }]);
+        assert_eq!(d.result.unwrap().kind, "custom_poll");
+
+        let mut r = req(None, None, None, None);
+        r.props.insert("k".into(), serde_json::Value::String("v".repeat(100)));
+        let d = decide(&hook(HookPolicy::default()), r);
+        assert!(
+            matches!(&d.result, Err(Rejection::InvalidPayload(why)) if why.starts_with("props are 108 bytes")),
+            "{:?}",
+            d.result
+        );
+        let mut r = req(None, None, None, None);
+        r.props.insert("k".into(), serde_json::Value::String("v".repeat(90)));
+        assert!(decide(&hook(HookPolicy::default()), r).result.is_ok());
     }
 }

@@ -1,5 +1,7 @@
 //! Every way a request can fail, as one typed value. `respond` turns it into exactly one response.
 
+use crate::policy::Field;
+
 /// Seconds a client is asked to wait when the backend could not be reached.
 pub const BACKEND_RETRY_AFTER_SECS: u64 = 5;
 
@@ -18,6 +20,9 @@ pub enum Rejection {
     NoText,
     #[error("more than 100 attachments")]
     TooManyAttachments,
+    /// The hook's policy refuses the requested value of this field.
+    #[error("policy refuses the requested {}", .0.as_str())]
+    Prohibited(Field),
     /// The backend answered 403.
     #[error("backend refused the action")]
     ActionProhibited,
@@ -42,7 +47,7 @@ impl Rejection {
             Rejection::NoService | Rejection::ChannelNotFound => 404,
             Rejection::TooLarge => 413,
             Rejection::InvalidPayload(_) | Rejection::NoText | Rejection::TooManyAttachments => 400,
-            Rejection::ActionProhibited => 403,
+            Rejection::Prohibited(_) | Rejection::ActionProhibited => 403,
             Rejection::RateLimited { .. } => 429,
             Rejection::BackendError(_) => 502,
             Rejection::BackendUnavailable(_) => 503,
@@ -58,7 +63,7 @@ impl Rejection {
             Rejection::InvalidPayload(_) => "invalid_payload",
             Rejection::NoText => "no_text",
             Rejection::TooManyAttachments => "too_many_attachments",
-            Rejection::ActionProhibited => "action_prohibited",
+            Rejection::Prohibited(_) | Rejection::ActionProhibited => "action_prohibited",
             Rejection::ChannelNotFound => "channel_not_found",
             Rejection::RateLimited { .. } => "rate_limited",
             Rejection::BackendError(_) => "backend_error",
@@ -83,6 +88,13 @@ impl Rejection {
             Rejection::InvalidPayload(_) => ("web.incoming_webhook.decode.app_error", "Unable to parse incoming data."),
             Rejection::NoText => ("web.incoming_webhook.text.app_error", "No text specified."),
             Rejection::TooManyAttachments => ("hookgate.too_many_attachments", "More than 100 attachments."),
+            Rejection::Prohibited(Field::Channel) => (
+                "web.incoming_webhook.channel_locked.app_error",
+                "This webhook is not permitted to post to the requested channel.",
+            ),
+            Rejection::Prohibited(_) => {
+                ("hookgate.override_prohibited", "This webhook is not permitted to override this field.")
+            }
             Rejection::ActionProhibited => {
                 ("web.incoming_webhook.permissions.app_error", "This webhook is not permitted to perform this action.")
             }

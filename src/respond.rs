@@ -60,6 +60,7 @@ mod tests {
             (Rejection::NoText, 400, "no_text", None),
             (Rejection::TooManyAttachments, 400, "too_many_attachments", None),
             (Rejection::ActionProhibited, 403, "action_prohibited", None),
+            (Rejection::Prohibited(crate::policy::Field::Channel), 403, "action_prohibited", None),
             (Rejection::ChannelNotFound, 404, "channel_not_found", None),
             (Rejection::RateLimited { retry_after: 7 }, 429, "rate_limited", Some(7)),
             (Rejection::BackendError(500), 502, "backend_error", None),

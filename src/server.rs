@@ -137,7 +137,7 @@ impl Gateway {
         record.pipeline = started.elapsed();
         let processed = match processed {
             Ok(p) => p,
-            Err(rejection) => return Ok(Err(rejection)),
+            Err(refused) => return Ok(Err(refused.rejection)),
         };
         let payload = Bytes::from(processed.canonical.to_json());
         let started = Instant::now();

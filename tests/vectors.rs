@@ -5,7 +5,7 @@
 
 use hookgate::pipeline::process;
 use hookgate::rejection::Rejection;
-use hookgate::rules::{Hook, Markup};
+use hookgate::rules::Hook;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -119,15 +119,7 @@ fn vectors() -> Vec<Value> {
 }
 
 fn hook() -> Hook {
-    Hook {
-        name: "hook1".into(),
-        backend: 0,
-        backend_key: String::new(),
-        channel: String::new(),
-        username: String::new(),
-        icon_url: String::new(),
-        markup: Markup::Markdown,
-    }
+    Hook { name: "hook1".into(), ..Hook::default() }
 }
 
 /// The vector's request through the pipeline: the forwarded text, or the Slack error code.
@@ -135,7 +127,7 @@ fn run(vector: &Value) -> Result<String, Rejection> {
     let request = &vector["request"];
     let content_type = request["content_type"].as_str().unwrap_or("");
     let body = request["body"].as_str().expect("request body");
-    process(&hook(), content_type.as_bytes(), body.as_bytes()).map(|p| p.canonical.text)
+    process(&hook(), content_type.as_bytes(), body.as_bytes()).map(|p| p.canonical.text).map_err(|r| r.rejection)
 }
 
 #[test]

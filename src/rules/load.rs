@@ -5,6 +5,8 @@ use super::schema::{BackendKindName, RawBackend, RawFile, RawGateway, RawHook};
 use super::{Backend, BackendKind, Gateway, Hook, Location, Problem, Rules};
 use crate::backend::mattermost::MattermostBackend;
 use crate::keys::{self, Digest};
+use crate::policy::{ChannelMap, HookPolicy};
+use regex::Regex;
 use std::net::SocketAddr;
 use std::path::Path;
 use toml::Spanned;
@@ -253,10 +255,11 @@ impl Merger {
                 }
             }
         }
+        let policy = hook_policy(file, name, hook, problems);
         if problems.len() > before {
             return;
         }
-        let (Some(digest), Some(backend)) = (digest, backend) else {
+        let (Some(digest), Some(backend), Some(policy)) = (digest, backend, policy) else {
             return;
         };
         self.hooks.push((
@@ -268,11 +271,82 @@ impl Merger {
                 username: hook.username.clone(),
                 icon_url: hook.icon_url.clone(),
                 markup: hook.markup,
+                policy,
             },
             digest,
             at,
         ));
     }
+}
+
+/// A hook's overrides, channel rules and props limit, with every regex compiled.
+fn hook_policy(file: &SourceFile, name: &str, hook: &RawHook, problems: &mut Vec<Problem>) -> Option<HookPolicy> {
+    let before = problems.len();
+    let regex = |written: &Spanned<String>, what: &str, problems: &mut Vec<Problem>| match Regex::new(written.get_ref())
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            problems.push(problem(file.at(written), format!("hook `{name}`: invalid {what} regex: {e}")));
+            None
+        }
+    };
+    let mut policy = HookPolicy::default();
+    if let Some(overrides) = &hook.overrides {
+        policy.username = overrides.username;
+        policy.icon = overrides.icon;
+        policy.channel = overrides.channel;
+        policy.channels = overrides
+            .channels
+            .as_ref()
+            .map(|patterns| patterns.iter().filter_map(|p| regex(p, "channels", problems)).collect());
+    }
+    for rule in &hook.channel_map {
+        if let Some(pattern) = regex(&rule.pattern, "channel_map match", problems) {
+            if let Err(e) = check_replacement(&pattern, rule.to.get_ref()) {
+                problems.push(problem(file.at(&rule.to), format!("hook `{name}`: channel_map to: {e}")));
+            }
+            policy.channel_map.push(ChannelMap { pattern, to: rule.to.get_ref().clone() });
+        }
+    }
+    if let Some(max) = &hook.max_props_bytes {
+        policy.max_props_bytes = positive(file, max, "max_props_bytes", 1 << 26, problems)?;
+    }
+    (problems.len() == before).then_some(policy)
+}
+
+/// Refuses `$N`, `${N}` and `${name}` references to groups the pattern does not have: the regex
+/// crate would silently replace them with nothing.
+fn check_replacement(pattern: &Regex, to: &str) -> Result<(), String> {
+    let names: Vec<&str> = pattern.capture_names().flatten().collect();
+    let mut rest = to;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+            continue;
+        }
+        let (group, tail) = match rest.strip_prefix('{') {
+            Some(braced) => match braced.split_once('}') {
+                Some((group, tail)) => (group, tail),
+                None => return Err(format!("unclosed ${{ in {to:?}")),
+            },
+            None => {
+                let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        let known = match group.parse::<usize>() {
+            Ok(n) => n < pattern.captures_len(),
+            Err(_) => names.contains(&group),
+        };
+        if !known {
+            return Err(format!(
+                "{to:?} refers to group {group:?}, which the pattern does not have (write $$ for a literal $)"
+            ));
+        }
+        rest = tail;
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -313,6 +387,7 @@ fn opt_positive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Mode;
 
     fn load_files(files: &[(&str, &str)]) -> Result<Rules, Vec<String>> {
         let dir = tempfile::tempdir().unwrap();
@@ -397,7 +472,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
-                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`"],
+                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`, `max_props_bytes`, `overrides`, `channel_map`"],
             ),
             (
                 vec![("a.toml", "[gateway\n".into())],
@@ -474,12 +549,62 @@ backend = "console"
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\n".into())],
                 vec!["a.toml:1: backend `x` of kind mattermost needs a url"],
             ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "[hooks.overrides]\nchannels = [\"^ok$\", \"(unclosed\"]")))],
+                vec!["a.toml:13: hook `ci`: invalid channels regex: regex parse error:\n    (unclosed\n    ^\nerror: unclosed group"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "[[hooks.channel_map]]\nmatch = \"*\"\nto = \"x\"")))],
+                vec!["a.toml:13: hook `ci`: invalid channel_map match regex: regex parse error:\n    *\n    ^\nerror: repetition operator missing expression"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "[[hooks.channel_map]]\nmatch = \"^ops-(.*)$\"\nto = \"alerts-$2\"")))],
+                vec!["a.toml:14: hook `ci`: channel_map to: \"alerts-$2\" refers to group \"2\", which the pattern does not have (write $$ for a literal $)"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "[hooks.overrides]\nusername = \"deny\"")))],
+                vec!["a.toml:13: unknown variant `deny`, expected one of `allow`, `ignore`, `reject`"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "[hooks.overrides]\nicons = \"allow\"")))],
+                vec!["a.toml:13: unknown field `icons`, expected one of `username`, `icon`, `channel`, `channels`"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "max_props_bytes = 0")))],
+                vec!["a.toml:12: max_props_bytes must be between 1 and 67108864, not 0"],
+            ),
         ];
         for (files, want) in cases {
             let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
             let got = load_files(&files).expect_err("rules should be refused");
             assert_eq!(got, want, "files {files:?}");
         }
+    }
+
+    #[test]
+    fn policy_rules_load() {
+        let rules = load_files(&[(
+            "a.toml",
+            &format!(
+                "{BACKENDS}\n[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"console\"\nmax_props_bytes = 10\n\
+                 [hooks.overrides]\nusername = \"ignore\"\nicon = \"reject\"\nchannels = [\"^a\", \"^@\"]\n\
+                 [[hooks.channel_map]]\nmatch = \"^#?(?P<n>.*)$\"\nto = \"${{n}}-x $$1\"\n"
+            ),
+        )])
+        .unwrap();
+        let p = &rules.hooks[0].policy;
+        assert_eq!((p.username, p.icon, p.channel), (Mode::Ignore, Mode::Reject, Mode::Allow));
+        assert_eq!(p.channels.as_ref().map(Vec::len), Some(2));
+        assert_eq!(p.channel_map[0].to, "${n}-x $$1");
+        assert_eq!(p.max_props_bytes, 10);
+        let default = load_files(&[(
+            "a.toml",
+            &format!("{BACKENDS}\n[[hooks]]\nname = \"d\"\nkey = \"k\"\nbackend = \"console\"\n"),
+        )])
+        .unwrap();
+        let p = &default.hooks[0].policy;
+        assert_eq!((p.username, p.icon, p.channel, p.max_props_bytes), (Mode::Allow, Mode::Allow, Mode::Allow, 65_536));
+        assert!(p.channels.is_none() && p.channel_map.is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub use schema::{ErrorDialect, Markup};
 
 use crate::backend::mattermost::MattermostBackend;
 use crate::keys::Digest;
+use crate::policy::HookPolicy;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -67,7 +68,7 @@ pub enum BackendKind {
 }
 
 /// One `[[hooks]]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Hook {
     pub name: String,
     /// Index into `Rules::backends`.
@@ -78,6 +79,7 @@ pub struct Hook {
     pub username: String,
     pub icon_url: String,
     pub markup: Markup,
+    pub policy: HookPolicy,
 }
 
 /// Where something is written: `FILE:LINE`.

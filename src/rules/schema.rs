@@ -3,6 +3,7 @@
 //! Unknown keys are errors (`deny_unknown_fields`) so a typo never passes silently. Values that
 //! need checking beyond their type are checked in `validate`, which turns these into `Rules`.
 
+use crate::policy::Mode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -72,6 +73,32 @@ pub struct RawHook {
     pub icon_url: String,
     #[serde(default)]
     pub markup: Markup,
+    pub max_props_bytes: Option<Spanned<i64>>,
+    pub overrides: Option<RawOverrides>,
+    #[serde(default)]
+    pub channel_map: Vec<RawChannelMap>,
+}
+
+/// `[hooks.overrides]`: per field, `allow`, `ignore` or `reject`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOverrides {
+    #[serde(default)]
+    pub username: Mode,
+    #[serde(default)]
+    pub icon: Mode,
+    #[serde(default)]
+    pub channel: Mode,
+    pub channels: Option<Vec<Spanned<String>>>,
+}
+
+/// One `[[hooks.channel_map]]` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannelMap {
+    #[serde(rename = "match")]
+    pub pattern: Spanned<String>,
+    pub to: Spanned<String>,
 }
 
 /// How a hook's text is read (contract section 5).
