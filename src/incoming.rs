@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 /// Slack members hookgate does not forward and cannot express for the backend; each one present
 /// is reported so it can be counted.
 const DROPPED_MEMBERS: &[&str] = &[
-    "blocks",
     "thread_ts",
     "reply_broadcast",
     "link_names",
@@ -43,6 +42,8 @@ pub struct Incoming {
     pub priority: Option<Value>,
     /// `mrkdwn`: whether text is formatted; `None` when the client did not say.
     pub mrkdwn: Option<bool>,
+    /// Block Kit blocks, rendered by translation.
+    pub blocks: Option<Json>,
     /// Slack-only members that were present and dropped.
     pub dropped: Vec<&'static str>,
 }
@@ -87,6 +88,9 @@ pub struct Attachment {
     /// Which members Slack formats; read by translation, never forwarded.
     #[serde(skip)]
     pub mrkdwn_in: Option<Vec<String>>,
+    /// Block Kit blocks inside the attachment, rendered by translation.
+    #[serde(skip)]
+    pub blocks: Option<Json>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -129,6 +133,9 @@ impl Incoming {
                 req.props = props(value)?;
             } else if is("priority") {
                 req.priority = priority(value)?;
+            } else if is("blocks") {
+                // Slack-only, so not type-checked: anything but an array is simply no blocks.
+                req.blocks = matches!(value, Json::Array(_)).then(|| value.clone());
             } else if is("mrkdwn") {
                 // Slack-only members are never type-checked: an odd value is simply not `true`.
                 req.mrkdwn = (*value != Json::Null).then(|| lenient_bool(value));
@@ -215,6 +222,8 @@ fn attachment(value: &Json) -> Result<Attachment, Invalid> {
                 Json::Array(_) => Some(value.to_value()),
                 _ => return Err("`actions` must be an array".into()),
             };
+        } else if key.eq_ignore_ascii_case("blocks") {
+            a.blocks = matches!(value, Json::Array(_)).then(|| value.clone());
         } else if key.eq_ignore_ascii_case("mrkdwn_in") {
             a.mrkdwn_in = match value {
                 Json::Array(items) => Some(
@@ -354,8 +363,9 @@ mod tests {
     #[test]
     fn slack_only_members_are_dropped_without_type_checks() {
         let req =
-            read(r#"{"text":"a","thread_ts":5,"unfurl_links":"yes","Blocks":[],"mrkdwn":"0","parse":null}"#).unwrap();
-        assert_eq!(req.dropped, vec!["thread_ts", "unfurl_links", "blocks"]);
+            read(r#"{"text":"a","thread_ts":5,"unfurl_links":"yes","Blocks":{},"mrkdwn":"0","parse":null}"#).unwrap();
+        assert_eq!(req.dropped, vec!["thread_ts", "unfurl_links"]);
+        assert_eq!(req.blocks, None, "blocks that are not an array are no blocks");
         assert_eq!(req.mrkdwn, Some(false));
     }
 

@@ -278,6 +278,25 @@ impl Json {
         }
     }
 
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Json]> {
+        match self {
+            Json::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The string value of member `name`, when it is a string.
+    pub fn str_member(&self, name: &str) -> Option<&str> {
+        self.member(name).and_then(Json::as_str)
+    }
+
     /// Converts to a `serde_json::Value` for forwarding: duplicate keys keep the last value and
     /// numbers keep their value (not necessarily their spelling).
     pub fn to_value(&self) -> Value {

@@ -19,3 +19,5 @@ pub mod request_id;
 pub mod respond;
 pub mod rules;
 pub mod server;
+pub mod split;
+pub mod translate;

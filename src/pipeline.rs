@@ -1,5 +1,8 @@
 //! The pure pipeline: request bytes and a hook in, canonical payload or rejection out. No I/O, so
 //! tests, benches and fuzzers reach every decision without a socket.
+//!
+//! decode -> translate (blocks first, so a blocks-only message has text) -> content checks ->
+//! policy.
 
 use crate::canonical::Canonical;
 use crate::decode::{self, BodyShape};
@@ -7,6 +10,7 @@ use crate::incoming::Incoming;
 use crate::policy::{self, Action};
 use crate::rejection::Rejection;
 use crate::rules::Hook;
+use crate::translate;
 
 /// Slack's limit on attachments per message.
 pub const MAX_ATTACHMENTS: usize = 100;
@@ -36,6 +40,7 @@ impl From<Rejection> for Refused {
 
 pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processed, Refused> {
     let (mut req, shape) = decode::decode(content_type, body)?;
+    translate::translate(&mut req, hook.markup, &hook.slack);
     check_content(&req)?;
     let dropped = std::mem::take(&mut req.dropped);
     let decision = policy::decide(hook, req);
@@ -100,6 +105,9 @@ mod tests {
             ),
             (r#"{"text":"","type":"bad"}"#, Err(Rejection::NoText)),
             (r#"{"text":"x","thread_ts":"1.2","blocks":[]}"#, Ok(r#"{"text":"x"}"#)),
+            (r#"{"blocks":[{"type":"divider"}]}"#, Ok(r#"{"text":"---"}"#)),
+            (r#"{"text":"fallback","blocks":[{"type":"actions","elements":[]}]}"#, Ok(r#"{"text":"fallback"}"#)),
+            (r#"{"blocks":[{"type":"actions","elements":[]}]}"#, Err(Rejection::NoText)),
         ];
         for (body, want) in cases {
             assert_eq!(run(body), want.map(str::to_owned), "{body}");

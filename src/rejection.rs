@@ -35,6 +35,9 @@ pub enum Rejection {
     /// The backend answered 5xx, a redirect, or a 4xx that says nothing about the request.
     #[error("backend answered {0}")]
     BackendError(u16),
+    /// A split message failed after `delivered` of its `parts` posts were accepted.
+    #[error("backend failed after {delivered} of {parts} posts")]
+    PartlyDelivered { delivered: usize, parts: usize },
     /// No connection could be made, or the backend did not answer in time.
     #[error("backend unavailable: {0}")]
     BackendUnavailable(&'static str),
@@ -49,7 +52,7 @@ impl Rejection {
             Rejection::InvalidPayload(_) | Rejection::NoText | Rejection::TooManyAttachments => 400,
             Rejection::Prohibited(_) | Rejection::ActionProhibited => 403,
             Rejection::RateLimited { .. } => 429,
-            Rejection::BackendError(_) => 502,
+            Rejection::BackendError(_) | Rejection::PartlyDelivered { .. } => 502,
             Rejection::BackendUnavailable(_) => 503,
         }
     }
@@ -66,7 +69,7 @@ impl Rejection {
             Rejection::Prohibited(_) | Rejection::ActionProhibited => "action_prohibited",
             Rejection::ChannelNotFound => "channel_not_found",
             Rejection::RateLimited { .. } => "rate_limited",
-            Rejection::BackendError(_) => "backend_error",
+            Rejection::BackendError(_) | Rejection::PartlyDelivered { .. } => "backend_error",
             Rejection::BackendUnavailable(_) => "backend_unavailable",
         }
     }
@@ -101,6 +104,9 @@ impl Rejection {
             Rejection::ChannelNotFound => ("web.incoming_webhook.channel.app_error", "Couldn't find the channel."),
             Rejection::RateLimited { .. } => ("hookgate.rate_limited", "Too many requests."),
             Rejection::BackendError(_) => ("hookgate.backend_error", "The chat server failed to accept the message."),
+            Rejection::PartlyDelivered { .. } => {
+                ("hookgate.partly_delivered", "The chat server failed part-way through a split message.")
+            }
             Rejection::BackendUnavailable(_) => ("hookgate.backend_unavailable", "The chat server is unavailable."),
         }
     }

@@ -5,7 +5,7 @@
 //! webhook bodies go up to `max_body_bytes`, and hookgate never passes a backend's answer through.
 //! This file only moves bytes and records what happened; every decision is made elsewhere.
 
-use crate::backend::{self, Upstream};
+use crate::backend::{self, Delivery, Upstream};
 use crate::keys;
 use crate::pipeline;
 use crate::rejection::Rejection;
@@ -46,7 +46,7 @@ struct Record {
     hook: String,
     body_bytes: usize,
     pipeline: Duration,
-    upstream: Option<(Upstream, Duration)>,
+    upstream: Option<(Delivery, Duration)>,
 }
 
 /// Why no reply can be written: the client is gone or broke the protocol.
@@ -139,11 +139,10 @@ impl Gateway {
             Ok(p) => p,
             Err(refused) => return Ok(Err(refused.rejection)),
         };
-        let payload = Bytes::from(processed.canonical.to_json());
         let started = Instant::now();
-        let (upstream, result) =
-            backend::deliver(rules.backend(hook), hook, &self.connector, payload, &record.request_id).await;
-        record.upstream = Some((upstream, started.elapsed()));
+        let (delivery, result) =
+            backend::deliver(rules.backend(hook), hook, &self.connector, processed.canonical, &record.request_id).await;
+        record.upstream = Some((delivery, started.elapsed()));
         Ok(result)
     }
 }
@@ -209,11 +208,16 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
 
 /// One line per request. The key and the body are never part of it.
 fn log_request(record: &Record, status: u16, reason: &str, total: Duration) {
-    let (upstream, upstream_us) = match &record.upstream {
-        None => (String::from("none"), 0),
-        Some((Upstream::Status(code), took)) => (code.to_string(), took.as_micros() as u64),
-        Some((Upstream::Failed(failure), took)) => (failure.to_string(), took.as_micros() as u64),
-        Some((Upstream::Logged, took)) => (String::from("log"), took.as_micros() as u64),
+    let (upstream, upstream_us, delivered, parts) = match &record.upstream {
+        None => (String::from("none"), 0, 0, 0),
+        Some((delivery, took)) => {
+            let upstream = match delivery.upstream {
+                Upstream::Status(code) => code.to_string(),
+                Upstream::Failed(failure) => failure.to_string(),
+                Upstream::Logged => String::from("log"),
+            };
+            (upstream, took.as_micros() as u64, delivery.delivered as u64, delivery.parts as u64)
+        }
     };
     log::info!(
         target: "hookgate::request",
@@ -225,6 +229,8 @@ fn log_request(record: &Record, status: u16, reason: &str, total: Duration) {
         pipeline_us = record.pipeline.as_micros() as u64,
         upstream = upstream.as_str(),
         upstream_us = upstream_us,
+        posts_delivered = delivered,
+        posts = parts,
         total_us = total.as_micros() as u64;
         "request"
     );

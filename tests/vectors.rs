@@ -3,11 +3,14 @@
 //! the contract agrees with must give Mattermost's result; a case where the contract deliberately
 //! differs must give the contract's result; the rest belong to later stages and are named so.
 
+use hookgate::canonical::Canonical;
 use hookgate::pipeline::process;
 use hookgate::rejection::Rejection;
 use hookgate::rules::Hook;
+use hookgate::translate::SlackMaps;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Decode cases where hookgate behaves as Mattermost does.
 const AGREES: &[&str] = &[
@@ -52,6 +55,22 @@ const AGREES: &[&str] = &[
     "code_form_properly_urlencoded",
 ];
 
+/// Translation cases (`markup = "markdown"`: Mattermost's own conversions): the message and every
+/// attachment member the vector lists must match.
+const TRANSLATION: &[&str] = &[
+    "at_text_backticks_pipes_unchanged",
+    "at_text_angle_pipe_newlines_unchanged",
+    "at_links_if_statement_unchanged",
+    "at_links_angle_bracket_link",
+    "st_announcement_here",
+    "st_announcement_all",
+    "st_attachment_announcements_and_mentions",
+    "st_attachment_nil_entries",
+    "code_link_with_extra_pipe_unchanged",
+    "code_unknown_user_id_unchanged",
+    "code_attachment_link_conversion_scope",
+];
+
 /// Decode cases where the contract chose otherwise, with hookgate's result and the reason.
 const DIFFERS: &[(&str, Result<&str, &str>, &str)] = &[
     ("wt_form_ct_raw_json_body", Ok("a"), "§3: a form-labelled raw JSON object is JSON (curl -d)"),
@@ -92,17 +111,6 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ("code_public_channel_no_membership_needed", "backend channel resolution"),
     ("code_channel_name_case_sensitive", "backend channel resolution"),
     ("code_dm_by_channel_name", "backend channel resolution"),
-    ("at_text_backticks_pipes_unchanged", "translation"),
-    ("at_text_angle_pipe_newlines_unchanged", "translation"),
-    ("at_links_if_statement_unchanged", "translation"),
-    ("at_links_angle_bracket_link", "translation"),
-    ("st_announcement_here", "translation"),
-    ("st_announcement_all", "translation"),
-    ("st_attachment_announcements_and_mentions", "translation"),
-    ("st_attachment_nil_entries", "translation"),
-    ("code_link_with_extra_pipe_unchanged", "translation"),
-    ("code_unknown_user_id_unchanged", "translation"),
-    ("code_attachment_link_conversion_scope", "translation"),
     ("unit_split_long_post", "message splitting"),
     ("unit_split_unsplittable_props", "message splitting"),
     ("unit_split_no_split", "message splitting"),
@@ -118,22 +126,36 @@ fn vectors() -> Vec<Value> {
     serde_json::from_str(&text).expect("vectors are JSON")
 }
 
+/// The vectors' fixture user `user1`, whose id they write as `{user1_id}`.
+const USER1_ID: &str = "user1id";
+
 fn hook() -> Hook {
-    Hook { name: "hook1".into(), ..Hook::default() }
+    let slack = SlackMaps { users: [(USER1_ID.to_owned(), "user1".to_owned())].into(), ..SlackMaps::default() };
+    Hook { name: "hook1".into(), slack: Arc::new(slack), ..Hook::default() }
 }
 
-/// The vector's request through the pipeline: the forwarded text, or the Slack error code.
-fn run(vector: &Value) -> Result<String, Rejection> {
+/// The vector's request through the pipeline: the forwarded payload, or the rejection.
+fn forward(vector: &Value) -> Result<Canonical, Rejection> {
     let request = &vector["request"];
     let content_type = request["content_type"].as_str().unwrap_or("");
-    let body = request["body"].as_str().expect("request body");
-    process(&hook(), content_type.as_bytes(), body.as_bytes()).map(|p| p.canonical.text).map_err(|r| r.rejection)
+    let body = request["body"].as_str().expect("request body").replace("{user1_id}", USER1_ID);
+    process(&hook(), content_type.as_bytes(), body.as_bytes()).map(|p| p.canonical).map_err(|r| r.rejection)
+}
+
+/// The forwarded text, or the rejection.
+fn run(vector: &Value) -> Result<String, Rejection> {
+    forward(vector).map(|c| c.text)
 }
 
 #[test]
 fn every_vector_is_accounted_for_once() {
     let mut named = BTreeSet::new();
-    let all = AGREES.iter().copied().chain(DIFFERS.iter().map(|d| d.0)).chain(ELSEWHERE.iter().map(|e| e.0));
+    let all = AGREES
+        .iter()
+        .copied()
+        .chain(TRANSLATION.iter().copied())
+        .chain(DIFFERS.iter().map(|d| d.0))
+        .chain(ELSEWHERE.iter().map(|e| e.0));
     for name in all {
         assert!(named.insert(name), "{name} is listed twice");
     }
@@ -179,6 +201,34 @@ fn deliberate_differences_follow_the_contract() {
                 assert!(text.starts_with(prefix), "{name} ({why}): {text:?}");
             }
             Err(code) => assert_eq!(got.map_err(|r| r.code()), Err(*code), "{name} ({why})"),
+        }
+    }
+}
+
+#[test]
+fn translation_cases_match_mattermost() {
+    let vectors = vectors();
+    for name in TRANSLATION {
+        let vector = vectors.iter().find(|v| v["name"] == *name).unwrap();
+        let post = &vector["expect"]["posts"][0];
+        let got = forward(vector).unwrap_or_else(|e| panic!("{name}: refused with {e:?}"));
+        assert_eq!(got.text, post["message"].as_str().unwrap(), "{name}");
+        let Some(want) = post["props"]["attachments"].as_array() else { continue };
+        let got = serde_json::to_value(&got.attachments).unwrap();
+        assert_eq!(got.as_array().unwrap().len(), want.len(), "{name}");
+        for (got, want) in got.as_array().unwrap().iter().zip(want) {
+            // The vectors list the members they assert; every one of them must match.
+            for (member, value) in want.as_object().unwrap() {
+                if member == "fields" {
+                    for (gf, wf) in got["fields"].as_array().unwrap().iter().zip(value.as_array().unwrap()) {
+                        for (k, v) in wf.as_object().unwrap() {
+                            assert_eq!(&gf[k], v, "{name}: field {k}");
+                        }
+                    }
+                } else {
+                    assert_eq!(&got[member], value, "{name}: {member}");
+                }
+            }
         }
     }
 }

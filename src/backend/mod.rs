@@ -4,8 +4,10 @@
 pub mod log;
 pub mod mattermost;
 
+use crate::canonical::Canonical;
 use crate::rejection::Rejection;
 use crate::rules::{Backend, BackendKind, Hook};
+use crate::split;
 use bytes::Bytes;
 use pingora::connectors::http::v1::Connector;
 
@@ -20,8 +22,46 @@ pub enum Upstream {
     Logged,
 }
 
-/// Delivers one payload. `Ok` only when the backend accepted it.
+/// What a delivery did, for the request's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The last exchange with the backend.
+    pub upstream: Upstream,
+    /// Posts accepted by the backend, out of `parts`.
+    pub delivered: usize,
+    pub parts: usize,
+}
+
+/// Delivers a payload, split into several posts when the backend's post size requires, each
+/// sent in order. `Ok` only when the backend accepted every post; a failure after the first is
+/// `PartlyDelivered`, since what was posted stays posted.
 pub async fn deliver(
+    backend: &Backend,
+    hook: &Hook,
+    connector: &Connector,
+    payload: Canonical,
+    request_id: &str,
+) -> (Delivery, Result<(), Rejection>) {
+    let posts = match &backend.kind {
+        BackendKind::Mattermost(mm) => split::split(payload, mm.max_message_chars),
+        BackendKind::Log => vec![payload],
+    };
+    let mut delivery = Delivery { upstream: Upstream::Logged, delivered: 0, parts: posts.len() };
+    for post in &posts {
+        let (upstream, result) = deliver_one(backend, hook, connector, Bytes::from(post.to_json()), request_id).await;
+        delivery.upstream = upstream;
+        if let Err(rejection) = result {
+            return match delivery.delivered {
+                0 => (delivery, Err(rejection)),
+                delivered => (delivery, Err(Rejection::PartlyDelivered { delivered, parts: delivery.parts })),
+            };
+        }
+        delivery.delivered += 1;
+    }
+    (delivery, Ok(()))
+}
+
+async fn deliver_one(
     backend: &Backend,
     hook: &Hook,
     connector: &Connector,

@@ -1,14 +1,17 @@
 //! Reads every `*.toml` in the rules directory (in name order), merges them and validates the
 //! result, collecting every problem rather than stopping at the first.
 
-use super::schema::{BackendKindName, RawBackend, RawFile, RawGateway, RawHook};
+use super::schema::{BackendKindName, RawBackend, RawFile, RawGateway, RawHook, RawSlack};
 use super::{Backend, BackendKind, Gateway, Hook, Location, Problem, Rules};
 use crate::backend::mattermost::MattermostBackend;
 use crate::keys::{self, Digest};
 use crate::policy::{ChannelMap, HookPolicy};
+use crate::translate::SlackMaps;
 use regex::Regex;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use toml::Spanned;
 
 /// Loads and validates the rules directory. On failure, every problem found is returned.
@@ -80,6 +83,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[derive(Default)]
 struct Merger {
     gateway: Option<(Gateway, Location)>,
+    slack: SlackMaps,
+    /// Where each `[slack.users]` / `[slack.channels]` id was mapped, to name duplicates.
+    slack_seen: HashMap<(&'static str, String), Location>,
     backends: Vec<(Backend, Location)>,
     hooks: Vec<(Hook, Digest, Location)>,
 }
@@ -93,6 +99,9 @@ impl Merger {
             for (name, backend) in &file.raw.backends {
                 self.add_backend(file, name, backend, problems);
             }
+            if let Some(slack) = &file.raw.slack {
+                self.add_slack(file, slack, problems);
+            }
         }
         // Hooks refer to backends from any file, so they are read once every backend is known.
         for file in files {
@@ -104,12 +113,36 @@ impl Merger {
             return None;
         }
         let by_digest = self.hooks.iter().enumerate().map(|(i, (_, d, _))| (*d, i)).collect();
+        let slack = Arc::new(self.slack);
+        for (hook, _, _) in &mut self.hooks {
+            hook.slack = slack.clone();
+        }
         Some(Rules {
             gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
             backends: self.backends.into_iter().map(|(b, _)| b).collect(),
             hooks: self.hooks.into_iter().map(|(h, _, _)| h).collect(),
             by_digest,
         })
+    }
+
+    fn add_slack(&mut self, file: &SourceFile, raw: &RawSlack, problems: &mut Vec<Problem>) {
+        for (table, entries, target) in
+            [("users", &raw.users, &mut self.slack.users), ("channels", &raw.channels, &mut self.slack.channels)]
+        {
+            for (id, name) in entries {
+                let at = file.at(name);
+                if let Some(first) = self.slack_seen.get(&(table, id.clone())) {
+                    problems.push(problem(at, format!("[slack.{table}] maps `{id}` twice; first at {first}")));
+                    continue;
+                }
+                if name.get_ref().is_empty() {
+                    problems.push(problem(at, format!("[slack.{table}] `{id}` maps to an empty name")));
+                    continue;
+                }
+                self.slack_seen.insert((table, id.clone()), at);
+                target.insert(id.clone(), name.get_ref().clone());
+            }
+        }
     }
 
     fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, problems: &mut Vec<Problem>) {
@@ -272,6 +305,7 @@ impl Merger {
                 icon_url: hook.icon_url.clone(),
                 markup: hook.markup,
                 policy,
+                slack: Arc::default(),
             },
             digest,
             at,

@@ -12,8 +12,10 @@ pub use schema::{ErrorDialect, Markup};
 use crate::backend::mattermost::MattermostBackend;
 use crate::keys::Digest;
 use crate::policy::HookPolicy;
+use crate::translate::SlackMaps;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A validated rule set.
 #[derive(Debug)]
@@ -80,6 +82,8 @@ pub struct Hook {
     pub icon_url: String,
     pub markup: Markup,
     pub policy: HookPolicy,
+    /// The rules' `[slack.users]` and `[slack.channels]`, shared by every hook.
+    pub slack: Arc<SlackMaps>,
 }
 
 /// Where something is written: `FILE:LINE`.

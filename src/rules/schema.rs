@@ -17,6 +17,17 @@ pub struct RawFile {
     pub backends: BTreeMap<String, Spanned<RawBackend>>,
     #[serde(default)]
     pub hooks: Vec<Spanned<RawHook>>,
+    pub slack: Option<RawSlack>,
+}
+
+/// `[slack.users]` and `[slack.channels]`: Slack ids to backend names, for mentions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlack {
+    #[serde(default)]
+    pub users: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

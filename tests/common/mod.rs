@@ -2,6 +2,7 @@
 //! and a raw HTTP/1.1 client that shows exactly what went over the wire.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -42,6 +43,7 @@ pub struct RecordingBackend {
     pub status: Arc<AtomicU16>,
     received: Arc<Mutex<Vec<Recorded>>>,
     connections: Arc<AtomicUsize>,
+    script: Arc<Mutex<VecDeque<u16>>>,
 }
 
 impl RecordingBackend {
@@ -51,16 +53,22 @@ impl RecordingBackend {
         let status = Arc::new(AtomicU16::new(200));
         let received = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (s, r, c) = (status.clone(), received.clone(), connections.clone());
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let (s, r, c, sc) = (status.clone(), received.clone(), connections.clone(), script.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (s, r) = (s.clone(), r.clone());
-                std::thread::spawn(move || serve_recording(conn, &s, &r));
+                let (s, r, sc) = (s.clone(), r.clone(), sc.clone());
+                std::thread::spawn(move || serve_recording(conn, &s, &r, &sc));
             }
         });
-        RecordingBackend { addr, status, received, connections }
+        RecordingBackend { addr, status, received, connections, script }
+    }
+
+    /// Answers the next requests with these statuses, in order, then with `set_status`'s.
+    pub fn script(&self, statuses: &[u16]) {
+        self.script.lock().unwrap().extend(statuses);
     }
 
     /// TCP connections accepted so far.
@@ -81,7 +89,12 @@ impl RecordingBackend {
     }
 }
 
-fn serve_recording(conn: TcpStream, status: &AtomicU16, received: &Mutex<Vec<Recorded>>) {
+fn serve_recording(
+    conn: TcpStream,
+    status: &AtomicU16,
+    received: &Mutex<Vec<Recorded>>,
+    script: &Mutex<VecDeque<u16>>,
+) {
     conn.set_read_timeout(Some(WAIT)).unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
@@ -102,7 +115,8 @@ fn serve_recording(conn: TcpStream, status: &AtomicU16, received: &Mutex<Vec<Rec
             return;
         }
         received.lock().unwrap().push(Recorded { method, path, headers, body });
-        let status = status.load(Ordering::SeqCst);
+        let scripted = script.lock().unwrap().pop_front();
+        let status = scripted.unwrap_or_else(|| status.load(Ordering::SeqCst));
         match status {
             HANG => {
                 std::thread::sleep(WAIT);
