@@ -1,9 +1,11 @@
 //! The command line: `serve`, `check` and `hash-key` (contract section 1).
 
+use crate::admin::Admin;
 use crate::keys;
 use crate::logging::{self, LogFormat};
+use crate::metrics::Metrics;
 use crate::rules::{self, Rules};
-use crate::server::Gateway;
+use crate::server::{Active, Gateway};
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use pingora::server::configuration::ServerConf;
@@ -113,10 +115,15 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     if let Some(addr) = admin_listen {
         rules.gateway.admin_listen = addr.to_string();
     }
-    let listen = match concrete_address(&rules.gateway.listen) {
-        Ok(a) => a,
-        Err(e) => {
-            log::error!("cannot listen on {}: {e}", rules.gateway.listen);
+    if let Err(e) = rules.gateway.check_admin_listen() {
+        log::error!("{e}");
+        return 1;
+    }
+    let (listen, admin) = match (concrete_address(&rules.gateway.listen), concrete_address(&rules.gateway.admin_listen))
+    {
+        (Ok(listen), Ok(admin)) => (listen, admin),
+        (Err(e), _) | (_, Err(e)) => {
+            log::error!("cannot listen on {} and {}: {e}", rules.gateway.listen, rules.gateway.admin_listen);
             return 1;
         }
     };
@@ -133,13 +140,18 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         rules = dir.display().to_string().as_str(),
         hooks = rules.hooks.len() as u64,
         backends = rules.backends.len() as u64,
-        listen = listen.to_string().as_str();
+        listen = listen.to_string().as_str(),
+        admin = admin.to_string().as_str();
         "listening"
     );
-    let rules = Arc::new(ArcSwap::from_pointee(rules));
-    let mut service = Service::new("hookgate webhooks".into(), Gateway::new(rules));
-    service.add_tcp(&listen.to_string());
-    server.add_service(service);
+    let metrics = Arc::new(Metrics::new());
+    let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics)));
+    let mut webhooks = Service::new("hookgate webhooks".into(), Gateway::new(active, metrics.clone()));
+    webhooks.add_tcp(&listen.to_string());
+    server.add_service(webhooks);
+    let mut admin_service = Service::new("hookgate admin".into(), Admin::new(metrics, listen));
+    admin_service.add_tcp(&admin.to_string());
+    server.add_service(admin_service);
     server.run_forever()
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 /// Slack members hookgate does not forward and cannot express for the backend; each one present
 /// is reported so it can be counted.
-const DROPPED_MEMBERS: &[&str] = &[
+pub const DROPPED_MEMBERS: &[&str] = &[
     "thread_ts",
     "reply_broadcast",
     "link_names",

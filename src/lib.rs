@@ -4,6 +4,7 @@
 //! `Canonical` payload), then a `backend` delivers it and `respond` answers the client. The stages
 //! in between the network ends are pure functions; `pipeline::process` runs them in order.
 
+pub mod admin;
 pub mod backend;
 pub mod canonical;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod incoming;
 pub mod json;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod rejection;

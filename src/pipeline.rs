@@ -11,6 +11,7 @@ use crate::policy::{self, Action};
 use crate::rejection::Rejection;
 use crate::rules::Hook;
 use crate::translate;
+use std::time::{Duration, Instant};
 
 /// Slack's limit on attachments per message.
 pub const MAX_ATTACHMENTS: usize = 100;
@@ -23,6 +24,15 @@ pub struct Processed {
     pub dropped: Vec<&'static str>,
     /// Override actions the hook's policy took.
     pub actions: Vec<Action>,
+    pub timings: Timings,
+}
+
+/// How long each stage took; `None` for stages that did not run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub decode: Option<Duration>,
+    pub translate: Option<Duration>,
+    pub policy: Option<Duration>,
 }
 
 /// A refused request, with the override actions taken before the refusal.
@@ -30,23 +40,32 @@ pub struct Processed {
 pub struct Refused {
     pub rejection: Rejection,
     pub actions: Vec<Action>,
-}
-
-impl From<Rejection> for Refused {
-    fn from(rejection: Rejection) -> Refused {
-        Refused { rejection, actions: Vec::new() }
-    }
+    /// Slack-only members dropped before the refusal.
+    pub dropped: Vec<&'static str>,
+    pub timings: Timings,
 }
 
 pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processed, Refused> {
-    let (mut req, shape) = decode::decode(content_type, body)?;
+    let mut timings = Timings::default();
+    let refused = |rejection, actions, dropped, timings| Refused { rejection, actions, dropped, timings };
+    let started = Instant::now();
+    let decoded = decode::decode(content_type, body);
+    timings.decode = Some(started.elapsed());
+    let (mut req, shape) = decoded.map_err(|r| refused(r, Vec::new(), Vec::new(), timings))?;
+    let started = Instant::now();
     translate::translate(&mut req, hook.markup, &hook.slack);
-    check_content(&req)?;
+    timings.translate = Some(started.elapsed());
     let dropped = std::mem::take(&mut req.dropped);
-    let decision = policy::decide(hook, req);
-    match decision.result {
-        Ok(canonical) => Ok(Processed { canonical, shape, dropped, actions: decision.actions }),
-        Err(rejection) => Err(Refused { rejection, actions: decision.actions }),
+    let started = Instant::now();
+    let checked = check_content(&req);
+    let decision = checked.map(|()| policy::decide(hook, req));
+    timings.policy = Some(started.elapsed());
+    match decision {
+        Err(rejection) => Err(refused(rejection, Vec::new(), dropped, timings)),
+        Ok(decision) => match decision.result {
+            Ok(canonical) => Ok(Processed { canonical, shape, dropped, actions: decision.actions, timings }),
+            Err(rejection) => Err(refused(rejection, decision.actions, dropped, timings)),
+        },
     }
 }
 

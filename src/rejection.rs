@@ -74,6 +74,25 @@ impl Rejection {
         }
     }
 
+    /// The `reason` label of `hookgate_rejections_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::InvalidMethod => "invalid_method",
+            Rejection::NoService => "unknown_hook",
+            Rejection::TooLarge => "too_large",
+            Rejection::InvalidPayload(_) => "invalid_payload",
+            Rejection::NoText => "no_text",
+            Rejection::TooManyAttachments => "too_many_attachments",
+            Rejection::Prohibited(_) => "policy",
+            Rejection::ActionProhibited => "backend_forbidden",
+            Rejection::ChannelNotFound => "channel_not_found",
+            Rejection::RateLimited { .. } => "backend_rate_limited",
+            Rejection::BackendError(_) => "backend_error",
+            Rejection::PartlyDelivered { .. } => "partly_delivered",
+            Rejection::BackendUnavailable(_) => "backend_unavailable",
+        }
+    }
+
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Rejection::RateLimited { retry_after } => Some(*retry_after),

@@ -7,11 +7,12 @@
 
 use crate::backend::{self, Delivery, Upstream};
 use crate::keys;
+use crate::metrics::{Metrics, RuleHandles};
 use crate::pipeline;
 use crate::rejection::Rejection;
 use crate::request_id;
 use crate::respond::Reply;
-use crate::rules::{Hook, Rules};
+use crate::rules::Rules;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -21,6 +22,7 @@ use pingora::connectors::ConnectorOptions;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,21 +31,36 @@ const CLIENT_KEEPALIVE_SECS: u64 = 60;
 /// Backend connections kept for reuse; must exceed the concurrent requests to one backend.
 const UPSTREAM_POOL_SIZE: usize = 128;
 
+/// A rule set with the metric handles built for it; swapped as one on reload.
+pub struct Active {
+    pub rules: Rules,
+    pub handles: RuleHandles,
+}
+
+impl Active {
+    pub fn new(rules: Rules, metrics: &Metrics) -> Active {
+        let handles = metrics.handles(&rules);
+        Active { rules, handles }
+    }
+}
+
 pub struct Gateway {
-    rules: Arc<ArcSwap<Rules>>,
+    active: Arc<ArcSwap<Active>>,
+    metrics: Arc<Metrics>,
     connector: Connector,
 }
 
 impl Gateway {
-    pub fn new(rules: Arc<ArcSwap<Rules>>) -> Gateway {
-        Gateway { rules, connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))) }
+    pub fn new(active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> Gateway {
+        Gateway { active, metrics, connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))) }
     }
 }
 
 /// Everything the request's log line reports.
 struct Record {
     request_id: String,
-    hook: String,
+    /// Index of the hook the key matched.
+    hook: Option<usize>,
     body_bytes: usize,
     pipeline: Duration,
     upstream: Option<(Delivery, Duration)>,
@@ -63,36 +80,42 @@ impl HttpServerApp for Gateway {
             return None;
         }
         let started = Instant::now();
+        let _inflight = self.metrics.inflight();
         session.set_keepalive((!*shutdown.borrow()).then_some(CLIENT_KEEPALIVE_SECS));
         // One rule set for the whole request, even if a reload lands meanwhile.
-        let rules = self.rules.load_full();
+        let active = self.active.load_full();
         let mut record = Record {
             request_id: request_id::choose(session.get_header_bytes("x-request-id")),
-            hook: "unknown".into(),
+            hook: None,
             body_bytes: 0,
             pipeline: Duration::ZERO,
             upstream: None,
         };
-        let (reply, reason) = match self.serve(&mut session, &rules, &mut record).await {
-            Ok(Ok(())) => (Reply::ok(), "ok"),
+        let outcome = self.serve(&mut session, &active, &mut record).await;
+        let hook_metrics = active.handles.hook(record.hook);
+        let (reply, rejection) = match outcome {
+            Ok(Ok(())) => (Reply::ok(), None),
             Ok(Err(rejection)) => {
                 // An unread body must go before the next request can be read. A small one is
                 // read and dropped so the client keeps its connection; a large one closes it.
                 if !session.is_body_done()
                     && (rejection == Rejection::TooLarge
-                        || !discard_body(&mut session, rules.gateway.max_body_bytes).await)
+                        || !discard_body(&mut session, active.rules.gateway.max_body_bytes).await)
                 {
                     session.set_keepalive(None);
                 }
-                (Reply::rejection(&rejection, rules.gateway.errors, &record.request_id), rejection.code())
+                (Reply::rejection(&rejection, active.rules.gateway.errors, &record.request_id), Some(rejection))
             }
             Err(Abort(why)) => {
-                log_request(&record, 0, why, started.elapsed());
+                log_request(&active.rules, &record, 0, why, started.elapsed());
                 return None;
             }
         };
         let written = write_reply(&mut session, &reply, &record.request_id).await;
-        log_request(&record, reply.status, reason, started.elapsed());
+        hook_metrics.answered(&self.metrics, reply.status, rejection.as_ref());
+        self.metrics.total_stage(started.elapsed());
+        let reason = rejection.as_ref().map_or("ok", Rejection::code);
+        log_request(&active.rules, &record, reply.status, reason, started.elapsed());
         if !written {
             return None;
         }
@@ -109,16 +132,18 @@ impl Gateway {
     async fn serve(
         &self,
         session: &mut ServerSession,
-        rules: &Rules,
+        active: &Active,
         record: &mut Record,
     ) -> Result<Result<(), Rejection>, Abort> {
+        let rules = &active.rules;
         if session.req_header().method != http::Method::POST {
             return Ok(Err(Rejection::InvalidMethod));
         }
-        let Some(hook) = find_hook(rules, session.req_header().uri.path()) else {
+        let Some(index) = find_hook(rules, session.req_header().uri.path()) else {
             return Ok(Err(Rejection::NoService));
         };
-        record.hook = hook.name.clone();
+        record.hook = Some(index);
+        let hook = &rules.hooks[index];
         let max = rules.gateway.max_body_bytes;
         if declared_length(session).is_some_and(|n| n > max) {
             return Ok(Err(Rejection::TooLarge));
@@ -135,23 +160,43 @@ impl Gateway {
         let started = Instant::now();
         let processed = pipeline::process(hook, &content_type, &body);
         record.pipeline = started.elapsed();
+        let hook_metrics = active.handles.hook(Some(index));
         let processed = match processed {
             Ok(p) => p,
-            Err(refused) => return Ok(Err(refused.rejection)),
+            Err(refused) => {
+                self.metrics.stages(&refused.timings);
+                self.metrics.dropped(&refused.dropped);
+                hook_metrics.overrides(&refused.actions);
+                return Ok(Err(refused.rejection));
+            }
         };
+        self.metrics.stages(&processed.timings);
+        self.metrics.dropped(&processed.dropped);
+        hook_metrics.overrides(&processed.actions);
+        let backend_metrics = active.handles.backend(hook.backend);
+        let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
         let started = Instant::now();
-        let (delivery, result) =
-            backend::deliver(rules.backend(hook), hook, &self.connector, processed.canonical, &record.request_id).await;
-        record.upstream = Some((delivery, started.elapsed()));
+        let (delivery, result) = backend::deliver(
+            rules.backend(hook),
+            hook,
+            &self.connector,
+            processed.canonical,
+            &record.request_id,
+            &mut observe,
+        )
+        .await;
+        let took = started.elapsed();
+        self.metrics.upstream_stage(took);
+        record.upstream = Some((delivery, took));
         Ok(result)
     }
 }
 
-/// The hook named by `/hooks/{key}` or `/services/{key with slashes}`. The key is hashed before
-/// lookup whatever it is, so an unknown key costs what a known one does.
-fn find_hook<'r>(rules: &'r Rules, path: &str) -> Option<&'r Hook> {
+/// The index of the hook named by `/hooks/{key}` or `/services/{key with slashes}`. The key is
+/// hashed before lookup whatever it is, so an unknown key costs what a known one does.
+fn find_hook(rules: &Rules, path: &str) -> Option<usize> {
     let key = path.strip_prefix("/hooks/").or_else(|| path.strip_prefix("/services/"))?;
-    rules.hook_by_digest(&keys::digest(key))
+    rules.hook_index(&keys::digest(key))
 }
 
 fn declared_length(session: &ServerSession) -> Option<usize> {
@@ -184,9 +229,7 @@ async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
 
 /// Writes the reply; false when the client could not be written to.
 async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &str) -> bool {
-    let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else {
-        return false;
-    };
+    let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else { return false };
     let length = reply.body.len().to_string();
     let retry_after = reply.retry_after.map(|s| s.to_string());
     let mut headers =
@@ -207,14 +250,15 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
 }
 
 /// One line per request. The key and the body are never part of it.
-fn log_request(record: &Record, status: u16, reason: &str, total: Duration) {
+fn log_request(rules: &Rules, record: &Record, status: u16, reason: &str, total: Duration) {
+    let hook = record.hook.map_or("unknown", |i| rules.hooks[i].name.as_str());
     let (upstream, upstream_us, delivered, parts) = match &record.upstream {
-        None => (String::from("none"), 0, 0, 0),
+        None => (Cow::Borrowed("none"), 0, 0, 0),
         Some((delivery, took)) => {
             let upstream = match delivery.upstream {
-                Upstream::Status(code) => code.to_string(),
-                Upstream::Failed(failure) => failure.to_string(),
-                Upstream::Logged => String::from("log"),
+                Upstream::Status(code) => Cow::Owned(code.to_string()),
+                Upstream::Failed(failure) => Cow::Borrowed(failure.label()),
+                Upstream::Logged => Cow::Borrowed("log"),
             };
             (upstream, took.as_micros() as u64, delivery.delivered as u64, delivery.parts as u64)
         }
@@ -222,12 +266,12 @@ fn log_request(record: &Record, status: u16, reason: &str, total: Duration) {
     log::info!(
         target: "hookgate::request",
         request_id = record.request_id.as_str(),
-        hook = record.hook.as_str(),
+        hook = hook,
         status = status as u64,
         reason = reason,
         body_bytes = record.body_bytes as u64,
         pipeline_us = record.pipeline.as_micros() as u64,
-        upstream = upstream.as_str(),
+        upstream = upstream.as_ref(),
         upstream_us = upstream_us,
         posts_delivered = delivered,
         posts = parts,

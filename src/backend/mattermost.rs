@@ -49,15 +49,23 @@ pub struct Answer {
 }
 
 /// Why there is no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    #[error("connect_error")]
     Connect,
-    #[error("timeout")]
     Timeout,
     /// The connection failed after the request may have been sent.
-    #[error("io_error")]
     Io,
+}
+
+impl Failure {
+    /// As it appears in logs and in the `code` label of `hookgate_upstream_requests_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect_error",
+            Failure::Timeout => "timeout",
+            Failure::Io => "io_error",
+        }
+    }
 }
 
 impl MattermostBackend {

@@ -10,6 +10,7 @@ use crate::rules::{Backend, BackendKind, Hook};
 use crate::split;
 use bytes::Bytes;
 use pingora::connectors::http::v1::Connector;
+use std::time::{Duration, Instant};
 
 /// What one delivery did, for the request's log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +36,14 @@ pub struct Delivery {
 /// Delivers a payload, split into several posts when the backend's post size requires, each
 /// sent in order. `Ok` only when the backend accepted every post; a failure after the first is
 /// `PartlyDelivered`, since what was posted stays posted.
+/// `observe` sees every exchange with the backend and how long it took.
 pub async fn deliver(
     backend: &Backend,
     hook: &Hook,
     connector: &Connector,
     payload: Canonical,
     request_id: &str,
+    observe: &mut (dyn FnMut(Upstream, Duration) + Send),
 ) -> (Delivery, Result<(), Rejection>) {
     let posts = match &backend.kind {
         BackendKind::Mattermost(mm) => split::split(payload, mm.max_message_chars),
@@ -48,7 +51,9 @@ pub async fn deliver(
     };
     let mut delivery = Delivery { upstream: Upstream::Logged, delivered: 0, parts: posts.len() };
     for post in &posts {
+        let started = Instant::now();
         let (upstream, result) = deliver_one(backend, hook, connector, Bytes::from(post.to_json()), request_id).await;
+        observe(upstream, started.elapsed());
         delivery.upstream = upstream;
         if let Err(rejection) = result {
             return match delivery.delivered {
@@ -75,16 +80,8 @@ async fn deliver_one(
         },
         BackendKind::Mattermost(mm) => match mm.post(connector, &hook.backend_key, payload, request_id).await {
             Ok(answer) => (Upstream::Status(answer.status), classify(answer)),
-            Err(failure) => (Upstream::Failed(failure), Err(Rejection::BackendUnavailable(failure_name(failure)))),
+            Err(failure) => (Upstream::Failed(failure), Err(Rejection::BackendUnavailable(failure.label()))),
         },
-    }
-}
-
-fn failure_name(failure: mattermost::Failure) -> &'static str {
-    match failure {
-        mattermost::Failure::Connect => "connect_error",
-        mattermost::Failure::Timeout => "timeout",
-        mattermost::Failure::Io => "io_error",
     }
 }
 

@@ -178,6 +178,13 @@ impl Merger {
         if let Some(errors) = raw.errors {
             gateway.errors = errors;
         }
+        gateway.per_hook_metrics = raw.per_hook_metrics.unwrap_or(true);
+        gateway.admin_listen_public = raw.admin_listen_public.unwrap_or(false);
+        if let (Some(admin), Err(e)) = (&raw.admin_listen, gateway.check_admin_listen()) {
+            if admin.get_ref().parse::<SocketAddr>().is_ok() {
+                problems.push(problem(file.at(admin), e));
+            }
+        }
         self.gateway = Some((gateway, at));
     }
 
@@ -502,7 +509,7 @@ backend = "console"
         let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
             (
                 vec![("a.toml", "[gateway]\nlisten = \"127.0.0.1:1\"\ntypo = 1\n".into())],
-                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `admin_listen`, `max_body_bytes`, `errors`"],
+                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`"],
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
@@ -558,6 +565,10 @@ backend = "console"
                     "a.toml:2: listen \"localhost\" is not an IP:PORT address",
                     "a.toml:3: max_body_bytes must be between 1 and 67108864, not 0",
                 ],
+            ),
+            (
+                vec![("a.toml", "[gateway]\nadmin_listen = \"0.0.0.0:9465\"\n".into())],
+                vec!["a.toml:2: admin_listen 0.0.0.0:9465 is not a loopback address; set admin_listen_public = true to serve metrics there"],
             ),
             (
                 vec![("a.toml", "[gateway]\nerrors = \"xml\"\n".into())],

@@ -29,7 +29,12 @@ pub struct Rules {
 impl Rules {
     /// The hook whose key has this digest.
     pub fn hook_by_digest(&self, digest: &Digest) -> Option<&Hook> {
-        self.by_digest.get(digest).map(|&i| &self.hooks[i])
+        self.hook_index(digest).map(|i| &self.hooks[i])
+    }
+
+    /// The index in `hooks` of the hook whose key has this digest.
+    pub fn hook_index(&self, digest: &Digest) -> Option<usize> {
+        self.by_digest.get(digest).copied()
     }
 
     pub fn backend(&self, hook: &Hook) -> &Backend {
@@ -44,6 +49,29 @@ pub struct Gateway {
     pub admin_listen: String,
     pub max_body_bytes: usize,
     pub errors: ErrorDialect,
+    /// Label metrics by hook name; false collapses every hook to `hook="all"`.
+    pub per_hook_metrics: bool,
+    /// Allow `admin_listen` on an address other than loopback.
+    pub admin_listen_public: bool,
+}
+
+impl Gateway {
+    /// The admin listener serves metrics without authentication, so it stays on loopback unless
+    /// the rules say otherwise.
+    pub fn check_admin_listen(&self) -> Result<(), String> {
+        let addr: std::net::SocketAddr = self
+            .admin_listen
+            .parse()
+            .map_err(|_| format!("admin_listen {:?} is not an IP:PORT address", self.admin_listen))?;
+        if addr.ip().is_loopback() || self.admin_listen_public {
+            Ok(())
+        } else {
+            Err(format!(
+                "admin_listen {} is not a loopback address; set admin_listen_public = true to serve metrics there",
+                self.admin_listen
+            ))
+        }
+    }
 }
 
 impl Default for Gateway {
@@ -53,6 +81,8 @@ impl Default for Gateway {
             admin_listen: "127.0.0.1:9465".into(),
             max_body_bytes: 300_000,
             errors: ErrorDialect::Slack,
+            per_hook_metrics: true,
+            admin_listen_public: false,
         }
     }
 }

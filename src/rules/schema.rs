@@ -37,6 +37,8 @@ pub struct RawGateway {
     pub admin_listen: Option<Spanned<String>>,
     pub max_body_bytes: Option<Spanned<i64>>,
     pub errors: Option<ErrorDialect>,
+    pub per_hook_metrics: Option<bool>,
+    pub admin_listen_public: Option<bool>,
 }
 
 /// Which body an error response carries.

@@ -6,6 +6,9 @@ use super::mrkdwn::{self, Styles};
 use super::SlackMaps;
 use crate::json::Json;
 
+/// Names reported for what has no Markdown form.
+pub const DROPPED: &[&str] = &["blocks_actions", "blocks_input", "blocks_accessory", "blocks_unknown"];
+
 /// Renders a `blocks` array. Returns the Markdown (blocks joined by a blank line) and the name of
 /// every dropped block or element, for counting.
 pub fn render(blocks: &Json, maps: &SlackMaps) -> (String, Vec<&'static str>) {

@@ -160,6 +160,8 @@ fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>
 /// A running gateway process with its output captured.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The admin listener (metrics, health).
+    pub admin: SocketAddr,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -179,7 +181,7 @@ impl Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["serve", "--rules"])
             .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -189,13 +191,13 @@ impl Gateway {
         let (tx, rx) = mpsc::channel();
         let stderr = collect_lines(child.stderr.take().unwrap(), Some(tx));
         let deadline = Instant::now() + WAIT;
-        let addr = loop {
+        let (addr, admin) = loop {
             let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
                 let _ = child.kill();
                 panic!("gateway did not start; stderr: {:?}", stderr.lock().unwrap())
             });
-            if let Some(addr) = listen_address(&line) {
-                break addr;
+            if let Some(addrs) = listen_addresses(&line) {
+                break addrs;
             }
         };
         // The address is logged before pingora binds it: wait until it accepts.
@@ -203,7 +205,7 @@ impl Gateway {
             assert!(Instant::now() < deadline, "gateway never accepted on {addr}");
             std::thread::sleep(Duration::from_millis(10));
         }
-        Gateway { addr, child, stdout, stderr, _rules: dir }
+        Gateway { addr, admin, child, stdout, stderr, _rules: dir }
     }
 
     pub fn stdout_lines(&self) -> Vec<String> {
@@ -239,6 +241,18 @@ impl Gateway {
         }
     }
 
+    /// `GET path` on the admin listener: (status, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        let response = Conn::open(self.admin).request("GET", path, &[], b"");
+        (response.status, response.text())
+    }
+
+    /// The value of one sample on `/metrics`, e.g. `hookgate_requests_total{hook="ci",code="200"}`.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let (_, text) = self.admin_get("/metrics");
+        text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
     pub fn connect(&self) -> Conn {
         Conn::open(self.addr)
     }
@@ -256,16 +270,20 @@ impl Drop for Gateway {
     }
 }
 
-/// The address in the `listening` log line, in text or JSON format.
-fn listen_address(line: &str) -> Option<SocketAddr> {
+/// The webhook and admin addresses in the `listening` log line, in text or JSON format.
+fn listen_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     if !line.contains("listening") {
         return None;
     }
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-        return v["listen"].as_str()?.parse().ok();
-    }
-    let at = line.find(" listen=")?;
-    line[at + 8..].split_whitespace().next()?.parse().ok()
+    let field = |name: &str| -> Option<SocketAddr> {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            return v[name].as_str()?.parse().ok();
+        }
+        let key = format!(" {name}=");
+        let at = line.find(&key)?;
+        line[at + key.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some((field("listen")?, field("admin")?))
 }
 
 fn collect_lines(pipe: impl Read + Send + 'static, notify: Option<mpsc::Sender<String>>) -> Arc<Mutex<Vec<String>>> {

@@ -1,0 +1,430 @@
+//! Prometheus metrics (contract section 7): one registry, one event per hop, recorded where the
+//! hop ends. Label values are resolved once per rule set (`RuleHandles`), so recording a request
+//! touches pre-built counters and allocates nothing.
+
+use crate::backend::Upstream;
+use crate::incoming::DROPPED_MEMBERS;
+use crate::pipeline::Timings;
+use crate::policy::{Action, ActionKind, Field};
+use crate::rejection::Rejection;
+use crate::rules::Rules;
+use crate::translate::blocks;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::time::Duration;
+
+/// From 50 µs (a pipeline stage) to 30 s (a stalled backend).
+const BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0,
+];
+
+/// Statuses hookgate answers with; each gets a pre-built counter per hook.
+const CODES: &[u16] = &[200, 400, 403, 404, 405, 413, 429, 502, 503];
+
+/// Every `reason` label a rejection can carry.
+pub const REASONS: &[&str] = &[
+    "invalid_method",
+    "unknown_hook",
+    "too_large",
+    "invalid_payload",
+    "no_text",
+    "too_many_attachments",
+    "policy",
+    "backend_forbidden",
+    "channel_not_found",
+    "backend_rate_limited",
+    "backend_error",
+    "partly_delivered",
+    "backend_unavailable",
+];
+
+/// The (field, action) pairs a policy decision can produce.
+const OVERRIDES: &[(Field, ActionKind)] = &[
+    (Field::Username, ActionKind::Applied),
+    (Field::Username, ActionKind::Ignored),
+    (Field::Username, ActionKind::Rejected),
+    (Field::Icon, ActionKind::Applied),
+    (Field::Icon, ActionKind::Ignored),
+    (Field::Icon, ActionKind::Rejected),
+    (Field::Channel, ActionKind::Applied),
+    (Field::Channel, ActionKind::Ignored),
+    (Field::Channel, ActionKind::Rejected),
+    (Field::Channel, ActionKind::Mapped),
+    (Field::Type, ActionKind::Applied),
+];
+/// Backend answers that get a pre-built counter; others are resolved when they happen.
+const UPSTREAM_CODES: &[&str] =
+    &["200", "201", "400", "403", "404", "413", "429", "500", "502", "503", "connect_error", "timeout", "io_error"];
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    rejections: IntCounterVec,
+    overrides: IntCounterVec,
+    upstream_requests: IntCounterVec,
+    upstream_duration: HistogramVec,
+    dropped: IntCounterVec,
+    /// One counter per field name that can be dropped, built up front.
+    dropped_fields: Vec<(&'static str, IntCounter)>,
+    inflight: IntGauge,
+    reloads: IntCounterVec,
+    hooks: IntGauge,
+    stage_decode: Histogram,
+    stage_translate: Histogram,
+    stage_policy: Histogram,
+    stage_upstream: Histogram,
+    stage_total: Histogram,
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let vec = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry.register(Box::new(vec.clone())).expect("metric registered once");
+    vec
+}
+
+fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let vec =
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()), labels).expect("valid metric");
+    registry.register(Box::new(vec.clone())).expect("metric registered once");
+    vec
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let stages =
+            histogram_vec(&r, "hookgate_stage_duration_seconds", "Time spent in each stage of a request.", &["stage"]);
+        let build_info =
+            IntGaugeVec::new(Opts::new("hookgate_build_info", "The running hookgate version."), &["version"])
+                .expect("valid metric");
+        r.register(Box::new(build_info.clone())).expect("metric registered once");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let reloads = counter_vec(&r, "hookgate_rules_reloads_total", "Rule reloads, by result.", &["result"]);
+        for result in ["ok", "error"] {
+            reloads.with_label_values(&[result]);
+        }
+        let dropped = counter_vec(
+            &r,
+            "hookgate_dropped_fields_total",
+            "Slack members and blocks that have no equivalent and were dropped.",
+            &["field"],
+        );
+        let dropped_fields =
+            DROPPED_MEMBERS.iter().chain(blocks::DROPPED).map(|f| (*f, dropped.with_label_values(&[f]))).collect();
+        Metrics {
+            dropped,
+            dropped_fields,
+            requests: counter_vec(
+                &r,
+                "hookgate_requests_total",
+                "Webhook requests answered, by hook and status.",
+                &["hook", "code"],
+            ),
+            rejections: counter_vec(
+                &r,
+                "hookgate_rejections_total",
+                "Webhook requests not delivered, by hook and reason.",
+                &["hook", "reason"],
+            ),
+            overrides: counter_vec(
+                &r,
+                "hookgate_overrides_total",
+                "Override decisions taken by hook policy, by field and action.",
+                &["hook", "field", "action"],
+            ),
+            upstream_requests: counter_vec(
+                &r,
+                "hookgate_upstream_requests_total",
+                "Exchanges with backends, by backend and answer (status, connect_error, timeout, io_error).",
+                &["backend", "code"],
+            ),
+            upstream_duration: histogram_vec(
+                &r,
+                "hookgate_upstream_duration_seconds",
+                "Time of one exchange with a backend.",
+                &["backend"],
+            ),
+            inflight: gauge(&r, "hookgate_inflight_requests", "Webhook requests being handled now."),
+            hooks: gauge(&r, "hookgate_hooks", "Hooks in the active rule set."),
+            reloads,
+            stage_decode: stages.with_label_values(&["decode"]),
+            stage_translate: stages.with_label_values(&["translate"]),
+            stage_policy: stages.with_label_values(&["policy"]),
+            stage_upstream: stages.with_label_values(&["upstream"]),
+            stage_total: stages.with_label_values(&["total"]),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding metrics gathered from our own registry into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+
+    /// Label handles for a rule set; build once per load, use for every request.
+    pub fn handles(&self, rules: &Rules) -> RuleHandles {
+        self.hooks.set(rules.hooks.len() as i64);
+        let per_hook = rules.gateway.per_hook_metrics;
+        RuleHandles {
+            hooks: rules
+                .hooks
+                .iter()
+                .map(|h| self.hook_handles(if per_hook { &h.name } else { "all" }, true))
+                .collect(),
+            // No policy runs for a key that matched nothing.
+            unknown: self.hook_handles("unknown", false),
+            backends: rules.backends.iter().map(|b| self.backend_handles(&b.name)).collect(),
+        }
+    }
+
+    fn hook_handles(&self, label: &str, with_policy: bool) -> HookHandles {
+        let overrides = if with_policy { OVERRIDES } else { &[] };
+        HookHandles {
+            label: label.to_owned(),
+            requests: CODES.iter().map(|c| (*c, self.requests.with_label_values(&[label, &c.to_string()]))).collect(),
+            rejections: REASONS.iter().map(|r| self.rejections.with_label_values(&[label, r])).collect(),
+            overrides: overrides
+                .iter()
+                .map(|&(f, a)| (f, a, self.overrides.with_label_values(&[label, f.as_str(), a.as_str()])))
+                .collect(),
+        }
+    }
+
+    fn backend_handles(&self, name: &str) -> BackendHandles {
+        BackendHandles {
+            name: name.to_owned(),
+            codes: UPSTREAM_CODES.iter().map(|c| (*c, self.upstream_requests.with_label_values(&[name, c]))).collect(),
+            duration: self.upstream_duration.with_label_values(&[name]),
+        }
+    }
+
+    pub fn rules_reloaded(&self, ok: bool) {
+        self.reloads.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+    }
+
+    /// Counts a request as in flight until the returned guard is dropped.
+    pub fn inflight(&self) -> InflightGuard<'_> {
+        self.inflight.inc();
+        InflightGuard(&self.inflight)
+    }
+
+    /// The pipeline's stages that ran.
+    pub fn stages(&self, timings: &Timings) {
+        for (histogram, took) in [
+            (&self.stage_decode, timings.decode),
+            (&self.stage_translate, timings.translate),
+            (&self.stage_policy, timings.policy),
+        ] {
+            if let Some(took) = took {
+                histogram.observe(took.as_secs_f64());
+            }
+        }
+    }
+
+    pub fn upstream_stage(&self, took: Duration) {
+        self.stage_upstream.observe(took.as_secs_f64());
+    }
+
+    pub fn total_stage(&self, took: Duration) {
+        self.stage_total.observe(took.as_secs_f64());
+    }
+
+    pub fn dropped(&self, fields: &[&str]) {
+        for field in fields {
+            match self.dropped_fields.iter().find(|(f, _)| f == field) {
+                Some((_, counter)) => counter.inc(),
+                None => self.dropped.with_label_values(&[field]).inc(),
+            }
+        }
+    }
+}
+
+pub struct InflightGuard<'a>(&'a IntGauge);
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Handles for one rule set: one entry per hook and backend, by index, plus unknown keys.
+pub struct RuleHandles {
+    hooks: Vec<HookHandles>,
+    unknown: HookHandles,
+    backends: Vec<BackendHandles>,
+}
+
+impl RuleHandles {
+    /// The hook's handles; `None` is a request whose key matched no hook.
+    pub fn hook(&self, index: Option<usize>) -> &HookHandles {
+        index.and_then(|i| self.hooks.get(i)).unwrap_or(&self.unknown)
+    }
+
+    pub fn backend(&self, index: usize) -> &BackendHandles {
+        &self.backends[index]
+    }
+}
+
+pub struct HookHandles {
+    label: String,
+    requests: Vec<(u16, IntCounter)>,
+    rejections: Vec<IntCounter>,
+    overrides: Vec<(Field, ActionKind, IntCounter)>,
+}
+
+impl HookHandles {
+    /// The response sent: its status, and its reason when the request was not delivered.
+    pub fn answered(&self, metrics: &Metrics, status: u16, rejection: Option<&Rejection>) {
+        match self.requests.iter().find(|(c, _)| *c == status) {
+            Some((_, counter)) => counter.inc(),
+            None => metrics.requests.with_label_values(&[&self.label, &status.to_string()]).inc(),
+        }
+        if let Some(rejection) = rejection {
+            let reason = rejection.reason();
+            if let Some(i) = REASONS.iter().position(|r| *r == reason) {
+                self.rejections[i].inc();
+            }
+        }
+    }
+
+    pub fn overrides(&self, actions: &[Action]) {
+        for action in actions {
+            if let Some((_, _, counter)) =
+                self.overrides.iter().find(|(f, a, _)| *f == action.field && *a == action.kind)
+            {
+                counter.inc();
+            }
+        }
+    }
+}
+
+pub struct BackendHandles {
+    name: String,
+    codes: Vec<(&'static str, IntCounter)>,
+    duration: Histogram,
+}
+
+impl BackendHandles {
+    /// One exchange with the backend and how it ended. The log backend has no exchange to count.
+    pub fn exchange(&self, metrics: &Metrics, upstream: Upstream, took: Duration) {
+        let code = match upstream {
+            Upstream::Logged => return,
+            Upstream::Status(status) => {
+                let mut buf = [0u8; 3];
+                let text = status_text(status, &mut buf);
+                match self.codes.iter().find(|(c, _)| *c == text) {
+                    Some((_, counter)) => counter.inc(),
+                    None => metrics.upstream_requests.with_label_values(&[&self.name, text]).inc(),
+                }
+                self.duration.observe(took.as_secs_f64());
+                return;
+            }
+            Upstream::Failed(failure) => failure.label(),
+        };
+        if let Some((_, counter)) = self.codes.iter().find(|(c, _)| *c == code) {
+            counter.inc();
+        }
+        self.duration.observe(took.as_secs_f64());
+    }
+}
+
+/// A three-digit status as text without allocating.
+fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
+    let status = status.min(999);
+    buf[0] = b'0' + (status / 100) as u8;
+    buf[1] = b'0' + (status / 10 % 10) as u8;
+    buf[2] = b'0' + (status % 10) as u8;
+    std::str::from_utf8(buf).unwrap_or("000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_has_a_known_reason() {
+        let all = [
+            Rejection::InvalidMethod,
+            Rejection::NoService,
+            Rejection::TooLarge,
+            Rejection::InvalidPayload(String::new()),
+            Rejection::NoText,
+            Rejection::TooManyAttachments,
+            Rejection::Prohibited(Field::Channel),
+            Rejection::ActionProhibited,
+            Rejection::ChannelNotFound,
+            Rejection::RateLimited { retry_after: 1 },
+            Rejection::BackendError(500),
+            Rejection::PartlyDelivered { delivered: 1, parts: 2 },
+            Rejection::BackendUnavailable("x"),
+        ];
+        for r in all {
+            assert!(REASONS.contains(&r.reason()), "{r:?}");
+        }
+    }
+
+    /// Every action the policy can take has a pre-built counter.
+    #[test]
+    fn every_policy_action_has_a_counter() {
+        use crate::incoming::Incoming;
+        use crate::policy::{decide, ChannelMap, HookPolicy, Mode};
+        use crate::rules::Hook;
+        let modes = [Mode::Allow, Mode::Ignore, Mode::Reject];
+        let map = vec![ChannelMap { pattern: regex::Regex::new("^a").unwrap(), to: "b".into() }];
+        let some = |v: &str| Some(v.to_owned());
+        let combos: Vec<(Mode, Mode, Mode)> =
+            modes.iter().flat_map(|&u| modes.iter().flat_map(move |&i| modes.map(move |c| (u, i, c)))).collect();
+        for (u, i, c) in combos {
+            let hook = Hook {
+                policy: HookPolicy {
+                    username: u,
+                    icon: i,
+                    channel: c,
+                    channel_map: map.clone(),
+                    ..HookPolicy::default()
+                },
+                ..Hook::default()
+            };
+            for channel in ["a1", "x"] {
+                for (field, value) in [("username", "n"), ("icon", ":e:"), ("channel", channel), ("type", "custom_t")] {
+                    let mut req = Incoming { text: some("t"), ..Incoming::default() };
+                    match field {
+                        "username" => req.username = some(value),
+                        "icon" => req.icon_emoji = some(value),
+                        "channel" => req.channel = some(value),
+                        _ => req.kind = some(value),
+                    }
+                    for action in decide(&hook, req).actions {
+                        assert!(OVERRIDES.contains(&(action.field, action.kind)), "{action:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn status_text_is_three_digits() {
+        let mut buf = [0u8; 3];
+        assert_eq!(status_text(200, &mut buf), "200");
+        assert_eq!(status_text(503, &mut buf), "503");
+        assert_eq!(status_text(1200, &mut buf), "999");
+    }
+}
