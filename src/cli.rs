@@ -4,12 +4,14 @@ use crate::admin::Admin;
 use crate::keys;
 use crate::logging::{self, LogFormat};
 use crate::metrics::Metrics;
+use crate::reload::Reloader;
 use crate::rules::{self, Rules};
 use crate::server::{Active, Gateway};
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
@@ -42,6 +44,19 @@ enum Command {
         /// Least severe log level shown: error, warn, info, debug or trace.
         #[arg(long, default_value = "info", value_parser = parse_level)]
         log_level: log::LevelFilter,
+        /// Take over the listening sockets of a running hookgate (graceful upgrade); send the old
+        /// process SIGQUIT to hand them over.
+        #[arg(long)]
+        upgrade: bool,
+        /// Run in the background (pingora's daemon mode).
+        #[arg(long)]
+        daemon: bool,
+        /// Pid file, used by daemon mode and upgrades.
+        #[arg(long, default_value = "/tmp/hookgate.pid")]
+        pid_file: String,
+        /// Unix socket through which an upgrade hands over the listening sockets.
+        #[arg(long, default_value = "/tmp/hookgate_upgrade.sock")]
+        upgrade_sock: String,
     },
     /// Load and validate the rules; print every problem as FILE:LINE: message.
     Check {
@@ -55,9 +70,20 @@ enum Command {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     match Cli::parse().command {
-        Command::Serve { rules, listen, admin_listen, log_format, log_level } => {
+        Command::Serve {
+            rules,
+            listen,
+            admin_listen,
+            log_format,
+            log_level,
+            upgrade,
+            daemon,
+            pid_file,
+            upgrade_sock,
+        } => {
             logging::init(log_format, log_level);
-            serve(&rules, listen, admin_listen)
+            let process = Process { upgrade, daemon, pid_file, upgrade_sock };
+            serve(&rules, listen, admin_listen, process)
         }
         Command::Check { rules } => check(&rules),
         Command::HashKey { key } => hash_key(key),
@@ -99,7 +125,15 @@ fn hash_key(key: Option<String>) -> i32 {
     0
 }
 
-fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>) -> i32 {
+/// How the process runs, passed on to pingora.
+struct Process {
+    upgrade: bool,
+    daemon: bool,
+    pid_file: String,
+    upgrade_sock: String,
+}
+
+fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>, process: Process) -> i32 {
     let mut rules: Rules = match rules::load(dir) {
         Ok(r) => r,
         Err(problems) => {
@@ -133,7 +167,10 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     conf.work_stealing = false;
     conf.grace_period_seconds = Some(1);
     conf.graceful_shutdown_timeout_seconds = Some(5);
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    conf.pid_file = process.pid_file;
+    conf.upgrade_sock = process.upgrade_sock;
+    let opt = Opt { upgrade: process.upgrade, daemon: process.daemon, ..Opt::default() };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     log::info!(
         target: "hookgate",
@@ -145,7 +182,9 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         "listening"
     );
     let metrics = Arc::new(Metrics::new());
-    let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics)));
+    let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics, None)));
+    let reloader = Reloader { dir: dir.to_owned(), active: active.clone(), metrics: metrics.clone() };
+    server.add_service(background_service("rules reloader", reloader));
     let mut webhooks = Service::new("hookgate webhooks".into(), Gateway::new(active, metrics.clone()));
     webhooks.add_tcp(&listen.to_string());
     server.add_service(webhooks);

@@ -35,10 +35,12 @@ pub const REASONS: &[&str] = &[
     "policy",
     "backend_forbidden",
     "channel_not_found",
+    "rate_limited",
     "backend_rate_limited",
     "backend_error",
     "partly_delivered",
     "backend_unavailable",
+    "overloaded",
 ];
 
 /// The (field, action) pairs a policy decision can produce.
@@ -372,9 +374,11 @@ mod tests {
             Rejection::ActionProhibited,
             Rejection::ChannelNotFound,
             Rejection::RateLimited { retry_after: 1 },
+            Rejection::BackendRateLimited { retry_after: 1 },
             Rejection::BackendError(500),
             Rejection::PartlyDelivered { delivered: 1, parts: 2 },
             Rejection::BackendUnavailable("x"),
+            Rejection::Overloaded,
         ];
         for r in all {
             assert!(REASONS.contains(&r.reason()), "{r:?}");

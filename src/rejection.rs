@@ -29,15 +29,21 @@ pub enum Rejection {
     /// The backend answered 404.
     #[error("backend does not know the channel or hook")]
     ChannelNotFound,
+    /// The hook is over its `rate`; the bucket has a token again in `retry_after` seconds.
+    #[error("hook over its rate")]
+    RateLimited { retry_after: u64 },
     /// The backend answered 429, with its own `Retry-After` when it sent one.
     #[error("backend rate limit")]
-    RateLimited { retry_after: u64 },
+    BackendRateLimited { retry_after: u64 },
     /// The backend answered 5xx, a redirect, or a 4xx that says nothing about the request.
     #[error("backend answered {0}")]
     BackendError(u16),
     /// A split message failed after `delivered` of its `parts` posts were accepted.
     #[error("backend failed after {delivered} of {parts} posts")]
     PartlyDelivered { delivered: usize, parts: usize },
+    /// The gateway has `max_connections` open and refuses another.
+    #[error("too many connections")]
+    Overloaded,
     /// No connection could be made, or the backend did not answer in time.
     #[error("backend unavailable: {0}")]
     BackendUnavailable(&'static str),
@@ -51,9 +57,9 @@ impl Rejection {
             Rejection::TooLarge => 413,
             Rejection::InvalidPayload(_) | Rejection::NoText | Rejection::TooManyAttachments => 400,
             Rejection::Prohibited(_) | Rejection::ActionProhibited => 403,
-            Rejection::RateLimited { .. } => 429,
+            Rejection::RateLimited { .. } | Rejection::BackendRateLimited { .. } => 429,
             Rejection::BackendError(_) | Rejection::PartlyDelivered { .. } => 502,
-            Rejection::BackendUnavailable(_) => 503,
+            Rejection::BackendUnavailable(_) | Rejection::Overloaded => 503,
         }
     }
 
@@ -68,9 +74,10 @@ impl Rejection {
             Rejection::TooManyAttachments => "too_many_attachments",
             Rejection::Prohibited(_) | Rejection::ActionProhibited => "action_prohibited",
             Rejection::ChannelNotFound => "channel_not_found",
-            Rejection::RateLimited { .. } => "rate_limited",
+            Rejection::RateLimited { .. } | Rejection::BackendRateLimited { .. } => "rate_limited",
             Rejection::BackendError(_) | Rejection::PartlyDelivered { .. } => "backend_error",
             Rejection::BackendUnavailable(_) => "backend_unavailable",
+            Rejection::Overloaded => "overloaded",
         }
     }
 
@@ -86,17 +93,22 @@ impl Rejection {
             Rejection::Prohibited(_) => "policy",
             Rejection::ActionProhibited => "backend_forbidden",
             Rejection::ChannelNotFound => "channel_not_found",
-            Rejection::RateLimited { .. } => "backend_rate_limited",
+            Rejection::RateLimited { .. } => "rate_limited",
+            Rejection::BackendRateLimited { .. } => "backend_rate_limited",
             Rejection::BackendError(_) => "backend_error",
             Rejection::PartlyDelivered { .. } => "partly_delivered",
             Rejection::BackendUnavailable(_) => "backend_unavailable",
+            Rejection::Overloaded => "overloaded",
         }
     }
 
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Rejection::RateLimited { retry_after } => Some(*retry_after),
+            Rejection::RateLimited { retry_after } | Rejection::BackendRateLimited { retry_after } => {
+                Some(*retry_after)
+            }
             Rejection::BackendUnavailable(_) => Some(BACKEND_RETRY_AFTER_SECS),
+            Rejection::Overloaded => Some(1),
             _ => None,
         }
     }
@@ -121,12 +133,15 @@ impl Rejection {
                 ("web.incoming_webhook.permissions.app_error", "This webhook is not permitted to perform this action.")
             }
             Rejection::ChannelNotFound => ("web.incoming_webhook.channel.app_error", "Couldn't find the channel."),
-            Rejection::RateLimited { .. } => ("hookgate.rate_limited", "Too many requests."),
+            Rejection::RateLimited { .. } | Rejection::BackendRateLimited { .. } => {
+                ("hookgate.rate_limited", "Too many requests.")
+            }
             Rejection::BackendError(_) => ("hookgate.backend_error", "The chat server failed to accept the message."),
             Rejection::PartlyDelivered { .. } => {
                 ("hookgate.partly_delivered", "The chat server failed part-way through a split message.")
             }
             Rejection::BackendUnavailable(_) => ("hookgate.backend_unavailable", "The chat server is unavailable."),
+            Rejection::Overloaded => ("hookgate.overloaded", "Too many connections."),
         }
     }
 }

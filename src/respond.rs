@@ -63,6 +63,7 @@ mod tests {
             (Rejection::Prohibited(crate::policy::Field::Channel), 403, "action_prohibited", None),
             (Rejection::ChannelNotFound, 404, "channel_not_found", None),
             (Rejection::RateLimited { retry_after: 7 }, 429, "rate_limited", Some(7)),
+            (Rejection::BackendRateLimited { retry_after: 30 }, 429, "rate_limited", Some(30)),
             (Rejection::BackendError(500), 502, "backend_error", None),
             (Rejection::BackendUnavailable("refused"), 503, "backend_unavailable", Some(5)),
         ];

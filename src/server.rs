@@ -9,10 +9,11 @@ use crate::backend::{self, Delivery, Upstream};
 use crate::keys;
 use crate::metrics::{Metrics, RuleHandles};
 use crate::pipeline;
+use crate::ratelimit::Limiters;
 use crate::rejection::Rejection;
 use crate::request_id;
 use crate::respond::Reply;
-use crate::rules::Rules;
+use crate::rules::{ErrorDialect, Rules};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -23,6 +24,7 @@ use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,16 +33,19 @@ const CLIENT_KEEPALIVE_SECS: u64 = 60;
 /// Backend connections kept for reuse; must exceed the concurrent requests to one backend.
 const UPSTREAM_POOL_SIZE: usize = 128;
 
-/// A rule set with the metric handles built for it; swapped as one on reload.
+/// A rule set with the metric handles and rate buckets built for it; swapped as one on reload.
 pub struct Active {
     pub rules: Rules,
     pub handles: RuleHandles,
+    pub limiters: Limiters,
 }
 
 impl Active {
-    pub fn new(rules: Rules, metrics: &Metrics) -> Active {
+    /// `previous` lends its rate buckets to hooks whose limits did not change.
+    pub fn new(rules: Rules, metrics: &Metrics, previous: Option<&Active>) -> Active {
         let handles = metrics.handles(&rules);
-        Active { rules, handles }
+        let limiters = Limiters::new(&rules, previous.map(|p| &p.limiters));
+        Active { rules, handles, limiters }
     }
 }
 
@@ -48,11 +53,34 @@ pub struct Gateway {
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
     connector: Connector,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Gateway {
     pub fn new(active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> Gateway {
-        Gateway { active, metrics, connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))) }
+        Gateway {
+            active,
+            metrics,
+            connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))),
+            connections: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A place for a new client connection, or `None` when `max_connections` are open.
+    fn open_connection(&self, max: usize) -> Option<ConnectionSlot> {
+        let open = self.connections.fetch_add(1, Ordering::AcqRel);
+        let slot = ConnectionSlot(self.connections.clone());
+        (open < max).then_some(slot)
+    }
+}
+
+/// Held for the life of a client connection, carried from request to request in pingora's
+/// per-connection context; dropping it frees the place.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -76,14 +104,21 @@ impl HttpServerApp for Gateway {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        if !matches!(session.read_request().await, Ok(true)) {
-            return None;
+        let active = self.active.load_full();
+        let gateway = &active.rules.gateway;
+        let carried = session.take_connection_user_context().and_then(|c| c.downcast::<ConnectionSlot>().ok());
+        let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(gateway.max_connections)) {
+            Some(slot) => slot,
+            None => return refuse_connection(session, gateway.client_header_timeout).await,
+        };
+        // An idle keep-alive connection and a slow request head get the same bound.
+        match tokio::time::timeout(gateway.client_header_timeout, session.read_request()).await {
+            Ok(Ok(true)) => {}
+            _ => return None,
         }
         let started = Instant::now();
         let _inflight = self.metrics.inflight();
         session.set_keepalive((!*shutdown.borrow()).then_some(CLIENT_KEEPALIVE_SECS));
-        // One rule set for the whole request, even if a reload lands meanwhile.
-        let active = self.active.load_full();
         let mut record = Record {
             request_id: request_id::choose(session.get_header_bytes("x-request-id")),
             hook: None,
@@ -119,7 +154,8 @@ impl HttpServerApp for Gateway {
         if !written {
             return None;
         }
-        let settings = HttpPersistentSettings::for_session(&session);
+        let mut settings = HttpPersistentSettings::for_session(&session);
+        settings.set_user_context(Box::new(slot));
         match session.finish().await {
             Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
             _ => None,
@@ -144,6 +180,9 @@ impl Gateway {
         };
         record.hook = Some(index);
         let hook = &rules.hooks[index];
+        if let Err(retry_after) = active.limiters.check(index) {
+            return Ok(Err(Rejection::RateLimited { retry_after }));
+        }
         let max = rules.gateway.max_body_bytes;
         if declared_length(session).is_some_and(|n| n > max) {
             return Ok(Err(Rejection::TooLarge));
@@ -151,7 +190,8 @@ impl Gateway {
         if is_expect_continue(session) {
             session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
         }
-        let body = match read_body(session, max).await? {
+        let reading = tokio::time::timeout(rules.gateway.client_body_timeout, read_body(session, max));
+        let body = match reading.await.map_err(|_| Abort("client_body_timeout"))?? {
             Some(body) => body,
             None => return Ok(Err(Rejection::TooLarge)),
         };
@@ -225,6 +265,18 @@ async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
         return false;
     }
     matches!(read_body(session, max).await, Ok(Some(_)))
+}
+
+/// Answers a connection over `max_connections` with 503 `overloaded` and closes it.
+async fn refuse_connection(mut session: ServerSession, header_timeout: Duration) -> Option<ReusedHttpStream> {
+    if matches!(tokio::time::timeout(header_timeout, session.read_request()).await, Ok(Ok(true))) {
+        session.set_keepalive(None);
+        let request_id = request_id::choose(session.get_header_bytes("x-request-id"));
+        let reply = Reply::rejection(&Rejection::Overloaded, ErrorDialect::Slack, &request_id);
+        write_reply(&mut session, &reply, &request_id).await;
+        log::warn!(target: "hookgate::request", request_id = request_id.as_str(); "refused: max_connections reached");
+    }
+    None
 }
 
 /// Writes the reply; false when the client could not be written to.

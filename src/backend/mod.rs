@@ -94,7 +94,7 @@ pub fn classify(answer: mattermost::Answer) -> Result<(), Rejection> {
         403 => Err(Rejection::ActionProhibited),
         404 => Err(Rejection::ChannelNotFound),
         413 => Err(Rejection::TooLarge),
-        429 => Err(Rejection::RateLimited { retry_after: answer.retry_after.unwrap_or(1).max(1) }),
+        429 => Err(Rejection::BackendRateLimited { retry_after: answer.retry_after.unwrap_or(1).max(1) }),
         status => Err(Rejection::BackendError(status)),
     }
 }
@@ -114,9 +114,9 @@ mod tests {
             (a(403, None), Err(Rejection::ActionProhibited)),
             (a(404, None), Err(Rejection::ChannelNotFound)),
             (a(413, None), Err(Rejection::TooLarge)),
-            (a(429, Some(30)), Err(Rejection::RateLimited { retry_after: 30 })),
-            (a(429, None), Err(Rejection::RateLimited { retry_after: 1 })),
-            (a(429, Some(0)), Err(Rejection::RateLimited { retry_after: 1 })),
+            (a(429, Some(30)), Err(Rejection::BackendRateLimited { retry_after: 30 })),
+            (a(429, None), Err(Rejection::BackendRateLimited { retry_after: 1 })),
+            (a(429, Some(0)), Err(Rejection::BackendRateLimited { retry_after: 1 })),
             (a(401, None), Err(Rejection::BackendError(401))),
             (a(301, None), Err(Rejection::BackendError(301))),
             (a(500, None), Err(Rejection::BackendError(500))),

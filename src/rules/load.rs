@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use toml::Spanned;
 
 /// Loads and validates the rules directory. On failure, every problem found is returned.
@@ -178,6 +179,23 @@ impl Merger {
         if let Some(errors) = raw.errors {
             gateway.errors = errors;
         }
+        let ms = |v: &Option<Spanned<i64>>, field, default: Duration, problems: &mut Vec<Problem>| {
+            v.as_ref().map_or(Some(default), |v| {
+                positive(file, v, field, 3_600_000, problems).map(|n| Duration::from_millis(n as u64))
+            })
+        };
+        let defaults = Gateway::default();
+        let header =
+            ms(&raw.client_header_timeout_ms, "client_header_timeout_ms", defaults.client_header_timeout, problems);
+        let body = ms(&raw.client_body_timeout_ms, "client_body_timeout_ms", defaults.client_body_timeout, problems);
+        let connections = raw
+            .max_connections
+            .as_ref()
+            .map_or(Some(defaults.max_connections), |v| positive(file, v, "max_connections", 1_000_000, problems));
+        let (Some(header), Some(body), Some(connections)) = (header, body, connections) else { return };
+        gateway.client_header_timeout = header;
+        gateway.client_body_timeout = body;
+        gateway.max_connections = connections;
         gateway.per_hook_metrics = raw.per_hook_metrics.unwrap_or(true);
         gateway.admin_listen_public = raw.admin_listen_public.unwrap_or(false);
         if let (Some(admin), Err(e)) = (&raw.admin_listen, gateway.check_admin_listen()) {
@@ -296,10 +314,27 @@ impl Merger {
             }
         }
         let policy = hook_policy(file, name, hook, problems);
+        let rate = match &hook.rate {
+            None => Some(crate::ratelimit::DEFAULT_RATE),
+            Some(r) if r.get_ref().is_finite() && (0.0..=1e6).contains(r.get_ref()) => Some(*r.get_ref()),
+            Some(r) => {
+                problems.push(problem(
+                    file.at(r),
+                    format!("rate must be between 0 (unlimited) and 1000000, not {}", r.get_ref()),
+                ));
+                None
+            }
+        };
+        let burst = match &hook.burst {
+            None => Some(crate::ratelimit::DEFAULT_BURST as usize),
+            Some(b) => positive(file, b, "burst", 1_000_000, problems),
+        };
         if problems.len() > before {
             return;
         }
-        let (Some(digest), Some(backend), Some(policy)) = (digest, backend, policy) else {
+        let (Some(digest), Some(backend), Some(policy), Some(rate), Some(burst)) =
+            (digest, backend, policy, rate, burst)
+        else {
             return;
         };
         self.hooks.push((
@@ -313,6 +348,8 @@ impl Merger {
                 markup: hook.markup,
                 policy,
                 slack: Arc::default(),
+                rate,
+                burst: burst as u32,
             },
             digest,
             at,
@@ -509,11 +546,11 @@ backend = "console"
         let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
             (
                 vec![("a.toml", "[gateway]\nlisten = \"127.0.0.1:1\"\ntypo = 1\n".into())],
-                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`"],
+                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`"],
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
-                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`, `max_props_bytes`, `overrides`, `channel_map`"],
+                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`"],
             ),
             (
                 vec![("a.toml", "[gateway\n".into())],
@@ -569,6 +606,13 @@ backend = "console"
             (
                 vec![("a.toml", "[gateway]\nadmin_listen = \"0.0.0.0:9465\"\n".into())],
                 vec!["a.toml:2: admin_listen 0.0.0.0:9465 is not a loopback address; set admin_listen_public = true to serve metrics there"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "rate = -1.0\nburst = 0")))],
+                vec![
+                    "a.toml:12: rate must be between 0 (unlimited) and 1000000, not -1",
+                    "a.toml:13: burst must be between 1 and 1000000, not 0",
+                ],
             ),
             (
                 vec![("a.toml", "[gateway]\nerrors = \"xml\"\n".into())],

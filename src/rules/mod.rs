@@ -16,6 +16,7 @@ use crate::translate::SlackMaps;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A validated rule set.
 #[derive(Debug)]
@@ -53,6 +54,12 @@ pub struct Gateway {
     pub per_hook_metrics: bool,
     /// Allow `admin_listen` on an address other than loopback.
     pub admin_listen_public: bool,
+    /// Longest wait for a request head, idle keep-alive time included.
+    pub client_header_timeout: Duration,
+    /// Longest time to receive a whole body once the head has arrived.
+    pub client_body_timeout: Duration,
+    /// Client connections open at once; more are answered 503 `overloaded`.
+    pub max_connections: usize,
 }
 
 impl Gateway {
@@ -83,6 +90,9 @@ impl Default for Gateway {
             errors: ErrorDialect::Slack,
             per_hook_metrics: true,
             admin_listen_public: false,
+            client_header_timeout: Duration::from_secs(60),
+            client_body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
         }
     }
 }
@@ -100,7 +110,7 @@ pub enum BackendKind {
 }
 
 /// One `[[hooks]]` entry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Hook {
     pub name: String,
     /// Index into `Rules::backends`.
@@ -114,6 +124,28 @@ pub struct Hook {
     pub policy: HookPolicy,
     /// The rules' `[slack.users]` and `[slack.channels]`, shared by every hook.
     pub slack: Arc<SlackMaps>,
+    /// Sustained messages per second; 0 is unlimited.
+    pub rate: f64,
+    /// Messages allowed at once before `rate` applies.
+    pub burst: u32,
+}
+
+impl Default for Hook {
+    fn default() -> Self {
+        Hook {
+            name: String::new(),
+            backend: 0,
+            backend_key: String::new(),
+            channel: String::new(),
+            username: String::new(),
+            icon_url: String::new(),
+            markup: Markup::default(),
+            policy: HookPolicy::default(),
+            slack: Arc::default(),
+            rate: crate::ratelimit::DEFAULT_RATE,
+            burst: crate::ratelimit::DEFAULT_BURST,
+        }
+    }
 }
 
 /// Where something is written: `FILE:LINE`.

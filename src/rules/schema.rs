@@ -39,6 +39,9 @@ pub struct RawGateway {
     pub errors: Option<ErrorDialect>,
     pub per_hook_metrics: Option<bool>,
     pub admin_listen_public: Option<bool>,
+    pub client_header_timeout_ms: Option<Spanned<i64>>,
+    pub client_body_timeout_ms: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
 }
 
 /// Which body an error response carries.
@@ -87,6 +90,8 @@ pub struct RawHook {
     #[serde(default)]
     pub markup: Markup,
     pub max_props_bytes: Option<Spanned<i64>>,
+    pub rate: Option<Spanned<f64>>,
+    pub burst: Option<Spanned<i64>>,
     pub overrides: Option<RawOverrides>,
     #[serde(default)]
     pub channel_map: Vec<RawChannelMap>,

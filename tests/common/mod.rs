@@ -36,44 +36,71 @@ impl Recorded {
 pub const HANG: u16 = 0;
 pub const CLOSE: u16 = 1;
 
+/// The `Retry-After` the backend sends with a 429.
+pub const BACKEND_RETRY_AFTER: &str = "17";
+
+#[derive(Default)]
+struct Shared {
+    status: AtomicU16,
+    received: Mutex<Vec<Recorded>>,
+    connections: AtomicUsize,
+    script: Mutex<VecDeque<u16>>,
+    /// Open client connections, to cut them when the backend is stopped.
+    open: Mutex<Vec<TcpStream>>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
 /// A loopback HTTP/1.1 server that records every request and answers with a settable status
-/// (or, with `HANG` and `CLOSE`, reads the request and then never answers or hangs up).
+/// (or, with `HANG` and `CLOSE`, reads the request and then never answers or hangs up). It can
+/// be stopped and started again on the same port.
 pub struct RecordingBackend {
     pub addr: SocketAddr,
-    pub status: Arc<AtomicU16>,
-    received: Arc<Mutex<Vec<Recorded>>>,
-    connections: Arc<AtomicUsize>,
-    script: Arc<Mutex<VecDeque<u16>>>,
+    shared: Arc<Shared>,
 }
 
 impl RecordingBackend {
     pub fn start() -> RecordingBackend {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let status = Arc::new(AtomicU16::new(200));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let script = Arc::new(Mutex::new(VecDeque::new()));
-        let (s, r, c, sc) = (status.clone(), received.clone(), connections.clone(), script.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                c.fetch_add(1, Ordering::SeqCst);
-                let (s, r, sc) = (s.clone(), r.clone(), sc.clone());
-                std::thread::spawn(move || serve_recording(conn, &s, &r, &sc));
+        let shared = Arc::new(Shared::default());
+        shared.status.store(200, Ordering::SeqCst);
+        accept_loop(listener, shared.clone());
+        RecordingBackend { addr, shared }
+    }
+
+    /// Stops listening and cuts every open connection, as a killed server would.
+    pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        for conn in self.shared.open.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Listens again on the same address.
+    pub fn restart(&self) {
+        let deadline = Instant::now() + WAIT;
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot listen on {} again: {e}", self.addr);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
-        });
-        RecordingBackend { addr, status, received, connections, script }
+        };
+        self.shared.stopped.store(false, Ordering::SeqCst);
+        accept_loop(listener, self.shared.clone());
     }
 
     /// Answers the next requests with these statuses, in order, then with `set_status`'s.
     pub fn script(&self, statuses: &[u16]) {
-        self.script.lock().unwrap().extend(statuses);
+        self.shared.script.lock().unwrap().extend(statuses);
     }
 
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {
@@ -81,20 +108,32 @@ impl RecordingBackend {
     }
 
     pub fn set_status(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
+        self.shared.status.store(status, Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Recorded> {
-        self.received.lock().unwrap().clone()
+        self.shared.received.lock().unwrap().clone()
     }
 }
 
-fn serve_recording(
-    conn: TcpStream,
-    status: &AtomicU16,
-    received: &Mutex<Vec<Recorded>>,
-    script: &Mutex<VecDeque<u16>>,
-) {
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if shared.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(conn) = conn else { return };
+            shared.connections.fetch_add(1, Ordering::SeqCst);
+            if let Ok(copy) = conn.try_clone() {
+                shared.open.lock().unwrap().push(copy);
+            }
+            let shared = shared.clone();
+            std::thread::spawn(move || serve_recording(conn, &shared));
+        }
+    });
+}
+
+fn serve_recording(conn: TcpStream, shared: &Shared) {
     conn.set_read_timeout(Some(WAIT)).unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
@@ -114,9 +153,12 @@ fn serve_recording(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        received.lock().unwrap().push(Recorded { method, path, headers, body });
-        let scripted = script.lock().unwrap().pop_front();
-        let status = scripted.unwrap_or_else(|| status.load(Ordering::SeqCst));
+        if shared.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        shared.received.lock().unwrap().push(Recorded { method, path, headers, body });
+        let scripted = shared.script.lock().unwrap().pop_front();
+        let status = scripted.unwrap_or_else(|| shared.status.load(Ordering::SeqCst));
         match status {
             HANG => {
                 std::thread::sleep(WAIT);
@@ -126,8 +168,9 @@ fn serve_recording(
             _ => {}
         }
         let answer = if status == 200 { "ok" } else { "{\"id\":\"backend.error\"}" };
+        let retry_after = if status == 429 { format!("Retry-After: {BACKEND_RETRY_AFTER}\r\n") } else { String::new() };
         let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{answer}",
+            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n{retry_after}Content-Length: {}\r\n\r\n{answer}",
             answer.len()
         );
         if conn.write_all(response.as_bytes()).is_err() {
@@ -206,6 +249,17 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(10));
         }
         Gateway { addr, admin, child, stdout, stderr, _rules: dir }
+    }
+
+    /// Replaces the rules file the gateway was started with (takes effect on `SIGHUP`).
+    pub fn write_rules(&self, rules: &str) {
+        std::fs::write(self._rules.path().join("rules.toml"), rules).unwrap();
+    }
+
+    /// Sends the gateway process a signal, e.g. `HUP`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success(), "kill -{name} failed");
     }
 
     pub fn stdout_lines(&self) -> Vec<String> {
@@ -343,6 +397,16 @@ impl Conn {
     /// Sends raw bytes (request line, headers and body, exactly as given).
     pub fn send(&mut self, raw: &[u8]) {
         self.writer.write_all(raw).unwrap();
+    }
+
+    /// As `send`, for peers that may close the connection part-way.
+    pub fn try_send(&mut self, raw: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(raw)
+    }
+
+    /// Closes the sending half, as a client that hangs up after writing.
+    pub fn shutdown_write(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Write);
     }
 
     /// Reads one response; `None` when the server closed the connection first.
