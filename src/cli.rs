@@ -93,6 +93,9 @@ pub fn main() -> i32 {
 fn check(dir: &Path) -> i32 {
     match rules::load(dir) {
         Ok(rules) => {
+            for w in &rules.warnings {
+                println!("{w}");
+            }
             println!("{}: ok, {} hooks, {} backends", dir.display(), rules.hooks.len(), rules.backends.len());
             0
         }
@@ -143,6 +146,9 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
             return 1;
         }
     };
+    for w in &rules.warnings {
+        log::warn!(target: "hookgate", "{w}");
+    }
     if let Some(addr) = listen {
         rules.gateway.listen = addr.to_string();
     }

@@ -4,6 +4,8 @@
 //! the same as for a known one, and the rules never need to hold the token itself.
 
 use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
 
 pub type Digest = [u8; 32];
 
@@ -43,6 +45,39 @@ pub fn parse_rule_key(written: &str) -> Result<Digest, String> {
     Ok(out)
 }
 
+/// The hooks' key digests, for lookup by a request's digest. The table is indexed by the first
+/// 8 bytes of a digest, so the lookup's timing depends only on the digest of what the client sent
+/// (which tells it nothing about any stored key); candidates are then compared whole, in
+/// constant time.
+#[derive(Debug, Default)]
+pub struct KeyTable {
+    digests: Vec<Digest>,
+    by_prefix: HashMap<u64, Vec<usize>>,
+}
+
+fn prefix(d: &Digest) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(first)
+}
+
+impl KeyTable {
+    /// A table of digests, each found by its index in `digests`.
+    pub fn new(digests: Vec<Digest>) -> KeyTable {
+        let mut by_prefix: HashMap<u64, Vec<usize>> = HashMap::with_capacity(digests.len());
+        for (i, d) in digests.iter().enumerate() {
+            by_prefix.entry(prefix(d)).or_default().push(i);
+        }
+        KeyTable { digests, by_prefix }
+    }
+
+    /// The index of the digest equal to `d`.
+    pub fn find(&self, d: &Digest) -> Option<usize> {
+        let candidates = self.by_prefix.get(&prefix(d))?;
+        candidates.iter().copied().find(|&i| bool::from(self.digests[i].ct_eq(d)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +88,22 @@ mod tests {
             format_digest(&digest("test")),
             "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
         );
+    }
+
+    #[test]
+    fn key_table_finds_only_exact_digests() {
+        let a = digest("a");
+        let b = digest("b");
+        let mut same_prefix = a;
+        same_prefix[31] ^= 1;
+        let table = KeyTable::new(vec![a, b, same_prefix]);
+        assert_eq!(table.find(&a), Some(0));
+        assert_eq!(table.find(&b), Some(1));
+        assert_eq!(table.find(&same_prefix), Some(2));
+        assert_eq!(table.find(&digest("c")), None);
+        let mut near = a;
+        near[20] ^= 0x80;
+        assert_eq!(table.find(&near), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::schema::{BackendKindName, RawBackend, RawFile, RawGateway, RawHook, RawSlack};
 use super::{Backend, BackendKind, Gateway, Hook, Location, Problem, Rules};
 use crate::backend::mattermost::MattermostBackend;
-use crate::keys::{self, Digest};
+use crate::keys::{self, Digest, KeyTable};
 use crate::policy::{ChannelMap, HookPolicy};
 use crate::translate::SlackMaps;
 use regex::Regex;
@@ -89,6 +89,7 @@ struct Merger {
     slack_seen: HashMap<(&'static str, String), Location>,
     backends: Vec<(Backend, Location)>,
     hooks: Vec<(Hook, Digest, Location)>,
+    warnings: Vec<Problem>,
 }
 
 impl Merger {
@@ -113,7 +114,7 @@ impl Merger {
         if !problems.is_empty() {
             return None;
         }
-        let by_digest = self.hooks.iter().enumerate().map(|(i, (_, d, _))| (*d, i)).collect();
+        let keys = KeyTable::new(self.hooks.iter().map(|(_, d, _)| *d).collect());
         let slack = Arc::new(self.slack);
         for (hook, _, _) in &mut self.hooks {
             hook.slack = slack.clone();
@@ -122,7 +123,8 @@ impl Merger {
             gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
             backends: self.backends.into_iter().map(|(b, _)| b).collect(),
             hooks: self.hooks.into_iter().map(|(h, _, _)| h).collect(),
-            by_digest,
+            keys,
+            warnings: self.warnings,
         })
     }
 
@@ -273,7 +275,15 @@ impl Merger {
             problems.push(problem(at.clone(), format!("hook `{name}` is defined twice; first at {first}")));
         }
         let digest = match keys::parse_rule_key(hook.key.get_ref()) {
-            Ok(d) => Some(d),
+            Ok(d) => {
+                if !hook.key.get_ref().starts_with("sha256:") {
+                    self.warnings.push(problem(
+                        file.at(&hook.key),
+                        format!("warning: hook `{name}` stores its key in plain text; store the output of `hookgate hash-key` instead"),
+                    ));
+                }
+                Some(d)
+            }
             Err(e) => {
                 problems.push(problem(file.at(&hook.key), format!("hook `{name}`: {e}")));
                 None
@@ -527,6 +537,12 @@ backend = "console"
         assert_eq!(rules.backend(ci).name, "chat");
         let demo = rules.hook_by_digest(&keys::digest("plain-token")).unwrap();
         assert_eq!(rules.backend(demo).name, "console");
+        let warnings: Vec<String> =
+            rules.warnings.iter().map(|w| w.to_string().rsplit('/').next().unwrap().to_owned()).collect();
+        assert_eq!(
+            warnings,
+            vec!["10-hooks.toml:18: warning: hook `demo` stores its key in plain text; store the output of `hookgate hash-key` instead"]
+        );
         assert!(rules.hook_by_digest(&keys::digest("nope")).is_none());
     }
 

@@ -10,10 +10,9 @@ pub use load::load;
 pub use schema::{ErrorDialect, Markup};
 
 use crate::backend::mattermost::MattermostBackend;
-use crate::keys::Digest;
+use crate::keys::{Digest, KeyTable};
 use crate::policy::HookPolicy;
 use crate::translate::SlackMaps;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +23,9 @@ pub struct Rules {
     pub gateway: Gateway,
     pub backends: Vec<Backend>,
     pub hooks: Vec<Hook>,
-    by_digest: HashMap<Digest, usize>,
+    keys: KeyTable,
+    /// Things that work but deserve attention (keys stored in plain text).
+    pub warnings: Vec<Problem>,
 }
 
 impl Rules {
@@ -35,7 +36,7 @@ impl Rules {
 
     /// The index in `hooks` of the hook whose key has this digest.
     pub fn hook_index(&self, digest: &Digest) -> Option<usize> {
-        self.by_digest.get(digest).copied()
+        self.keys.find(digest)
     }
 
     pub fn backend(&self, hook: &Hook) -> &Backend {
