@@ -1,10 +1,12 @@
 # hookgate: `make run` serves the shipped rules/, `make test` runs every test, `make bench`
 # measures the pipeline. Each first installs what it needs, once, quietly.
 
+SHELL := /bin/bash
 CARGO ?= cargo
 RULES ?= rules
 
-.PHONY: run test bench deps test-deps
+.PHONY: run test bench fuzz deps test-deps
+FUZZ_SECONDS ?= 60
 
 # $(call need,COMMANDS,DEBIAN PACKAGES): when a command is missing, install the packages with
 # apt-get as root (showing apt's output only if it fails), or say what to install.
@@ -38,3 +40,16 @@ test: deps test-deps
 
 bench: deps
 	$(CARGO) bench --bench pipeline
+
+# Each cargo-fuzz target for FUZZ_SECONDS on top of the checked-in seed corpus (new inputs go to a
+# temporary directory, so the corpus stays as committed). cargo-fuzz passes flags only nightly
+# accepts; RUSTC_BOOTSTRAP lets this machine's one stable toolchain take them. No sanitizer: the
+# code is safe Rust, and a panic is what the fuzzers look for.
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null 2>&1 || { echo "installing cargo-fuzz"; $(CARGO) install cargo-fuzz --locked --quiet; }
+	@cd fuzz && for target in decode translate pipeline; do \
+	  work=$$(mktemp -d); \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none -O $$target $$work corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=0 2>&1 | grep -E "Done|ERROR|panicked" ; \
+	  status=$${PIPESTATUS[0]}; rm -rf $$work; [ $$status -eq 0 ] || exit $$status; \
+	done

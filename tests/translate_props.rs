@@ -46,7 +46,7 @@ fn json_tree() -> impl Strategy<Value = Json> {
     let leaf = prop_oneof![
         Just(Json::Null),
         any::<bool>().prop_map(Json::Bool),
-        "-?[0-9]{1,4}".prop_map(Json::Number),
+        "-?(0|[1-9][0-9]{0,3})".prop_map(Json::Number),
         prop_oneof![
             Just("section".to_owned()),
             Just("header".to_owned()),
@@ -109,6 +109,28 @@ proptest! {
         let hook = Hook { markup, ..Hook::default() };
         for content_type in [&b""[..], b"application/json", b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=x"] {
             let _ = process(&hook, content_type, &body);
+        }
+    }
+
+    /// Whatever arrives, the forwarded payload stays within a fixed multiple of the body's size:
+    /// translation cannot be used to amplify a request.
+    #[test]
+    fn the_forwarded_payload_is_bounded_by_the_body(
+        text in markup_text(),
+        blocks in json_tree(),
+        attachments in proptest::collection::vec(markup_text(), 0..4),
+        markup in prop_oneof![Just(Markup::Markdown), Just(Markup::Slack)],
+    ) {
+        let body = serde_json::json!({
+            "text": text,
+            "blocks": [serde_json::from_str::<serde_json::Value>(&blocks.to_compact()).unwrap()],
+            "attachments": attachments.iter().map(|t| serde_json::json!({"text": t, "pretext": t, "fields": [{"title": t, "value": t}]})).collect::<Vec<_>>(),
+        })
+        .to_string();
+        let hook = Hook { markup, slack: std::sync::Arc::new(maps()), ..Hook::default() };
+        if let Ok(p) = process(&hook, b"application/json", body.as_bytes()) {
+            let out = p.canonical.to_json().len();
+            prop_assert!(out <= 16 * body.len() + 4096, "{} bytes out of {} in", out, body.len());
         }
     }
 
