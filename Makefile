@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RULES ?= rules
 
-.PHONY: run test bench fuzz deps test-deps
+.PHONY: run test bench fuzz deps test-deps client-deps
 FUZZ_SECONDS ?= 60
 
 # $(call need,COMMANDS,DEBIAN PACKAGES): when a command is missing, install the packages with
@@ -31,11 +31,22 @@ deps:
 test-deps:
 	$(call need,promtool prometheus,prometheus)
 
+# The real Slack and Mattermost clients the migration tests drive, in project-local folders:
+# slack_sdk and apprise in .venv, @slack/webhook in tests/clients/node_modules.
+client-deps:
+	$(call need,python3 node npm curl,python3 python3-venv nodejs npm curl)
+	@.venv/bin/python -c "import slack_sdk" 2>/dev/null && [ -x .venv/bin/apprise ] || { \
+	  echo "installing slack_sdk and apprise into .venv"; \
+	  python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check "slack_sdk>=3.48,<4" "apprise>=1.9,<3"; }
+	@[ -d tests/clients/node_modules/@slack/webhook ] || { \
+	  echo "installing @slack/webhook into tests/clients/node_modules"; \
+	  npm install --prefix tests/clients --silent --no-audit --no-fund --no-package-lock; }
+
 run: deps
 	$(CARGO) build --release --quiet
 	./target/release/hookgate serve --rules $(RULES)
 
-test: deps test-deps
+test: deps test-deps client-deps
 	$(CARGO) test --quiet
 
 bench: deps

@@ -284,13 +284,14 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
     let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else { return false };
     let length = reply.body.len().to_string();
     let retry_after = reply.retry_after.map(|s| s.to_string());
+    // Header names as Slack writes them: some clients look them up case-sensitively.
     let mut headers =
-        vec![("content-type", reply.content_type), ("content-length", length.as_str()), ("x-request-id", request_id)];
+        vec![("Content-Type", reply.content_type), ("Content-Length", length.as_str()), ("X-Request-Id", request_id)];
     if let Some(secs) = &retry_after {
-        headers.push(("retry-after", secs.as_str()));
+        headers.push(("Retry-After", secs.as_str()));
     }
     if reply.status == 405 {
-        headers.push(("allow", "POST"));
+        headers.push(("Allow", "POST"));
     }
     for (name, value) in headers {
         if header.insert_header(name, value).is_err() {
