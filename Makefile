@@ -49,8 +49,11 @@ run: deps
 test: deps test-deps client-deps
 	$(CARGO) test --quiet
 
+# The pipeline benchmarks (criterion), then the end-to-end comparison with nginx (wrk).
 bench: deps
+	$(call need,nginx wrk curl,nginx-light wrk curl)
 	$(CARGO) bench --bench pipeline
+	bash benches/e2e.sh
 
 # Each cargo-fuzz target for FUZZ_SECONDS on top of the checked-in seed corpus (new inputs go to a
 # temporary directory, so the corpus stays as committed). cargo-fuzz passes flags only nightly

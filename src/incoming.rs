@@ -107,7 +107,7 @@ pub type Invalid = String;
 
 impl Incoming {
     /// Reads a webhook request from a parsed JSON document.
-    pub fn from_json(doc: &Json) -> Result<Incoming, Invalid> {
+    pub fn from_json(doc: Json) -> Result<Incoming, Invalid> {
         let Json::Object(members) = doc else {
             return Err("the payload must be a JSON object".into());
         };
@@ -130,17 +130,17 @@ impl Incoming {
             } else if is("attachments") {
                 req.attachments = attachments(value)?;
             } else if is("props") {
-                req.props = props(value)?;
+                req.props = props(&value)?;
             } else if is("priority") {
-                req.priority = priority(value)?;
+                req.priority = priority(&value)?;
             } else if is("blocks") {
                 // Slack-only, so not type-checked: anything but an array is simply no blocks.
-                req.blocks = matches!(value, Json::Array(_)).then(|| value.clone());
+                req.blocks = matches!(value, Json::Array(_)).then_some(value);
             } else if is("mrkdwn") {
                 // Slack-only members are never type-checked: an odd value is simply not `true`.
-                req.mrkdwn = (*value != Json::Null).then(|| lenient_bool(value));
+                req.mrkdwn = (value != Json::Null).then(|| lenient_bool(&value));
             } else if let Some(name) = DROPPED_MEMBERS.iter().find(|name| is(name)) {
-                if *value != Json::Null && !req.dropped.contains(name) {
+                if value != Json::Null && !req.dropped.contains(name) {
                     req.dropped.push(name);
                 }
             }
@@ -149,10 +149,10 @@ impl Incoming {
     }
 }
 
-fn opt_string(value: &Json, name: &str) -> Result<Option<String>, Invalid> {
+fn opt_string(value: Json, name: &str) -> Result<Option<String>, Invalid> {
     match value {
         Json::Null => Ok(None),
-        Json::String(s) => Ok(Some(s.clone())),
+        Json::String(s) => Ok(Some(s)),
         _ => Err(format!("`{name}` must be a string")),
     }
 }
@@ -167,12 +167,12 @@ pub fn lenient_bool(value: &Json) -> bool {
     }
 }
 
-fn attachments(value: &Json) -> Result<Vec<Attachment>, Invalid> {
+fn attachments(value: Json) -> Result<Vec<Attachment>, Invalid> {
     match value {
         Json::Null => Ok(Vec::new()),
         Json::Array(items) => items
-            .iter()
-            .filter(|item| **item != Json::Null)
+            .into_iter()
+            .filter(|item| *item != Json::Null)
             .enumerate()
             .map(|(i, item)| attachment(item).map_err(|e| format!("attachment {i}: {e}")))
             .collect(),
@@ -180,7 +180,7 @@ fn attachments(value: &Json) -> Result<Vec<Attachment>, Invalid> {
     }
 }
 
-fn attachment(value: &Json) -> Result<Attachment, Invalid> {
+fn attachment(value: Json) -> Result<Attachment, Invalid> {
     let Json::Object(members) = value else {
         return Err("must be an object".into());
     };
@@ -206,29 +206,29 @@ fn attachment(value: &Json) -> Result<Attachment, Invalid> {
         if let Some(target) = text_member {
             *target = opt_string(value, &key.to_ascii_lowercase())?.unwrap_or_default();
         } else if key.eq_ignore_ascii_case("id") {
-            a.id = match value {
+            a.id = match &value {
                 Json::Null => None,
                 Json::Number(n) if n.parse::<i64>().is_ok() => Some(value.to_value()),
                 _ => return Err("`id` must be an integer".into()),
             };
         } else if key.eq_ignore_ascii_case("ts") {
-            a.ts = (*value != Json::Null).then(|| value.to_value());
+            a.ts = (value != Json::Null).then(|| value.to_value());
         } else if key.eq_ignore_ascii_case("fields") {
             a.fields = fields(value)?;
         } else if key.eq_ignore_ascii_case("actions") {
-            a.actions = match value {
+            a.actions = match &value {
                 Json::Null => None,
                 Json::Array(items) if items.is_empty() => None,
                 Json::Array(_) => Some(value.to_value()),
                 _ => return Err("`actions` must be an array".into()),
             };
         } else if key.eq_ignore_ascii_case("blocks") {
-            a.blocks = matches!(value, Json::Array(_)).then(|| value.clone());
+            a.blocks = matches!(value, Json::Array(_)).then_some(value);
         } else if key.eq_ignore_ascii_case("mrkdwn_in") {
             a.mrkdwn_in = match value {
                 Json::Array(items) => Some(
                     items
-                        .iter()
+                        .into_iter()
                         .filter_map(|i| if let Json::String(s) = i { Some(s.to_ascii_lowercase()) } else { None })
                         .collect(),
                 ),
@@ -239,14 +239,14 @@ fn attachment(value: &Json) -> Result<Attachment, Invalid> {
     Ok(a)
 }
 
-fn fields(value: &Json) -> Result<Vec<Field>, Invalid> {
+fn fields(value: Json) -> Result<Vec<Field>, Invalid> {
     let items = match value {
         Json::Null => return Ok(Vec::new()),
         Json::Array(items) => items,
         _ => return Err("`fields` must be an array".into()),
     };
     let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().filter(|item| **item != Json::Null).enumerate() {
+    for (i, item) in items.into_iter().filter(|item| *item != Json::Null).enumerate() {
         let Json::Object(members) = item else {
             return Err(format!("field {i} must be an object"));
         };
@@ -257,7 +257,7 @@ fn fields(value: &Json) -> Result<Vec<Field>, Invalid> {
             } else if key.eq_ignore_ascii_case("value") {
                 f.value = field_value(value);
             } else if key.eq_ignore_ascii_case("short") {
-                f.short = lenient_bool(value);
+                f.short = lenient_bool(&value);
             }
         }
         out.push(f);
@@ -267,11 +267,11 @@ fn fields(value: &Json) -> Result<Vec<Field>, Invalid> {
 
 /// Field values of any JSON type become text: strings as they are, numbers exactly as sent,
 /// booleans as words, objects and arrays as compact JSON; `null` removes the value.
-fn field_value(value: &Json) -> Option<String> {
+fn field_value(value: Json) -> Option<String> {
     match value {
         Json::Null => None,
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.clone()),
+        Json::String(s) => Some(s),
+        Json::Number(n) => Some(n),
         Json::Bool(b) => Some(b.to_string()),
         Json::Array(_) | Json::Object(_) => Some(value.to_compact()),
     }
@@ -317,7 +317,7 @@ mod tests {
     use serde_json::json;
 
     fn read(body: &str) -> Result<Incoming, Invalid> {
-        Incoming::from_json(&parse(body.as_bytes()).unwrap())
+        Incoming::from_json(parse(body.as_bytes()).unwrap())
     }
 
     #[test]

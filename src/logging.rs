@@ -3,6 +3,7 @@
 
 use log::kv::{self, VisitSource};
 use log::{LevelFilter, Log, Metadata, Record};
+use std::fmt::{self, Write as _};
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,11 +32,8 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_record(
-            self.format,
-            record,
-            &humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        );
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+        let line = format_record(self.format, record, &now);
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(line.as_bytes());
     }
@@ -45,59 +43,74 @@ impl Log for Logger {
     }
 }
 
-fn format_record(format: LogFormat, record: &Record, timestamp: &str) -> String {
-    let mut pairs = Pairs(Vec::new());
-    let _ = record.key_values().visit(&mut pairs);
+/// One log line, written straight into one buffer: this runs for every request.
+fn format_record(format: LogFormat, record: &Record, timestamp: &dyn fmt::Display) -> String {
+    let mut line = String::with_capacity(256);
     match format {
         LogFormat::Text => {
-            let mut line = format!("{timestamp} {} {} {}", record.level(), record.target(), record.args());
-            for (k, v) in &pairs.0 {
-                let v = plain(v);
-                if v.is_empty() || v.contains([' ', '"', '=']) {
-                    line.push_str(&format!(" {k}={v:?}"));
-                } else {
-                    line.push_str(&format!(" {k}={v}"));
-                }
-            }
-            line.push('\n');
-            line
+            let _ = write!(line, "{timestamp} {} {} {}", record.level(), record.target(), record.args());
+            let _ = record.key_values().visit(&mut TextPairs(&mut line));
         }
         LogFormat::Json => {
-            let mut obj = serde_json::Map::new();
-            obj.insert("ts".into(), timestamp.into());
-            obj.insert("level".into(), record.level().as_str().into());
-            obj.insert("target".into(), record.target().into());
-            obj.insert("msg".into(), record.args().to_string().into());
-            for (k, v) in pairs.0 {
-                obj.insert(k, v);
-            }
-            let mut line = serde_json::Value::Object(obj).to_string();
-            line.push('\n');
-            line
+            line.push_str("{\"ts\":");
+            json_string(&mut line, &timestamp.to_string());
+            line.push_str(",\"level\":");
+            json_string(&mut line, record.level().as_str());
+            line.push_str(",\"target\":");
+            json_string(&mut line, record.target());
+            line.push_str(",\"msg\":");
+            json_string(&mut line, &record.args().to_string());
+            let _ = record.key_values().visit(&mut JsonPairs(&mut line));
+            line.push('}');
         }
     }
+    line.push('\n');
+    line
 }
 
-/// Key-value pairs of a record, numbers kept as numbers for JSON.
-struct Pairs(Vec<(String, serde_json::Value)>);
+/// ` key=value`, quoting values that are empty or hold spaces, quotes or `=`.
+struct TextPairs<'a>(&'a mut String);
 
-impl<'kvs> VisitSource<'kvs> for Pairs {
+impl<'kvs> VisitSource<'kvs> for TextPairs<'_> {
     fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
-        let v = match value.to_u64() {
-            Some(n) => serde_json::Value::from(n),
-            None => serde_json::Value::String(value.to_string()),
-        };
-        self.0.push((key.as_str().to_owned(), v));
+        let line = &mut *self.0;
+        let _ = write!(line, " {key}=");
+        match value.to_borrowed_str() {
+            Some(v) if v.is_empty() || v.contains([' ', '"', '=']) => {
+                let _ = write!(line, "{v:?}");
+            }
+            Some(v) => line.push_str(v),
+            None => {
+                let _ = write!(line, "{value}");
+            }
+        }
         Ok(())
     }
 }
 
-/// A value as text, strings without their JSON quotes.
-fn plain(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// `,"key":value`, numbers kept as numbers.
+struct JsonPairs<'a>(&'a mut String);
+
+impl<'kvs> VisitSource<'kvs> for JsonPairs<'_> {
+    fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
+        let line = &mut *self.0;
+        line.push(',');
+        json_string(line, key.as_str());
+        line.push(':');
+        match (value.to_u64(), value.to_borrowed_str()) {
+            (Some(n), _) => {
+                let _ = write!(line, "{n}");
+            }
+            (None, Some(v)) => json_string(line, v),
+            (None, None) => json_string(line, &value.to_string()),
+        }
+        Ok(())
     }
+}
+
+fn json_string(line: &mut String, s: &str) {
+    // Serialising a str cannot fail.
+    line.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -113,7 +126,7 @@ mod tests {
             .args(format_args!("request"))
             .key_values(&kvs)
             .build();
-        format_record(format, &record, "2026-01-01T00:00:00.000Z")
+        format_record(format, &record, &"2026-01-01T00:00:00.000Z")
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn starts_with_object(body: &[u8]) -> bool {
 
 fn json_body(body: &[u8]) -> Result<Incoming, Rejection> {
     let doc = json::parse(body).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    Incoming::from_json(&doc).map_err(invalid)
+    Incoming::from_json(doc).map_err(invalid)
 }
 
 /// The first `payload` field of a standard form body (`+` is a space, `&` separates fields).

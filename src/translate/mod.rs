@@ -97,7 +97,7 @@ mod tests {
     }
 
     fn run(body: &str, markup: Markup) -> Incoming {
-        let mut req = Incoming::from_json(&parse(body.as_bytes()).unwrap()).unwrap();
+        let mut req = Incoming::from_json(parse(body.as_bytes()).unwrap()).unwrap();
         translate(&mut req, markup, &maps());
         req
     }

@@ -62,6 +62,15 @@ enum Unit {
 }
 
 fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String) {
+    // Most text has nothing to convert; it is copied as it is.
+    let special: &[char] = match styles {
+        Styles::Escape => &['<', '&', '*', '_', '~', '`', '\\'],
+        _ => &['<', '&', '*', '_', '~'],
+    };
+    if !text.contains(special) {
+        out.push_str(text);
+        return;
+    }
     let mut units = Vec::with_capacity(text.len());
     let mut rest = text;
     while let Some(c) = rest.chars().next() {

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# End-to-end cost on loopback, in one run, interleaved: hookgate (full translation and policy) vs
+# nginx proxy_pass (one worker, no translation: the ceiling a plain proxy sets), both in front of
+# the same backend. For each: requests per second, p50/p99 latency (wrk), CPU time per request of
+# the proxy process (utime+stime from /proc/PID/stat around each run), then hookgate's peak RSS
+# with 1,000 concurrent connections. Prints the ratios hookgate/nginx.
+#
+# Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-8}
+rounds=${2:-3}
+conns=32
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n 4096
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+
+backend_port=$(free_port); nginx_port=$(free_port); hookgate_port=$(free_port); admin_port=$(free_port)
+
+# The backend both proxies forward to: a one-worker nginx answering 200 ok to everything.
+mkdir -p "$work/backend/logs" "$work/proxy/logs"
+cat > "$work/backend/nginx.conf" <<EOF
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$backend_port; location / { client_body_buffer_size 512k; return 200 "ok"; } }
+}
+EOF
+# The plain proxy: one worker, keep-alive to the backend, an access log line per request as
+# hookgate writes one log line per request.
+cat > "$work/proxy/nginx.conf" <<EOF
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log logs/access.log;
+  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
+  keepalive_requests 1000000;
+  upstream chat { server 127.0.0.1:$backend_port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location /hooks/ {
+      client_body_buffer_size 512k;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://chat;
+    }
+  }
+}
+EOF
+nginx -p "$work/backend" -c nginx.conf -g 'daemon off;' & pids+=($!)
+nginx -p "$work/proxy" -c nginx.conf -g 'daemon off;' & pids+=($!)
+
+mkdir -p "$work/rules"
+cat > "$work/rules/bench.toml" <<EOF
+[backends.chat]
+kind = "mattermost"
+url = "http://127.0.0.1:$backend_port"
+
+[[hooks]]
+name = "bench"
+key = "benchkey"
+backend = "chat"
+backend_key = "abc123generatedkey"
+channel = "builds"
+markup = "slack"
+rate = 0
+
+[hooks.overrides]
+icon = "ignore"
+channels = ["^builds$", "^@"]
+
+[slack.users]
+U024BE7LH = "alice"
+EOF
+cargo build --release --quiet
+./target/release/hookgate serve --rules "$work/rules" --listen "127.0.0.1:$hookgate_port" \
+  --admin-listen "127.0.0.1:$admin_port" --pid-file "$work/hookgate.pid" --upgrade-sock "$work/upgrade.sock" \
+  >/dev/null 2>"$work/hookgate.log" & hookgate_pid=$!; pids+=($hookgate_pid)
+wait_port "$backend_port"; wait_port "$nginx_port"; wait_port "$hookgate_port"
+nginx_worker=$(pgrep -P "$(cat "$work/proxy/logs/nginx.pid")" | head -1)
+
+# A typical 250-byte CI message, as JSON and as a form payload.
+message='{"text":"Build *#4521* of hookgate/main passed in 3m12s by <@U024BE7LH>: 214 tests, 0 failures. <https://ci.example/builds/4521|Build log> and artifacts are ready.","username":"ci","icon_emoji":":white_check_mark:","channel":"builds"}'
+form="payload=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$message")"
+lua() { # body content-type
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+print('wrk.method = "POST"')
+print('wrk.body = ' + json.dumps(sys.argv[1]))
+print('wrk.headers["Content-Type"] = ' + json.dumps(sys.argv[2]))
+PY
+}
+lua "$message" "application/json" > "$work/json.lua"
+lua "$form" "application/x-www-form-urlencoded" > "$work/form.lua"
+
+# Sanity: both answer 200 to the message before anything is measured.
+for url in "http://127.0.0.1:$hookgate_port/hooks/benchkey" "http://127.0.0.1:$nginx_port/hooks/benchkey"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data "$message" "$url")
+  [ "$code" = 200 ] || { echo "$url answered $code" >&2; exit 1; }
+done
+
+results="$work/results.tsv"
+: > "$results"
+run() { # name pid url script
+  local before after out
+  before=$(cpu_ticks "$2")
+  out=$(wrk -t1 -c$conns -d${secs}s --latency -s "$4" "$3")
+  after=$(cpu_ticks "$2")
+  echo "$out" | python3 -c '
+import re, sys
+name, ticks, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = sys.stdin.read()
+def dur(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    if not m:
+        sys.exit(f"{name}: cannot read wrk output:\n{out}")
+    n, u = m.groups()
+    return float(n) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
+reqs = int(re.search(r"(\d+) requests in", out).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+p50 = dur(re.search(r"50%\s+(\S+)", out).group(1))
+p99 = dur(re.search(r"99%\s+(\S+)", out).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+bad = int(errors.group(1)) if errors else 0
+cpu_us = ticks / tck * 1e6 / max(reqs, 1)
+print(f"{name}\t{rps:.0f}\t{p50:.0f}\t{p99:.0f}\t{cpu_us:.1f}\t{reqs}\t{bad}")
+' "$1" "$((after - before))" "$tck" >> "$results"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); wrk -t1 -c$conns, ${secs}s per run, $rounds rounds, interleaved"
+for round in $(seq 1 "$rounds"); do
+  for body in json form; do
+    run "hookgate-$body" "$hookgate_pid" "http://127.0.0.1:$hookgate_port/hooks/benchkey" "$work/$body.lua"
+    run "nginx-$body" "$nginx_worker" "http://127.0.0.1:$nginx_port/hooks/benchkey" "$work/$body.lua"
+  done
+done
+
+# Memory: 1,000 concurrent connections for a few seconds, then hookgate's peak RSS.
+wrk -t2 -c1000 -d5s -s "$work/json.lua" "http://127.0.0.1:$hookgate_port/hooks/benchkey" > "$work/wrk1000.txt"
+peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$hookgate_pid/status")
+thousand_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk1000.txt")
+
+python3 - "$results" "$peak_kib" "$thousand_rps" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+by = {}
+for name, rps, p50, p99, cpu, reqs, bad in rows:
+    by.setdefault(name, []).append((float(rps), float(p50), float(p99), float(cpu), int(bad)))
+med = lambda name, i: statistics.median(r[i] for r in by[name])
+print(f"{'run':<16}{'req/s':>10}{'p50 us':>10}{'p99 us':>10}{'CPU us/req':>12}{'non-2xx':>10}")
+for name in sorted(by):
+    print(f"{name:<16}{med(name,0):>10.0f}{med(name,1):>10.0f}{med(name,2):>10.0f}{med(name,3):>12.1f}{sum(r[4] for r in by[name]):>10}")
+print("medians over rounds; ratios hookgate/nginx:")
+for body in ("json", "form"):
+    h, n = f"hookgate-{body}", f"nginx-{body}"
+    print(f"  {body}: CPU per request {med(h,3)/med(n,3):.2f}x, req/s {med(h,0)/med(n,0):.2f}x, p99 {med(h,2)/med(n,2):.2f}x")
+peak = int(sys.argv[2]) / 1024
+print(f"hookgate peak RSS after 1,000 concurrent connections: {peak:.1f} MiB ({float(sys.argv[3]):.0f} req/s at c=1000); target < 64 MiB")
+PY
