@@ -132,8 +132,8 @@ def dur(v):
     return float(n) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
 reqs = int(re.search(r"(\d+) requests in", out).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-p50 = dur(re.search(r"50%\s+(\S+)", out).group(1))
-p99 = dur(re.search(r"99%\s+(\S+)", out).group(1))
+p50 = dur(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+p99 = dur(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 bad = int(errors.group(1)) if errors else 0
 cpu_us = ticks / tck * 1e6 / max(reqs, 1)
