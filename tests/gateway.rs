@@ -275,7 +275,7 @@ fn mattermost_error_dialect() {
 #[test]
 fn a_slow_backend_times_out_and_a_broken_one_is_not_resent() {
     let (backend, gateway) = setup();
-    // rules() gives the backend timeout_ms = 2000.
+    // rules() gives the backend timeout_ms = 5000.
     backend.set_status(HANG);
     let response = gateway.post("/hooks/cikey", JSON, br#"{"text":"slow"}"#);
     response.assert(503, "text/plain", "backend_unavailable");

@@ -22,9 +22,19 @@ pub struct Recorded {
     pub body: Vec<u8>,
 }
 
+/// A header's value, whatever the case of its name.
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// The declared body length of a message with these headers (0 when absent).
+fn content_length(headers: &[(String, String)]) -> usize {
+    find_header(headers, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     pub fn body_text(&self) -> String {
@@ -144,11 +154,7 @@ fn serve_recording(conn: TcpStream, shared: &Shared) {
         };
         let mut parts = head.split(' ');
         let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
-        let length: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
+        let length = content_length(&headers);
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {
             return;
@@ -365,7 +371,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     pub fn text(&self) -> String {
@@ -413,11 +419,7 @@ impl Conn {
     pub fn read_response(&mut self) -> Option<Response> {
         let (head, headers) = read_head(&mut self.reader)?;
         let status = head.split(' ').nth(1)?.parse().ok()?;
-        let length: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
+        let length = content_length(&headers);
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body).ok()?;
         Some(Response { status, headers, body })
@@ -454,8 +456,8 @@ pub fn rules(backend_url: &str, extra: &str) -> String {
 [backends.chat]
 kind = "mattermost"
 url = "{backend_url}"
-timeout_ms = 2000
-connect_timeout_ms = 500
+timeout_ms = 5000
+connect_timeout_ms = 2000
 
 [backends.console]
 kind = "log"
