@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
-use pingora::connectors::http::v1::Connector;
+use pingora::connectors::TransportConnector;
 use pingora::connectors::ConnectorOptions;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
@@ -52,7 +52,7 @@ impl Active {
 pub struct Gateway {
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
-    connector: Connector,
+    connector: TransportConnector,
     connections: Arc<AtomicUsize>,
 }
 
@@ -61,7 +61,7 @@ impl Gateway {
         Gateway {
             active,
             metrics,
-            connector: Connector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))),
+            connector: TransportConnector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))),
             connections: Arc::new(AtomicUsize::new(0)),
         }
     }

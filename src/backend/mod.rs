@@ -9,7 +9,7 @@ use crate::rejection::Rejection;
 use crate::rules::{Backend, BackendKind, Hook};
 use crate::split;
 use bytes::Bytes;
-use pingora::connectors::http::v1::Connector;
+use pingora::connectors::TransportConnector;
 use std::time::{Duration, Instant};
 
 /// What one delivery did, for the request's log line.
@@ -40,7 +40,7 @@ pub struct Delivery {
 pub async fn deliver(
     backend: &Backend,
     hook: &Hook,
-    connector: &Connector,
+    connector: &TransportConnector,
     payload: Canonical,
     request_id: &str,
     observe: &mut (dyn FnMut(Upstream, Duration) + Send),
@@ -69,7 +69,7 @@ pub async fn deliver(
 async fn deliver_one(
     backend: &Backend,
     hook: &Hook,
-    connector: &Connector,
+    connector: &TransportConnector,
     payload: Bytes,
     request_id: &str,
 ) -> (Upstream, Result<(), Rejection>) {
