@@ -6,6 +6,7 @@
 # with 1,000 concurrent connections. Prints the ratios hookgate/nginx.
 #
 # Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
+# HOOKGATE_ARGS adds arguments to `hookgate serve`, e.g. HOOKGATE_ARGS="--log-level warn".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -88,7 +89,7 @@ U024BE7LH = "alice"
 EOF
 cargo build --release --quiet
 ./target/release/hookgate serve --rules "$work/rules" --listen "127.0.0.1:$hookgate_port" \
-  --admin-listen "127.0.0.1:$admin_port" --pid-file "$work/hookgate.pid" --upgrade-sock "$work/upgrade.sock" \
+  --admin-listen "127.0.0.1:$admin_port" ${HOOKGATE_ARGS:-} --pid-file "$work/hookgate.pid" --upgrade-sock "$work/upgrade.sock" \
   >/dev/null 2>"$work/hookgate.log" & hookgate_pid=$!; pids+=($hookgate_pid)
 wait_port "$backend_port"; wait_port "$nginx_port"; wait_port "$hookgate_port"
 nginx_worker=$(pgrep -P "$(cat "$work/proxy/logs/nginx.pid")" | head -1)
