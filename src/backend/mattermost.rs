@@ -13,9 +13,9 @@ use pingora::protocols::Stream;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::fmt;
 use std::io::Write as _;
-use tokio::io::AsyncWriteExt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 /// How long an idle backend connection stays in the pool.
 const POOL_IDLE: Duration = Duration::from_secs(60);

@@ -56,9 +56,13 @@ pub fn decode_entities(text: &str) -> String {
 
 /// A piece of plain text: a character that styles may apply to, or converted output that they
 /// must not touch (a link, a mention).
+#[derive(Clone, Copy)]
 enum Unit {
     Char(char),
-    Atom(String),
+    /// A character decoded from an entity: text, never a marker or the start of a link.
+    Literal(char),
+    /// Converted output (a link, a mention), by index into the atoms list.
+    Atom(usize),
 }
 
 fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String) {
@@ -72,13 +76,15 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
         return;
     }
     let mut units = Vec::with_capacity(text.len());
+    let mut atoms = Vec::new();
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if c == '<' {
             if let Some(end) = rest[1..].find(['>', '<', '\n']).map(|e| e + 1) {
                 if rest.as_bytes()[end] == b'>' {
                     if let Some(atom) = angle(&rest[1..end], maps) {
-                        units.push(Unit::Atom(atom));
+                        units.push(Unit::Atom(atoms.len()));
+                        atoms.push(atom);
                         rest = &rest[end + 1..];
                         continue;
                     }
@@ -88,8 +94,7 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
         if c == '&' {
             let decoded = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>')].into_iter().find(|(e, _)| rest.starts_with(e));
             if let Some((entity, ch)) = decoded {
-                // A decoded character is text, never a marker or the start of a link.
-                units.push(Unit::Atom(ch.to_string()));
+                units.push(Unit::Literal(ch));
                 rest = &rest[entity.len()..];
                 continue;
             }
@@ -102,16 +107,17 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
         _ => Vec::new(),
     };
     for (i, unit) in units.iter().enumerate() {
-        match unit {
-            Unit::Atom(s) => out.push_str(s),
+        match *unit {
+            Unit::Atom(a) => out.push_str(&atoms[a]),
+            Unit::Literal(c) => out.push(c),
             Unit::Char(c) => {
                 if let Some(r) = replacements.get(i).copied().flatten() {
                     out.push_str(r);
                 } else if styles == Styles::Escape && matches!(c, '*' | '_' | '~' | '`' | '\\') {
                     out.push('\\');
-                    out.push(*c);
+                    out.push(c);
                 } else {
-                    out.push(*c);
+                    out.push(c);
                 }
             }
         }
@@ -120,28 +126,33 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
 
 /// For each unit, the Markdown that replaces it when it is one side of a Slack style pair.
 fn style_pairs(units: &[Unit]) -> Vec<Option<&'static str>> {
+    // Plain characters only; links, mentions and decoded entities are `None` and match nothing.
+    let chars: Vec<Option<char>> = units.iter().map(|u| if let Unit::Char(c) = u { Some(*c) } else { None }).collect();
+    let is = |i: usize, f: &dyn Fn(char) -> bool| chars.get(i).copied().flatten().is_some_and(f);
     let mut out = vec![None; units.len()];
     for (marker, markdown) in [('*', "**"), ('_', "_"), ('~', "~~")] {
-        let is = |u: Option<&Unit>, f: &dyn Fn(char) -> bool| matches!(u, Some(Unit::Char(c)) if f(*c));
+        if !chars.contains(&Some(marker)) {
+            continue;
+        }
         let mut i = 0;
         while i < units.len() {
-            let opens = is(units.get(i), &|c| c == marker)
+            let opens = is(i, &|c| c == marker)
                 && out[i].is_none()
-                && (i == 0 || is(units.get(i - 1), &|c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
-                && !is(units.get(i + 1), &|c| c.is_whitespace() || c == marker)
-                && units.get(i + 1).is_some();
+                && (i == 0 || is(i - 1, &|c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
+                && !is(i + 1, &|c| c.is_whitespace() || c == marker)
+                && i + 1 < units.len();
             if !opens {
                 i += 1;
                 continue;
             }
             let mut close = None;
             for j in i + 2..units.len() {
-                if is(units.get(j), &|c| c == '\n') {
+                if is(j, &|c| c == '\n') {
                     break;
                 }
-                let closes = is(units.get(j), &|c| c == marker)
-                    && !is(units.get(j - 1), &|c| c.is_whitespace())
-                    && (j + 1 == units.len() || is(units.get(j + 1), &|c| !c.is_alphanumeric()));
+                let closes = is(j, &|c| c == marker)
+                    && !is(j - 1, &|c| c.is_whitespace())
+                    && (j + 1 == units.len() || is(j + 1, &|c| !c.is_alphanumeric()));
                 if closes {
                     close = Some(j);
                     break;
