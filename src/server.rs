@@ -104,18 +104,23 @@ impl HttpServerApp for Gateway {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        let active = self.active.load_full();
-        let gateway = &active.rules.gateway;
+        let (max_connections, header_timeout) = {
+            let gateway = &self.active.load().rules.gateway;
+            (gateway.max_connections, gateway.client_header_timeout)
+        };
         let carried = session.take_connection_user_context().and_then(|c| c.downcast::<ConnectionSlot>().ok());
-        let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(gateway.max_connections)) {
+        let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(max_connections)) {
             Some(slot) => slot,
-            None => return refuse_connection(session, gateway.client_header_timeout).await,
+            None => return refuse_connection(session, header_timeout).await,
         };
         // An idle keep-alive connection and a slow request head get the same bound.
-        match tokio::time::timeout(gateway.client_header_timeout, session.read_request()).await {
+        match tokio::time::timeout(header_timeout, session.read_request()).await {
             Ok(Ok(true)) => {}
             _ => return None,
         }
+        // The rules as they are when the request arrives (a reload may have landed while an idle
+        // connection waited), kept for the whole request.
+        let active = self.active.load_full();
         let started = Instant::now();
         let _inflight = self.metrics.inflight();
         session.set_keepalive((!*shutdown.borrow()).then_some(CLIENT_KEEPALIVE_SECS));

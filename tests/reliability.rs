@@ -223,3 +223,19 @@ fn connections_over_the_limit_are_refused_clearly() {
     }
     assert_eq!(backend.received().len(), 4);
 }
+
+#[test]
+fn an_idle_keep_alive_connection_gets_the_rules_of_its_next_request() {
+    let backend = RecordingBackend::start();
+    let with = |username: &str| rules(&backend.url(), "", &hook("ci", &format!("rate = 0\nusername = \"{username}\"")));
+    let gateway = Gateway::start(&with("before"));
+    let mut conn = gateway.connect();
+    conn.post("/hooks/ci-key", JSON, br#"{"text":"one"}"#).assert(200, "text/plain", "ok");
+    // The connection now waits for its next request while the rules change.
+    gateway.write_rules(&with("after"));
+    gateway.signal("HUP");
+    gateway.wait_for_log("rules reloaded");
+    conn.post("/hooks/ci-key", JSON, br#"{"text":"two"}"#).assert(200, "text/plain", "ok");
+    let bodies: Vec<String> = backend.received().iter().map(|r| r.body_text()).collect();
+    assert_eq!(bodies, vec![r#"{"text":"one","username":"before"}"#, r#"{"text":"two","username":"after"}"#]);
+}
