@@ -5,7 +5,7 @@
 //! policy.
 
 use crate::canonical::Canonical;
-use crate::decode::{self, BodyShape};
+use crate::decode;
 use crate::incoming::Incoming;
 use crate::policy::{self, Action};
 use crate::rejection::Rejection;
@@ -19,7 +19,6 @@ pub const MAX_ATTACHMENTS: usize = 100;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
     pub canonical: Canonical,
-    pub shape: BodyShape,
     /// Slack-only members present in the request and not forwarded.
     pub dropped: Vec<&'static str>,
     /// Override actions the hook's policy took.
@@ -33,6 +32,13 @@ pub struct Timings {
     pub decode: Option<Duration>,
     pub translate: Option<Duration>,
     pub policy: Option<Duration>,
+}
+
+impl Timings {
+    /// The time of the stages that ran.
+    pub fn total(&self) -> Duration {
+        [self.decode, self.translate, self.policy].into_iter().flatten().sum()
+    }
 }
 
 /// A refused request, with the override actions taken before the refusal.
@@ -51,7 +57,7 @@ pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processe
     let started = Instant::now();
     let decoded = decode::decode(content_type, body);
     timings.decode = Some(started.elapsed());
-    let (mut req, shape) = decoded.map_err(|r| refused(r, Vec::new(), Vec::new(), timings))?;
+    let (mut req, _shape) = decoded.map_err(|r| refused(r, Vec::new(), Vec::new(), timings))?;
     let started = Instant::now();
     translate::translate(&mut req, hook.markup, &hook.slack);
     timings.translate = Some(started.elapsed());
@@ -63,7 +69,7 @@ pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Result<Processe
     match decision {
         Err(rejection) => Err(refused(rejection, Vec::new(), dropped, timings)),
         Ok(decision) => match decision.result {
-            Ok(canonical) => Ok(Processed { canonical, shape, dropped, actions: decision.actions, timings }),
+            Ok(canonical) => Ok(Processed { canonical, dropped, actions: decision.actions, timings }),
             Err(rejection) => Err(refused(rejection, decision.actions, dropped, timings)),
         },
     }

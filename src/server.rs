@@ -201,23 +201,20 @@ impl Gateway {
             None => return Ok(Err(Rejection::TooLarge)),
         };
         record.body_bytes = body.len();
-        let content_type = session.get_header_bytes("content-type").to_vec();
-        let started = Instant::now();
-        let processed = pipeline::process(hook, &content_type, &body);
-        record.pipeline = started.elapsed();
-        let hook_metrics = active.handles.hook(Some(index));
+        let processed = pipeline::process(hook, session.get_header_bytes("content-type"), &body);
+        // The same hop events whether the request was accepted or refused.
+        let (timings, dropped, actions) = match &processed {
+            Ok(p) => (&p.timings, &p.dropped, &p.actions),
+            Err(r) => (&r.timings, &r.dropped, &r.actions),
+        };
+        record.pipeline = timings.total();
+        self.metrics.stages(timings);
+        self.metrics.dropped(dropped);
+        active.handles.hook(Some(index)).overrides(actions);
         let processed = match processed {
             Ok(p) => p,
-            Err(refused) => {
-                self.metrics.stages(&refused.timings);
-                self.metrics.dropped(&refused.dropped);
-                hook_metrics.overrides(&refused.actions);
-                return Ok(Err(refused.rejection));
-            }
+            Err(refused) => return Ok(Err(refused.rejection)),
         };
-        self.metrics.stages(&processed.timings);
-        self.metrics.dropped(&processed.dropped);
-        hook_metrics.overrides(&processed.actions);
         let backend_metrics = active.handles.backend(hook.backend);
         let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
         let started = Instant::now();

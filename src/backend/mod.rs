@@ -12,7 +12,7 @@ use bytes::Bytes;
 use pingora::connectors::TransportConnector;
 use std::time::{Duration, Instant};
 
-/// What one delivery did, for the request's log line.
+/// How one exchange with the backend ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upstream {
     /// The backend answered with this status.
