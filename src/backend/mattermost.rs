@@ -1,14 +1,13 @@
 //! The `mattermost` backend: POSTs the canonical JSON to `{url}/hooks/{backend_key}` over pooled
-//! keep-alive connections (pingora's transport pool), reading the answer with pingora's HTTP/1.1
-//! response parser.
+//! keep-alive connections (pingora's transport pool) and reads the status from the answer.
 //!
 //! The exchange is made here, not through pingora's proxy loop, so the body can be any size up to
 //! `max_body_bytes` and a message is sent at most once: the only retry is after a failed connect,
 //! when the backend cannot have received anything.
 
+use super::answer::{self, Answer};
 use bytes::Bytes;
 use pingora::connectors::TransportConnector;
-use pingora::protocols::http::v1::client::HttpSession;
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::fmt;
@@ -19,8 +18,6 @@ use tokio::io::AsyncWriteExt;
 
 /// How long an idle backend connection stays in the pool.
 const POOL_IDLE: Duration = Duration::from_secs(60);
-/// At most this much of a backend's answer body is read; it is never shown to clients.
-const MAX_ANSWER_BODY: usize = 64 * 1024;
 
 pub struct MattermostBackend {
     peer: HttpPeer,
@@ -41,14 +38,6 @@ impl fmt::Debug for MattermostBackend {
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-/// What the backend answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
-    /// Its `Retry-After` in whole seconds, when it sent one.
-    pub retry_after: Option<u64>,
 }
 
 /// Why there is no answer.
@@ -155,38 +144,11 @@ impl MattermostBackend {
         let request = self.request(backend_key, body, request_id);
         stream.write_all(&request).await.map_err(|_| Failure::Io)?;
         stream.flush().await.map_err(|_| Failure::Io)?;
-        let mut session = HttpSession::new_with_options(stream, &self.peer);
-        session.read_response().await.map_err(|_| Failure::Io)?;
-        let status = session.get_status().map(|s| s.as_u16()).ok_or(Failure::Io)?;
-        let retry_after = std::str::from_utf8(session.get_header_bytes("retry-after"))
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        // Read the answer to its end so the connection can be reused; a long one is not worth it.
-        let mut read = 0;
-        let mut reusable = true;
-        loop {
-            match session.read_body_ref().await {
-                Ok(Some(chunk)) => {
-                    read += chunk.len();
-                    if read > MAX_ANSWER_BODY {
-                        reusable = false;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    reusable = false;
-                    break;
-                }
-            }
-        }
+        let (answer, reusable) = answer::read(&mut stream).await.map_err(|_| Failure::Io)?;
         if reusable {
-            session.respect_keepalive();
-            if let Some(stream) = session.reuse().await {
-                connector.release_stream(stream, self.peer.reuse_hash(), Some(POOL_IDLE));
-            }
+            connector.release_stream(stream, self.peer.reuse_hash(), Some(POOL_IDLE));
         }
-        Ok(Answer { status, retry_after })
+        Ok(answer)
     }
 }
 

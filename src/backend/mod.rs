@@ -1,6 +1,7 @@
 //! Backends: where a canonical payload goes. One file per kind; this file delivers a payload to
 //! whichever kind a hook names and turns the backend's answer into success or a `Rejection`.
 
+pub mod answer;
 pub mod log;
 pub mod mattermost;
 
@@ -87,7 +88,7 @@ async fn deliver_one(
 
 /// The contract's table for backend answers (section 6). 4xx statuses that say nothing about the
 /// client's request (401, 405, ...) mean the gateway or backend is misconfigured: `backend_error`.
-pub fn classify(answer: mattermost::Answer) -> Result<(), Rejection> {
+pub fn classify(answer: answer::Answer) -> Result<(), Rejection> {
     match answer.status {
         200..=299 => Ok(()),
         400 => Err(Rejection::InvalidPayload("the backend refused the payload".into())),
@@ -102,7 +103,7 @@ pub fn classify(answer: mattermost::Answer) -> Result<(), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mattermost::Answer;
+    use answer::Answer;
 
     #[test]
     fn backend_answers_map_to_the_contract_table() {

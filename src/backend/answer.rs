@@ -1,0 +1,229 @@
+//! Reads a backend's HTTP/1.1 answer: its status, its `Retry-After`, and whether the connection
+//! can carry the next request.
+//!
+//! hookgate only needs those three facts and never passes the answer on, so it parses the head
+//! with httparse into a small buffer instead of building a full response header, and skips the
+//! body. An answer whose end cannot be known from its head (chunked, or delimited by closing the
+//! connection) is not read further; its connection is simply not reused.
+
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// At most this much answer head is read.
+const MAX_HEAD: usize = 16 * 1024;
+/// At most this much of an answer body is read to keep its connection; it is never shown to
+/// clients.
+const MAX_BODY: usize = 64 * 1024;
+const MAX_HEADERS: usize = 64;
+
+/// What the backend answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// Its `Retry-After` in whole seconds, when it sent one.
+    pub retry_after: Option<u64>,
+}
+
+/// How the body after a head ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// Exactly this many bytes.
+    Length(usize),
+    /// Chunked, or until the connection closes: not read.
+    Unframed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    answer: Answer,
+    /// Bytes of the head, blank line included.
+    len: usize,
+    body: Body,
+    /// The backend lets the connection carry another request.
+    keep_alive: bool,
+}
+
+/// Parses an answer head from the start of `buf`; `Ok(None)` while it is incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(buf)? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let status = response.code.unwrap_or_default();
+    let mut keep_alive = response.version == Some(1);
+    let mut retry_after = None;
+    let mut length = None;
+    let mut chunked = false;
+    for header in response.headers.iter() {
+        let value = std::str::from_utf8(header.value).unwrap_or_default().trim();
+        if header.name.eq_ignore_ascii_case("content-length") {
+            // Two different lengths leave the end unknown.
+            let parsed = value.parse::<usize>().ok();
+            length = match length {
+                None => Some(parsed),
+                Some(seen) if seen == parsed => Some(seen),
+                Some(_) => Some(None),
+            };
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = true;
+        } else if header.name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") && response.version == Some(0) {
+                    keep_alive = true;
+                }
+            }
+        } else if header.name.eq_ignore_ascii_case("retry-after") {
+            retry_after = value.parse().ok();
+        }
+    }
+    let body = match (status, chunked, length) {
+        (204 | 304, _, _) => Body::Length(0),
+        (_, false, Some(Some(n))) => Body::Length(n),
+        _ => Body::Unframed,
+    };
+    Ok(Some(Head { answer: Answer { status, retry_after }, len, body, keep_alive }))
+}
+
+/// Reads one answer from `stream`. The flag says whether the connection is left at the end of
+/// the answer, ready for another request. Informational (1xx) heads are skipped.
+pub async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Answer, bool)> {
+    let mut buf = Vec::with_capacity(1024);
+    let head = loop {
+        match parse_head(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
+            Some(head) if (100..200).contains(&head.answer.status) && head.answer.status != 101 => {
+                buf.drain(..head.len);
+            }
+            Some(head) => break head,
+            None => {
+                if buf.len() >= MAX_HEAD {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "answer head too long"));
+                }
+                if buf.len() == buf.capacity() {
+                    buf.reserve(buf.len());
+                }
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+        }
+    };
+    let reusable = match head.body {
+        Body::Length(n) if head.keep_alive && n <= MAX_BODY => skip(stream, n, buf.len() - head.len, buf).await,
+        _ => false,
+    };
+    Ok((head.answer, reusable))
+}
+
+/// Reads and drops the rest of a body of `length` bytes, `already` of which are in; false when
+/// the connection broke or more arrived than the body holds.
+async fn skip<S: AsyncRead + Unpin>(stream: &mut S, length: usize, already: usize, mut buf: Vec<u8>) -> bool {
+    if already > length {
+        return false;
+    }
+    let mut left = length - already;
+    while left > 0 {
+        buf.clear();
+        match stream.read_buf(&mut buf).await {
+            Ok(n) if n > 0 && n <= left => left -= n,
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a complete head with nothing after it parses to.
+    type Want = Option<(u16, Option<u64>, Body, bool)>;
+
+    fn head(status: u16, retry_after: Option<u64>, body: Body, keep_alive: bool) -> Want {
+        Some((status, retry_after, body, keep_alive))
+    }
+
+    #[test]
+    fn heads() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        let cases: &[(&str, Want)] = &[
+            (ok, head(200, None, Body::Length(2), true)),
+            ("HTTP/1.1 200 OK\r\nContent-Len", None),
+            ("", None),
+            ("HTTP/1.1 429 X\r\nretry-after: 30\r\ncontent-length: 0\r\n\r\n", head(429, Some(30), Body::Length(0), true)),
+            ("HTTP/1.1 429 X\r\nRetry-After: soon\r\nContent-Length: 0\r\n\r\n", head(429, None, Body::Length(0), true)),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), false)),
+            ("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), false)),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), false)),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), true)),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", head(200, None, Body::Unframed, true)),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Unframed, true)),
+            ("HTTP/1.1 200 OK\r\n\r\n", head(200, None, Body::Unframed, true)),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), true)),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", head(200, None, Body::Unframed, true)),
+            ("HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n", head(200, None, Body::Unframed, true)),
+            ("HTTP/1.1 204 No Content\r\n\r\n", head(204, None, Body::Length(0), true)),
+        ];
+        for (raw, want) in cases {
+            let want = want.map(|(status, retry_after, body, keep_alive)| Head {
+                answer: Answer { status, retry_after },
+                len: raw.len(),
+                body,
+                keep_alive,
+            });
+            assert_eq!(parse_head(raw.as_bytes()).unwrap(), want, "{raw:?}");
+        }
+        assert!(parse_head(b"SMTP ready\r\n\r\n").is_err());
+    }
+
+    async fn read_all(raw: &[u8]) -> io::Result<(Answer, bool)> {
+        let mut stream = raw;
+        read(&mut stream).await
+    }
+
+    #[tokio::test]
+    async fn answers_and_reuse() {
+        let ok = |status, reusable| Ok((Answer { status, retry_after: None }, reusable));
+        let long_body = format!("HTTP/1.1 500 X\r\nContent-Length: {}\r\n\r\n{}", MAX_BODY + 1, "x".repeat(MAX_BODY + 1));
+        let many_headers = format!("HTTP/1.1 200 OK\r\n{}Content-Length: 0\r\n\r\n", "X-A: b\r\n".repeat(2000));
+        let cases: Vec<(&[u8], io::Result<(Answer, bool)>)> = vec![
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ok(200, true)),
+            (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", ok(201, true)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", ok(200, false)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1", ok(200, false)),
+            (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", ok(200, false)),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", ok(200, false)),
+            (long_body.as_bytes(), ok(500, false)),
+            (b"HTTP/1.1 200 OK\r\nContent-Le", Err(io::ErrorKind::UnexpectedEof.into())),
+            (b"", Err(io::ErrorKind::UnexpectedEof.into())),
+            (b"garbage\r\n\r\n", Err(io::ErrorKind::InvalidData.into())),
+            (many_headers.as_bytes(), Err(io::ErrorKind::InvalidData.into())),
+        ];
+        for (raw, want) in cases {
+            let got = read_all(raw).await;
+            match (&got, &want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)])),
+                (Err(g), Err(w)) => assert_eq!(g.kind(), w.kind(), "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)])),
+                _ => panic!("{:?}: got {got:?}, want {want:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)])),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_split_across_reads() {
+        let (mut client, mut server) = tokio::io::duplex(8);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for piece in [&b"HTTP/1.1 4"[..], b"29 Too Many\r\nRetry-", b"After: 7\r\nContent-Length: 3\r\n\r", b"\nab", b"c"] {
+                server.write_all(piece).await.unwrap();
+            }
+            server
+        });
+        let got = read(&mut client).await.unwrap();
+        assert_eq!(got, (Answer { status: 429, retry_after: Some(7) }, true));
+        drop(writer.await.unwrap());
+    }
+}
