@@ -24,7 +24,7 @@ pub fn slack(text: &str, maps: &SlackMaps, styles: Styles) -> String {
     while !rest.is_empty() {
         let (plain, code, after) = next_code(rest);
         convert_plain(plain, maps, styles, &mut out);
-        out.push_str(&decode_entities(code));
+        push_decoded(code, &mut out);
         rest = after;
     }
     out
@@ -47,22 +47,48 @@ fn next_code(text: &str) -> (&str, &str, &str) {
     (text, "", "")
 }
 
-pub fn decode_entities(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
+/// Appends `text` with `&lt;`, `&gt;` and `&amp;` decoded, each once, left to right.
+fn push_decoded(text: &str, out: &mut String) {
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match ENTITIES.iter().find(|(entity, _)| rest.starts_with(entity)) {
+            Some((entity, c)) => {
+                out.push(*c);
+                rest = &rest[entity.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
     }
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    out.push_str(rest);
 }
 
-/// A piece of plain text: a character that styles may apply to, or converted output that they
-/// must not touch (a link, a mention).
-#[derive(Clone, Copy)]
-enum Unit {
-    Char(char),
+const ENTITIES: [(&str, char); 3] = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>')];
+
+/// Plain text as a sequence of units, one `u32` each so the style scan stays cheap: a character
+/// styles may apply to is its scalar value; the tags below mark the rest.
+mod unit {
     /// A character decoded from an entity: text, never a marker or the start of a link.
-    Literal(char),
-    /// Converted output (a link, a mention), by index into the atoms list.
-    Atom(usize),
+    pub const LITERAL: u32 = 1 << 29;
+    /// Converted output (a link, a mention): the low bits index the atoms list.
+    pub const ATOM: u32 = 1 << 30;
+    /// A style marker that pairs with another: written as Markdown. Set on a character unit,
+    /// which still counts as that character for the rest of the scan.
+    pub const STYLED: u32 = 1 << 31;
+
+    /// The character of a plain-character unit.
+    pub fn char_of(u: u32) -> Option<char> {
+        let u = u & !STYLED;
+        if u & (LITERAL | ATOM) == 0 {
+            char::from_u32(u)
+        } else {
+            None
+        }
+    }
 }
 
 fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String) {
@@ -75,134 +101,156 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
         out.push_str(text);
         return;
     }
-    let mut units = Vec::with_capacity(text.len());
-    let mut atoms = Vec::new();
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if c == '<' {
-            if let Some(end) = rest[1..].find(['>', '<', '\n']).map(|e| e + 1) {
-                if rest.as_bytes()[end] == b'>' {
-                    if let Some(atom) = angle(&rest[1..end], maps) {
-                        units.push(Unit::Atom(atoms.len()));
-                        atoms.push(atom);
-                        rest = &rest[end + 1..];
-                        continue;
-                    }
+    let mut units: Vec<u32> = Vec::with_capacity(text.len());
+    // Converted text of every atom, one after another, and where each one ends.
+    let mut atom_text = String::new();
+    let mut atom_ends: Vec<usize> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // A run of plain ASCII goes in as it is, in one go.
+        let run_end = bytes[i..].iter().position(|&b| b == b'<' || b == b'&' || !b.is_ascii()).map_or(bytes.len(), |p| p + i);
+        units.extend(bytes[i..run_end].iter().map(|&b| u32::from(b)));
+        i = run_end;
+        let Some(&b) = bytes.get(i) else { break };
+        if b == b'<' {
+            if let Some(end) = text[i + 1..].find(['>', '<', '\n']).map(|e| e + i + 1) {
+                let before = atom_text.len();
+                if bytes[end] == b'>' && angle(&text[i + 1..end], maps, &mut atom_text) {
+                    units.push(unit::ATOM | atom_ends.len() as u32);
+                    atom_ends.push(atom_text.len());
+                    i = end + 1;
+                    continue;
                 }
+                atom_text.truncate(before);
             }
-        }
-        if c == '&' {
-            let decoded = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>')].into_iter().find(|(e, _)| rest.starts_with(e));
-            if let Some((entity, ch)) = decoded {
-                units.push(Unit::Literal(ch));
-                rest = &rest[entity.len()..];
+        } else if b == b'&' {
+            if let Some((entity, c)) = ENTITIES.iter().find(|(e, _)| text[i..].starts_with(e)) {
+                units.push(unit::LITERAL | *c as u32);
+                i += entity.len();
                 continue;
             }
         }
-        units.push(Unit::Char(c));
-        rest = &rest[c.len_utf8()..];
+        let c = text[i..].chars().next().expect("i is on a character boundary");
+        units.push(c as u32);
+        i += c.len_utf8();
     }
-    let replacements = match styles {
-        Styles::Convert => style_pairs(&units),
-        _ => Vec::new(),
-    };
-    for (i, unit) in units.iter().enumerate() {
-        match *unit {
-            Unit::Atom(a) => out.push_str(&atoms[a]),
-            Unit::Literal(c) => out.push(c),
-            Unit::Char(c) => {
-                if let Some(r) = replacements.get(i).copied().flatten() {
-                    out.push_str(r);
-                } else if styles == Styles::Escape && matches!(c, '*' | '_' | '~' | '`' | '\\') {
-                    out.push('\\');
-                    out.push(c);
-                } else {
-                    out.push(c);
-                }
+    if styles == Styles::Convert {
+        let present = ['*', '_', '~'].map(|m| memchr::memchr(m as u8, bytes).map(|_| m));
+        mark_style_pairs(&mut units, present.iter().flatten().copied());
+    }
+    out.reserve(units.len() + atom_text.len());
+    let escape = styles == Styles::Escape;
+    for &u in &units {
+        if u < 0x80 && !(escape && b"*_~`\\".contains(&(u as u8))) {
+            out.push(char::from(u as u8));
+        } else if u & unit::ATOM != 0 {
+            let a = (u & !unit::ATOM) as usize;
+            let start = if a == 0 { 0 } else { atom_ends[a - 1] };
+            out.push_str(&atom_text[start..atom_ends[a]]);
+        } else if u & unit::LITERAL != 0 {
+            out.push(char::from_u32(u & !unit::LITERAL).unwrap_or(char::REPLACEMENT_CHARACTER));
+        } else if u & unit::STYLED != 0 {
+            out.push_str(match unit::char_of(u) {
+                Some('*') => "**",
+                Some('~') => "~~",
+                _ => "_",
+            });
+        } else if let Some(c) = unit::char_of(u) {
+            if escape && matches!(c, '*' | '_' | '~' | '`' | '\\') {
+                out.push('\\');
             }
+            out.push(c);
         }
     }
 }
 
-/// For each unit, the Markdown that replaces it when it is one side of a Slack style pair.
-fn style_pairs(units: &[Unit]) -> Vec<Option<&'static str>> {
-    // Plain characters only; links, mentions and decoded entities are `None` and match nothing.
-    let chars: Vec<Option<char>> = units.iter().map(|u| if let Unit::Char(c) = u { Some(*c) } else { None }).collect();
-    let is = |i: usize, f: &dyn Fn(char) -> bool| chars.get(i).copied().flatten().is_some_and(f);
-    let mut out = vec![None; units.len()];
-    for (marker, markdown) in [('*', "**"), ('_', "_"), ('~', "~~")] {
-        if !chars.contains(&Some(marker)) {
-            continue;
-        }
+/// Marks the units that are one side of a Slack style pair, as Slack pairs them: a marker opens
+/// after whitespace or punctuation and before a non-space, and closes on the same line after a
+/// non-space and before a non-alphanumeric character or the end. Links, mentions and decoded
+/// entities are no characters and match nothing.
+/// `markers` are the style characters the text holds at all.
+fn mark_style_pairs(units: &mut [u32], markers: impl Iterator<Item = char>) {
+    fn is(units: &[u32], i: usize, f: impl Fn(char) -> bool) -> bool {
+        units.get(i).and_then(|&u| unit::char_of(u)).is_some_and(f)
+    }
+    let len = units.len();
+    for marker in markers {
+        let m = marker as u32;
         let mut i = 0;
-        while i < units.len() {
-            let opens = is(i, &|c| c == marker)
-                && out[i].is_none()
-                && (i == 0 || is(i - 1, &|c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
-                && !is(i + 1, &|c| c.is_whitespace() || c == marker)
-                && i + 1 < units.len();
-            if !opens {
-                i += 1;
-                continue;
-            }
-            let mut close = None;
-            for j in i + 2..units.len() {
-                if is(j, &|c| c == '\n') {
-                    break;
-                }
-                let closes = is(j, &|c| c == marker)
-                    && !is(j - 1, &|c| c.is_whitespace())
-                    && (j + 1 == units.len() || is(j + 1, &|c| !c.is_alphanumeric()));
-                if closes {
-                    close = Some(j);
-                    break;
-                }
-            }
+        while let Some(found) = units[i..].iter().position(|&u| u == m) {
+            i += found;
+            let opens = i + 1 < len
+                && (i == 0 || is(units, i - 1, |c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
+                && !is(units, i + 1, |c| c.is_whitespace() || c == marker);
+            let close = if opens {
+                (i + 2..len).take_while(|&j| units[j] != '\n' as u32).find(|&j| {
+                    units[j] == m
+                        && !is(units, j - 1, char::is_whitespace)
+                        && (j + 1 == len || is(units, j + 1, |c| !c.is_alphanumeric()))
+                })
+            } else {
+                None
+            };
             match close {
                 Some(j) => {
-                    out[i] = Some(markdown);
-                    out[j] = Some(markdown);
+                    units[i] |= unit::STYLED;
+                    units[j] |= unit::STYLED;
                     i = j + 1;
                 }
                 None => i += 1,
             }
         }
     }
-    out
 }
 
-/// Converts the inside of a `<...>` sequence; `None` leaves the sequence as it was.
-fn angle(inner: &str, maps: &SlackMaps) -> Option<String> {
+/// Converts the inside of a `<...>` sequence into `out`; false leaves the sequence as it was
+/// (and `out` may then hold a partial conversion for the caller to drop).
+fn angle(inner: &str, maps: &SlackMaps, out: &mut String) -> bool {
     let (target, label) = match inner.split_once('|') {
-        Some((t, l)) if !l.is_empty() => (t, Some(decode_entities(l))),
+        Some((t, l)) if !l.is_empty() => (t, Some(l)),
         Some((t, _)) => (t, None),
         None => (inner, None),
     };
-    if let Some(id) = target.strip_prefix('@') {
+    if let Some((sigil, prefix, names)) = match target.as_bytes().first() {
+        Some(b'@') => Some(("@", '@', &maps.users)),
+        Some(b'#') => Some(("~", '#', &maps.channels)),
+        _ => None,
+    } {
+        let id = &target[1..];
         if id.is_empty() {
-            return None;
+            return false;
         }
-        let name = maps.users.get(id).cloned().or_else(|| label.map(|l| l.trim_start_matches('@').to_owned()));
-        return Some(format!("@{}", name.as_deref().unwrap_or(id)));
-    }
-    if let Some(id) = target.strip_prefix('#') {
-        if id.is_empty() {
-            return None;
+        out.push_str(sigil);
+        match (names.get(id), label) {
+            (Some(name), _) => out.push_str(name),
+            (None, Some(label)) => push_decoded(label.trim_start_matches(prefix), out),
+            (None, None) => out.push_str(id),
         }
-        let name = maps.channels.get(id).cloned().or_else(|| label.map(|l| l.trim_start_matches('#').to_owned()));
-        return Some(format!("~{}", name.as_deref().unwrap_or(id)));
+        return true;
     }
     if let Some(special) = target.strip_prefix('!') {
-        return special_command(special, label);
+        let label = label.map(|l| {
+            let mut decoded = String::with_capacity(l.len());
+            push_decoded(l, &mut decoded);
+            decoded
+        });
+        return special_command(special, label).map(|s| out.push_str(&s)).is_some();
     }
     if target.is_empty() || target.contains(char::is_whitespace) || !target.contains(':') {
-        return None;
+        return false;
     }
-    let url = decode_entities(target);
-    Some(match label {
-        Some(label) => format!("[{label}]({url})"),
-        None => url,
-    })
+    match label {
+        Some(label) => {
+            out.push('[');
+            push_decoded(label, out);
+            out.push_str("](");
+            push_decoded(target, out);
+            out.push(')');
+        }
+        None => push_decoded(target, out),
+    }
+    true
 }
 
 /// `<!here>`, `<!subteam^S1|@team>`, `<!date^TS^FORMAT|fallback>` and friends.
