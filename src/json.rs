@@ -196,7 +196,11 @@ impl Reader<'_> {
             if self.input[self.pos] == b'"' {
                 let raw = &self.input[start..self.pos];
                 self.pos += 1;
-                return Ok(String::from_utf8_lossy(raw).into_owned());
+                // Checked first: std's validation is much faster than the lossy one on valid text.
+                return Ok(match std::str::from_utf8(raw) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => String::from_utf8_lossy(raw).into_owned(),
+                });
             }
         } else {
             self.pos = self.input.len();
@@ -208,7 +212,9 @@ impl Reader<'_> {
             };
             self.pos += 1;
             match b {
-                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
+                b'"' => {
+                    return Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+                }
                 b'\\' => self.escape(&mut out)?,
                 _ => out.push(b),
             }

@@ -3,8 +3,9 @@
 
 use log::kv::{self, VisitSource};
 use log::{LevelFilter, Log, Metadata, Record};
-use std::fmt::{self, Write as _};
+use std::cell::RefCell;
 use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -32,10 +33,9 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-        let line = format_record(self.format, record, &now);
+        let line = STAMP.with_borrow_mut(|stamp| format_record(self.format, record, stamp.now()));
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(line.as_bytes());
+        let _ = err.write_all(&line);
     }
 
     fn flush(&self) {
@@ -43,44 +43,89 @@ impl Log for Logger {
     }
 }
 
+thread_local! {
+    static STAMP: RefCell<Stamp> = const { RefCell::new(Stamp { second: u64::MAX, text: String::new() }) };
+}
+
+/// An RFC 3339 timestamp with milliseconds. The part up to the second is formatted once a second,
+/// not for every line.
+struct Stamp {
+    second: u64,
+    /// `2026-01-01T00:00:00.000Z`.
+    text: String,
+}
+
+impl Stamp {
+    fn now(&mut self) -> &str {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        if since_epoch.as_secs() != self.second {
+            self.second = since_epoch.as_secs();
+            self.text = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs(self.second)).to_string();
+        }
+        // The text ends in `.mmmZ`.
+        let millis = since_epoch.subsec_millis();
+        let digits = [b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8];
+        let at = self.text.len() - 4;
+        self.text.replace_range(at..at + 3, std::str::from_utf8(&digits).unwrap_or("000"));
+        &self.text
+    }
+}
+
 /// One log line, written straight into one buffer: this runs for every request.
-fn format_record(format: LogFormat, record: &Record, timestamp: &dyn fmt::Display) -> String {
-    let mut line = String::with_capacity(256);
+fn format_record(format: LogFormat, record: &Record, timestamp: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(256);
     match format {
         LogFormat::Text => {
-            let _ = write!(line, "{timestamp} {} {} {}", record.level(), record.target(), record.args());
+            line.extend_from_slice(timestamp.as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(record.level().as_str().as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(record.target().as_bytes());
+            line.push(b' ');
+            match record.args().as_str() {
+                Some(message) => line.extend_from_slice(message.as_bytes()),
+                None => {
+                    let _ = write!(line, "{}", record.args());
+                }
+            }
             let _ = record.key_values().visit(&mut TextPairs(&mut line));
         }
         LogFormat::Json => {
-            line.push_str("{\"ts\":");
-            json_string(&mut line, &timestamp.to_string());
-            line.push_str(",\"level\":");
+            line.extend_from_slice(b"{\"ts\":");
+            json_string(&mut line, timestamp);
+            line.extend_from_slice(b",\"level\":");
             json_string(&mut line, record.level().as_str());
-            line.push_str(",\"target\":");
+            line.extend_from_slice(b",\"target\":");
             json_string(&mut line, record.target());
-            line.push_str(",\"msg\":");
-            json_string(&mut line, &record.args().to_string());
+            line.extend_from_slice(b",\"msg\":");
+            match record.args().as_str() {
+                Some(message) => json_string(&mut line, message),
+                None => json_string(&mut line, &record.args().to_string()),
+            }
             let _ = record.key_values().visit(&mut JsonPairs(&mut line));
-            line.push('}');
+            line.push(b'}');
         }
     }
-    line.push('\n');
+    line.push(b'\n');
     line
 }
 
 /// ` key=value`, quoting values that are empty or hold spaces, quotes or `=`.
-struct TextPairs<'a>(&'a mut String);
+struct TextPairs<'a>(&'a mut Vec<u8>);
 
 impl<'kvs> VisitSource<'kvs> for TextPairs<'_> {
     fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
         let line = &mut *self.0;
-        let _ = write!(line, " {key}=");
-        match value.to_borrowed_str() {
-            Some(v) if v.is_empty() || v.contains([' ', '"', '=']) => {
+        line.push(b' ');
+        line.extend_from_slice(key.as_str().as_bytes());
+        line.push(b'=');
+        match (value.to_u64(), value.to_borrowed_str()) {
+            (Some(n), _) => line.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            (None, Some(v)) if v.is_empty() || v.contains([' ', '"', '=']) => {
                 let _ = write!(line, "{v:?}");
             }
-            Some(v) => line.push_str(v),
-            None => {
+            (None, Some(v)) => line.extend_from_slice(v.as_bytes()),
+            (None, None) => {
                 let _ = write!(line, "{value}");
             }
         }
@@ -89,18 +134,16 @@ impl<'kvs> VisitSource<'kvs> for TextPairs<'_> {
 }
 
 /// `,"key":value`, numbers kept as numbers.
-struct JsonPairs<'a>(&'a mut String);
+struct JsonPairs<'a>(&'a mut Vec<u8>);
 
 impl<'kvs> VisitSource<'kvs> for JsonPairs<'_> {
     fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
         let line = &mut *self.0;
-        line.push(',');
+        line.push(b',');
         json_string(line, key.as_str());
-        line.push(':');
+        line.push(b':');
         match (value.to_u64(), value.to_borrowed_str()) {
-            (Some(n), _) => {
-                let _ = write!(line, "{n}");
-            }
+            (Some(n), _) => line.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             (None, Some(v)) => json_string(line, v),
             (None, None) => json_string(line, &value.to_string()),
         }
@@ -108,9 +151,9 @@ impl<'kvs> VisitSource<'kvs> for JsonPairs<'_> {
     }
 }
 
-fn json_string(line: &mut String, s: &str) {
-    // Serialising a str cannot fail.
-    line.push_str(&serde_json::to_string(s).unwrap_or_default());
+fn json_string(line: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(line, s);
 }
 
 #[cfg(test)]
@@ -126,7 +169,7 @@ mod tests {
             .args(format_args!("request"))
             .key_values(&kvs)
             .build();
-        format_record(format, &record, &"2026-01-01T00:00:00.000Z")
+        String::from_utf8(format_record(format, &record, "2026-01-01T00:00:00.000Z")).unwrap()
     }
 
     #[test]
@@ -147,5 +190,19 @@ mod tests {
                 "msg": "request", "request_id": "abc", "status": 200, "reason": "no text"
             })
         );
+    }
+
+    #[test]
+    fn timestamps_keep_milliseconds_across_seconds() {
+        let mut stamp = Stamp { second: u64::MAX, text: String::new() };
+        for _ in 0..3 {
+            let before = SystemTime::now();
+            let text = stamp.now().to_owned();
+            let parsed = humantime::parse_rfc3339(&text).unwrap();
+            assert_eq!(text.len(), "2026-01-01T00:00:00.000Z".len(), "{text}");
+            let early = before.duration_since(parsed).unwrap_or_default();
+            assert!(early < Duration::from_millis(2), "{text} is {early:?} before the clock");
+            std::thread::sleep(Duration::from_millis(600));
+        }
     }
 }

@@ -8,8 +8,15 @@ pub fn choose(header: &[u8]) -> String {
         // `acceptable` admits ASCII only.
         return String::from_utf8_lossy(header).into_owned();
     }
-    format!("{:032x}", rand::random::<u128>())
+    let mut id = String::with_capacity(32);
+    let random = rand::random::<u128>();
+    for shift in (0..32).rev() {
+        id.push(char::from(HEX[(random >> (shift * 4)) as usize & 0xf]));
+    }
+    id
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn acceptable(id: &[u8]) -> bool {
     (1..=MAX_LEN).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))

@@ -250,15 +250,26 @@ fn is_expect_continue(session: &ServerSession) -> bool {
 }
 
 /// Reads the whole body; `None` once it grows past `max` (chunked bodies declare no length).
+/// A body that arrives as one chunk, as most do, is kept as it is, without a copy.
 async fn read_body(session: &mut ServerSession, max: usize) -> Result<Option<Bytes>, Abort> {
-    let mut body = BytesMut::with_capacity(declared_length(session).unwrap_or(1024).min(max));
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
     while let Some(chunk) = session.read_request_body().await.map_err(|_| Abort("client_body_error"))? {
-        if body.len() + chunk.len() > max {
+        let held = first.as_ref().map_or(joined.len(), Bytes::len);
+        if held + chunk.len() > max {
             return Ok(None);
         }
-        body.extend_from_slice(&chunk);
+        if let Some(first) = first.take() {
+            joined.reserve(declared_length(session).unwrap_or(0).clamp(held + chunk.len(), max));
+            joined.extend_from_slice(&first);
+        }
+        if joined.is_empty() {
+            first = Some(chunk);
+        } else {
+            joined.extend_from_slice(&chunk);
+        }
     }
-    Ok(Some(body.freeze()))
+    Ok(Some(first.unwrap_or_else(|| joined.freeze())))
 }
 
 /// Reads and drops the rest of a body of at most `max` bytes; false when it is larger or broken.
