@@ -23,6 +23,9 @@ use pingora::connectors::TransportConnector;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
+// pingora's shared 10 ms timer wheel: arming a tokio timer per request costs a wake-up of the
+// runtime's driver (an eventfd write) whenever the new deadline is its earliest.
+use pingora_timeout::fast_timeout::fast_timeout;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -114,7 +117,7 @@ impl HttpServerApp for Gateway {
             None => return refuse_connection(session, header_timeout).await,
         };
         // An idle keep-alive connection and a slow request head get the same bound.
-        match tokio::time::timeout(header_timeout, session.read_request()).await {
+        match fast_timeout(header_timeout, session.read_request()).await {
             Ok(Ok(true)) => {}
             _ => return None,
         }
@@ -195,7 +198,7 @@ impl Gateway {
         if is_expect_continue(session) {
             session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
         }
-        let reading = tokio::time::timeout(rules.gateway.client_body_timeout, read_body(session, max));
+        let reading = fast_timeout(rules.gateway.client_body_timeout, read_body(session, max));
         let body = match reading.await.map_err(|_| Abort("client_body_timeout"))?? {
             Some(body) => body,
             None => return Ok(Err(Rejection::TooLarge)),
@@ -282,7 +285,7 @@ async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
 
 /// Answers a connection over `max_connections` with 503 `overloaded` and closes it.
 async fn refuse_connection(mut session: ServerSession, header_timeout: Duration) -> Option<ReusedHttpStream> {
-    if matches!(tokio::time::timeout(header_timeout, session.read_request()).await, Ok(Ok(true))) {
+    if matches!(fast_timeout(header_timeout, session.read_request()).await, Ok(Ok(true))) {
         session.set_keepalive(None);
         let request_id = request_id::choose(session.get_header_bytes("x-request-id"));
         let reply = Reply::rejection(&Rejection::Overloaded, ErrorDialect::Slack, &request_id);

@@ -9,6 +9,7 @@ use super::answer::{self, Answer};
 use bytes::Bytes;
 use pingora::connectors::TransportConnector;
 use pingora::protocols::Stream;
+use pingora_timeout::fast_timeout::fast_timeout;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::fmt;
 use std::io::Write as _;
@@ -111,7 +112,7 @@ impl MattermostBackend {
             };
             self.exchange(connector, stream, backend_key, &body, request_id).await
         };
-        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
+        fast_timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
     }
 
     /// The request head and body, written in one piece: a flushed head followed by a separate
