@@ -5,6 +5,7 @@
 //! webhook bodies go up to `max_body_bytes`, and hookgate never passes a backend's answer through.
 //! This file only moves bytes and records what happened; every decision is made elsewhere.
 
+use crate::backend::pool::Pool;
 use crate::backend::{self, Delivery, Upstream};
 use crate::keys;
 use crate::metrics::{Metrics, RuleHandles};
@@ -18,8 +19,6 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
-use pingora::connectors::ConnectorOptions;
-use pingora::connectors::TransportConnector;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
@@ -55,7 +54,7 @@ impl Active {
 pub struct Gateway {
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
-    connector: TransportConnector,
+    upstreams: Pool,
     connections: Arc<AtomicUsize>,
 }
 
@@ -64,7 +63,7 @@ impl Gateway {
         Gateway {
             active,
             metrics,
-            connector: TransportConnector::new(Some(ConnectorOptions::new(UPSTREAM_POOL_SIZE))),
+            upstreams: Pool::new(UPSTREAM_POOL_SIZE),
             connections: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -224,7 +223,7 @@ impl Gateway {
         let (delivery, result) = backend::deliver(
             rules.backend(hook),
             hook,
-            &self.connector,
+            &self.upstreams,
             processed.canonical,
             &record.request_id,
             &mut observe,

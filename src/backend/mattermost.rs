@@ -6,22 +6,21 @@
 //! when the backend cannot have received anything.
 
 use super::answer::{self, Answer};
+use super::pool::{self, Pool};
 use bytes::Bytes;
-use pingora::connectors::TransportConnector;
 use pingora::protocols::Stream;
 use pingora_timeout::fast_timeout::fast_timeout;
-use pingora::upstreams::peer::{HttpPeer, Peer};
+use pingora::upstreams::peer::HttpPeer;
 use std::fmt;
 use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// How long an idle backend connection stays in the pool.
-const POOL_IDLE: Duration = Duration::from_secs(60);
 
 pub struct MattermostBackend {
     peer: HttpPeer,
+    address: SocketAddr,
     /// `Host` header: the URL's authority as written.
     host: String,
     /// The URL's path without a trailing `/`, prefixed to `/hooks/{key}`.
@@ -85,10 +84,11 @@ impl MattermostBackend {
             .ok_or_else(|| format!("{authority:?} resolves to no address"))?;
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_millis(connect_timeout_ms));
-        peer.options.idle_timeout = Some(POOL_IDLE);
+        peer.options.idle_timeout = Some(pool::IDLE);
         let base_path = path.trim_end_matches('/');
         Ok(MattermostBackend {
             peer,
+            address,
             host: authority.to_owned(),
             base_path: if base_path.is_empty() { String::new() } else { format!("/{base_path}") },
             timeout: Duration::from_millis(timeout_ms),
@@ -99,18 +99,18 @@ impl MattermostBackend {
     /// POSTs one canonical payload within the backend's timeout.
     pub async fn post(
         &self,
-        connector: &TransportConnector,
+        pool: &Pool,
         backend_key: &str,
         body: Bytes,
         request_id: &str,
     ) -> Result<Answer, Failure> {
         let exchange = async {
-            let stream = match connector.get_stream(&self.peer).await {
-                Ok((stream, _reused)) => stream,
+            let stream = match pool.get(&self.peer, self.address).await {
+                Ok(stream) => stream,
                 // Nothing was sent, so one more try cannot post twice.
-                Err(_) => connector.get_stream(&self.peer).await.map_err(|_| Failure::Connect)?.0,
+                Err(_) => pool.get(&self.peer, self.address).await.map_err(|_| Failure::Connect)?,
             };
-            self.exchange(connector, stream, backend_key, &body, request_id).await
+            self.exchange(pool, stream, backend_key, &body, request_id).await
         };
         fast_timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
     }
@@ -136,7 +136,7 @@ impl MattermostBackend {
 
     async fn exchange(
         &self,
-        connector: &TransportConnector,
+        pool: &Pool,
         mut stream: Stream,
         backend_key: &str,
         body: &[u8],
@@ -147,7 +147,7 @@ impl MattermostBackend {
         stream.flush().await.map_err(|_| Failure::Io)?;
         let (answer, reusable) = answer::read(&mut stream).await.map_err(|_| Failure::Io)?;
         if reusable {
-            connector.release_stream(stream, self.peer.reuse_hash(), Some(POOL_IDLE));
+            pool.put(self.address, stream);
         }
         Ok(answer)
     }

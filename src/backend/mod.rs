@@ -4,13 +4,14 @@
 pub mod answer;
 pub mod log;
 pub mod mattermost;
+pub mod pool;
 
 use crate::canonical::Canonical;
 use crate::rejection::Rejection;
 use crate::rules::{Backend, BackendKind, Hook};
 use crate::split;
 use bytes::Bytes;
-use pingora::connectors::TransportConnector;
+use pool::Pool;
 use std::time::{Duration, Instant};
 
 /// How one exchange with the backend ended.
@@ -41,7 +42,7 @@ pub struct Delivery {
 pub async fn deliver(
     backend: &Backend,
     hook: &Hook,
-    connector: &TransportConnector,
+    pool: &Pool,
     payload: Canonical,
     request_id: &str,
     observe: &mut (dyn FnMut(Upstream, Duration) + Send),
@@ -53,7 +54,7 @@ pub async fn deliver(
     let mut delivery = Delivery { upstream: Upstream::Logged, delivered: 0, parts: posts.len() };
     for post in &posts {
         let started = Instant::now();
-        let (upstream, result) = deliver_one(backend, hook, connector, Bytes::from(post.to_json()), request_id).await;
+        let (upstream, result) = deliver_one(backend, hook, pool, Bytes::from(post.to_json()), request_id).await;
         observe(upstream, started.elapsed());
         delivery.upstream = upstream;
         if let Err(rejection) = result {
@@ -70,7 +71,7 @@ pub async fn deliver(
 async fn deliver_one(
     backend: &Backend,
     hook: &Hook,
-    connector: &TransportConnector,
+    pool: &Pool,
     payload: Bytes,
     request_id: &str,
 ) -> (Upstream, Result<(), Rejection>) {
@@ -79,7 +80,7 @@ async fn deliver_one(
             Ok(()) => (Upstream::Logged, Ok(())),
             Err(_) => (Upstream::Failed(mattermost::Failure::Io), Err(Rejection::BackendUnavailable("stdout"))),
         },
-        BackendKind::Mattermost(mm) => match mm.post(connector, &hook.backend_key, payload, request_id).await {
+        BackendKind::Mattermost(mm) => match mm.post(pool, &hook.backend_key, payload, request_id).await {
             Ok(answer) => (Upstream::Status(answer.status), classify(answer)),
             Err(failure) => (Upstream::Failed(failure), Err(Rejection::BackendUnavailable(failure.label()))),
         },
