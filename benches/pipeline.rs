@@ -3,6 +3,10 @@
 //! runs the pipeline on a single thread.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+
+// The allocator the hookgate binary runs with.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use hookgate::pipeline::process;
 use hookgate::rules::Hook;
 
@@ -18,6 +22,9 @@ fn hook() -> Hook {
 }
 
 const TEXT_JSON: &str = r#"{"text":"Build #4521 of hookgate/main passed in 3m12s. 214 tests, 0 failures, coverage 87.3%. Deployed to staging by the release pipeline; see the build log for details and artifacts.","username":"ci","channel":"builds","icon_emoji":":white_check_mark:"}"#;
+
+/// The same size of message with Slack markup: bold, a mention and a labelled link.
+const MRKDWN_JSON: &str = r#"{"text":"Build *#4521* of hookgate/main passed in 3m12s by <@U024BE7LH>: 214 tests, 0 failures. <https://ci.example/builds/4521|Build log> and artifacts are ready.","username":"ci","icon_emoji":":white_check_mark:","channel":"builds"}"#;
 
 const ALERT: &str = r##"{"attachments":[{"color":"danger","fallback":"[FIRING:1] HighLatency api (critical)","title":"[FIRING:1] HighLatency api (critical)","title_link":"http://alertmanager.local/#/alerts?receiver=chat","text":"*Alert:* p99 latency above 500ms - `critical`\n*Description:* api p99 latency is 734ms on instance api-3\n*Details:*\n  • *alertname:* `HighLatency`\n  • *instance:* `api-3:9100`\n  • *job:* `api`\n  • *severity:* `critical`","fields":[{"title":"Instance","value":"api-3:9100","short":true},{"title":"Value","value":734,"short":true}],"footer":"Alertmanager","ts":1764230400}],"username":"alertmanager","channel":"#alerts"}"##;
 
@@ -46,8 +53,9 @@ fn bench(c: &mut Criterion) {
     let blocks = blocks_40();
     let form = format!("payload={TEXT_JSON}");
     let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(300_000 - 11));
-    let cases: [(&str, &[u8], &[u8]); 5] = [
+    let cases: [(&str, &[u8], &[u8]); 6] = [
         ("text_json_250b", b"application/json", TEXT_JSON.as_bytes()),
+        ("mrkdwn_json_250b", b"application/json", MRKDWN_JSON.as_bytes()),
         ("text_form_payload", b"application/x-www-form-urlencoded", form.as_bytes()),
         ("alertmanager_attachment", b"application/json", ALERT.as_bytes()),
         ("block_kit_40_blocks", b"application/json", blocks.as_bytes()),
