@@ -6,6 +6,7 @@
 //! - anything else, including no or a malformed content type: JSON, unless the body starts with
 //!   `payload=`, which is a form body whatever the header says.
 
+mod form;
 mod multipart;
 
 use crate::incoming::Incoming;
@@ -48,10 +49,7 @@ fn json_body(body: &[u8]) -> Result<Incoming, Rejection> {
 
 /// The first `payload` field of a standard form body (`+` is a space, `&` separates fields).
 fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
-    let payload = form_urlencoded::parse(body)
-        .find(|(k, _)| k == "payload")
-        .map(|(_, v)| v)
-        .ok_or_else(|| invalid("form body has no payload field"))?;
+    let payload = form::field(body, "payload").ok_or_else(|| invalid("form body has no payload field"))?;
     json_body(payload.as_bytes()).map(|r| (r, BodyShape::FormPayload))
 }
 
