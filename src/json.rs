@@ -213,7 +213,9 @@ impl Reader<'_> {
             self.pos += 1;
             match b {
                 b'"' => {
-                    return Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+                    return Ok(
+                        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                    )
                 }
                 b'\\' => self.escape(&mut out)?,
                 _ => out.push(b),

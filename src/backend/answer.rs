@@ -153,17 +153,41 @@ mod tests {
             (ok, head(200, None, Body::Length(2), true)),
             ("HTTP/1.1 200 OK\r\nContent-Len", None),
             ("", None),
-            ("HTTP/1.1 429 X\r\nretry-after: 30\r\ncontent-length: 0\r\n\r\n", head(429, Some(30), Body::Length(0), true)),
-            ("HTTP/1.1 429 X\r\nRetry-After: soon\r\nContent-Length: 0\r\n\r\n", head(429, None, Body::Length(0), true)),
-            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), false)),
-            ("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), false)),
+            (
+                "HTTP/1.1 429 X\r\nretry-after: 30\r\ncontent-length: 0\r\n\r\n",
+                head(429, Some(30), Body::Length(0), true),
+            ),
+            (
+                "HTTP/1.1 429 X\r\nRetry-After: soon\r\nContent-Length: 0\r\n\r\n",
+                head(429, None, Body::Length(0), true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n",
+                head(200, None, Body::Length(2), false),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 2\r\n\r\n",
+                head(200, None, Body::Length(2), false),
+            ),
             ("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), false)),
-            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), true)),
+            (
+                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n",
+                head(200, None, Body::Length(2), true),
+            ),
             ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", head(200, None, Body::Unframed, true)),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Unframed, true)),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
+                head(200, None, Body::Unframed, true),
+            ),
             ("HTTP/1.1 200 OK\r\n\r\n", head(200, None, Body::Unframed, true)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", head(200, None, Body::Length(2), true)),
-            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", head(200, None, Body::Unframed, true)),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n",
+                head(200, None, Body::Length(2), true),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+                head(200, None, Body::Unframed, true),
+            ),
             ("HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n", head(200, None, Body::Unframed, true)),
             ("HTTP/1.1 204 No Content\r\n\r\n", head(204, None, Body::Length(0), true)),
         ];
@@ -187,9 +211,11 @@ mod tests {
     #[tokio::test]
     async fn answers_and_reuse() {
         let ok = |status, reusable| Ok((Answer { status, retry_after: None }, reusable));
-        let long_body = format!("HTTP/1.1 500 X\r\nContent-Length: {}\r\n\r\n{}", MAX_BODY + 1, "x".repeat(MAX_BODY + 1));
+        let long_body =
+            format!("HTTP/1.1 500 X\r\nContent-Length: {}\r\n\r\n{}", MAX_BODY + 1, "x".repeat(MAX_BODY + 1));
         let many_headers = format!("HTTP/1.1 200 OK\r\n{}Content-Length: 0\r\n\r\n", "X-A: b\r\n".repeat(2000));
-        let cases: Vec<(&[u8], io::Result<(Answer, bool)>)> = vec![
+        type Read = io::Result<(Answer, bool)>;
+        let cases: Vec<(&[u8], Read)> = vec![
             (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ok(200, true)),
             (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", ok(201, true)),
             (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", ok(200, false)),
@@ -206,7 +232,9 @@ mod tests {
             let got = read_all(raw).await;
             match (&got, &want) {
                 (Ok(g), Ok(w)) => assert_eq!(g, w, "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)])),
-                (Err(g), Err(w)) => assert_eq!(g.kind(), w.kind(), "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)])),
+                (Err(g), Err(w)) => {
+                    assert_eq!(g.kind(), w.kind(), "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)]))
+                }
                 _ => panic!("{:?}: got {got:?}, want {want:?}", String::from_utf8_lossy(&raw[..raw.len().min(80)])),
             }
         }
@@ -217,7 +245,9 @@ mod tests {
         let (mut client, mut server) = tokio::io::duplex(8);
         let writer = tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
-            for piece in [&b"HTTP/1.1 4"[..], b"29 Too Many\r\nRetry-", b"After: 7\r\nContent-Length: 3\r\n\r", b"\nab", b"c"] {
+            for piece in
+                [&b"HTTP/1.1 4"[..], b"29 Too Many\r\nRetry-", b"After: 7\r\nContent-Length: 3\r\n\r", b"\nab", b"c"]
+            {
                 server.write_all(piece).await.unwrap();
             }
             server

@@ -1,22 +1,21 @@
 //! The `mattermost` backend: POSTs the canonical JSON to `{url}/hooks/{backend_key}` over pooled
-//! keep-alive connections (pingora's transport pool) and reads the status from the answer.
+//! keep-alive connections (`pool.rs`) and reads the status from the answer (`answer.rs`).
 //!
 //! The exchange is made here, not through pingora's proxy loop, so the body can be any size up to
 //! `max_body_bytes` and a message is sent at most once: the only retry is after a failed connect,
 //! when the backend cannot have received anything.
 
 use super::answer::{self, Answer};
-use super::pool::{self, Pool};
+use super::pool::Pool;
 use bytes::Bytes;
 use pingora::protocols::Stream;
-use pingora_timeout::fast_timeout::fast_timeout;
 use pingora::upstreams::peer::HttpPeer;
+use pingora_timeout::fast_timeout::fast_timeout;
 use std::fmt;
 use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-
 
 pub struct MattermostBackend {
     peer: HttpPeer,
@@ -84,7 +83,6 @@ impl MattermostBackend {
             .ok_or_else(|| format!("{authority:?} resolves to no address"))?;
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_millis(connect_timeout_ms));
-        peer.options.idle_timeout = Some(pool::IDLE);
         let base_path = path.trim_end_matches('/');
         Ok(MattermostBackend {
             peer,
@@ -97,13 +95,7 @@ impl MattermostBackend {
     }
 
     /// POSTs one canonical payload within the backend's timeout.
-    pub async fn post(
-        &self,
-        pool: &Pool,
-        backend_key: &str,
-        body: Bytes,
-        request_id: &str,
-    ) -> Result<Answer, Failure> {
+    pub async fn post(&self, pool: &Pool, backend_key: &str, body: Bytes, request_id: &str) -> Result<Answer, Failure> {
         let exchange = async {
             let stream = match pool.get(&self.peer, self.address).await {
                 Ok(stream) => stream,

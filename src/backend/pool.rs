@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 /// How long an idle backend connection is kept.
-pub const IDLE: Duration = Duration::from_secs(60);
+const IDLE: Duration = Duration::from_secs(60);
 
 pub struct Pool {
     idle: Mutex<Vec<Idle>>,

@@ -109,7 +109,8 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
     let mut i = 0;
     while i < bytes.len() {
         // A run of plain ASCII goes in as it is, in one go.
-        let run_end = bytes[i..].iter().position(|&b| b == b'<' || b == b'&' || !b.is_ascii()).map_or(bytes.len(), |p| p + i);
+        let run_end =
+            bytes[i..].iter().position(|&b| b == b'<' || b == b'&' || !b.is_ascii()).map_or(bytes.len(), |p| p + i);
         units.extend(bytes[i..run_end].iter().map(|&b| u32::from(b)));
         i = run_end;
         let Some(&b) = bytes.get(i) else { break };
