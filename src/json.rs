@@ -196,11 +196,7 @@ impl Reader<'_> {
             if self.input[self.pos] == b'"' {
                 let raw = &self.input[start..self.pos];
                 self.pos += 1;
-                // Checked first: std's validation is much faster than the lossy one on valid text.
-                return Ok(match std::str::from_utf8(raw) {
-                    Ok(text) => text.to_owned(),
-                    Err(_) => String::from_utf8_lossy(raw).into_owned(),
-                });
+                return Ok(lossy_string(raw.to_vec()));
             }
         } else {
             self.pos = self.input.len();
@@ -212,11 +208,7 @@ impl Reader<'_> {
             };
             self.pos += 1;
             match b {
-                b'"' => {
-                    return Ok(
-                        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-                    )
-                }
+                b'"' => return Ok(lossy_string(out)),
                 b'\\' => self.escape(&mut out)?,
                 _ => out.push(b),
             }
@@ -371,6 +363,12 @@ fn number_value(text: &str) -> Value {
         return Value::Number(u.into());
     }
     text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
+}
+
+/// `bytes` as text, invalid UTF-8 as U+FFFD. Valid text is checked by std's validation, much
+/// faster than the lossy one, and kept without a copy.
+pub(crate) fn lossy_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ fn decode(raw: &[u8]) -> String {
         i += 1;
     }
     out.truncate(n);
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    crate::json::lossy_string(out)
 }
 
 /// The value of each hex digit; 0xff for every other byte.
