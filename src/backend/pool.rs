@@ -89,15 +89,20 @@ mod tests {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
+    /// A loopback listener standing in for a backend, its address and the peer that leads to it.
+    async fn backend() -> (TcpListener, SocketAddr, HttpPeer) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        (listener, address, HttpPeer::new(address, false, String::new()))
+    }
+
     #[tokio::test]
     async fn reuses_open_connections_and_drops_closed_ones() {
         tokio::time::timeout(Duration::from_secs(10), reuse_and_drop()).await.expect("finished in time");
     }
 
     async fn reuse_and_drop() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let peer = HttpPeer::new(address, false, String::new());
+        let (listener, address, peer) = backend().await;
         let pool = Pool::new(4);
 
         let first = pool.get(&peer, address).await.unwrap();
@@ -135,9 +140,7 @@ mod tests {
     }
 
     async fn capacity_and_age() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let peer = HttpPeer::new(address, false, String::new());
+        let (listener, address, peer) = backend().await;
         let pool = Pool::new(2);
         let mut servers = Vec::new();
         for _ in 0..3 {
