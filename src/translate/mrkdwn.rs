@@ -101,8 +101,52 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
         out.push_str(text);
         return;
     }
+    let mut units = units(text, maps);
+    if styles == Styles::Convert {
+        let present = ['*', '_', '~'].map(|m| memchr::memchr(m as u8, text.as_bytes()).map(|_| m));
+        mark_style_pairs(&mut units.units, present.iter().flatten().copied());
+    }
+    render(&units, styles == Styles::Escape, out);
+}
+
+/// Writes units as Markdown: styled markers doubled where Markdown needs it, atoms as converted,
+/// and with `escape` the style characters escaped.
+fn render(Units { units, atom_text, atom_ends }: &Units, escape: bool, out: &mut String) {
+    out.reserve(units.len() + atom_text.len());
+    for &u in units {
+        if u < 0x80 && !(escape && b"*_~`\\".contains(&(u as u8))) {
+            out.push(char::from(u as u8));
+        } else if u & unit::ATOM != 0 {
+            let a = (u & !unit::ATOM) as usize;
+            let start = if a == 0 { 0 } else { atom_ends[a - 1] };
+            out.push_str(&atom_text[start..atom_ends[a]]);
+        } else if u & unit::LITERAL != 0 {
+            out.push(char::from_u32(u & !unit::LITERAL).unwrap_or(char::REPLACEMENT_CHARACTER));
+        } else if u & unit::STYLED != 0 {
+            out.push_str(match unit::char_of(u) {
+                Some('*') => "**",
+                Some('~') => "~~",
+                _ => "_",
+            });
+        } else if let Some(c) = unit::char_of(u) {
+            if escape && matches!(c, '*' | '_' | '~' | '`' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+}
+
+/// Plain text as units, and the converted text of its atoms.
+struct Units {
+    units: Vec<u32>,
+    /// Converted text of every atom, one after another, and where each one ends.
+    atom_text: String,
+    atom_ends: Vec<usize>,
+}
+
+fn units(text: &str, maps: &SlackMaps) -> Units {
     let mut units: Vec<u32> = Vec::with_capacity(text.len());
-    // Converted text of every atom, one after another, and where each one ends.
     let mut atom_text = String::new();
     let mut atom_ends: Vec<usize> = Vec::new();
     let bytes = text.as_bytes();
@@ -136,34 +180,7 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
         units.push(c as u32);
         i += c.len_utf8();
     }
-    if styles == Styles::Convert {
-        let present = ['*', '_', '~'].map(|m| memchr::memchr(m as u8, bytes).map(|_| m));
-        mark_style_pairs(&mut units, present.iter().flatten().copied());
-    }
-    out.reserve(units.len() + atom_text.len());
-    let escape = styles == Styles::Escape;
-    for &u in &units {
-        if u < 0x80 && !(escape && b"*_~`\\".contains(&(u as u8))) {
-            out.push(char::from(u as u8));
-        } else if u & unit::ATOM != 0 {
-            let a = (u & !unit::ATOM) as usize;
-            let start = if a == 0 { 0 } else { atom_ends[a - 1] };
-            out.push_str(&atom_text[start..atom_ends[a]]);
-        } else if u & unit::LITERAL != 0 {
-            out.push(char::from_u32(u & !unit::LITERAL).unwrap_or(char::REPLACEMENT_CHARACTER));
-        } else if u & unit::STYLED != 0 {
-            out.push_str(match unit::char_of(u) {
-                Some('*') => "**",
-                Some('~') => "~~",
-                _ => "_",
-            });
-        } else if let Some(c) = unit::char_of(u) {
-            if escape && matches!(c, '*' | '_' | '~' | '`' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-    }
+    Units { units, atom_text, atom_ends }
 }
 
 /// Marks the units that are one side of a Slack style pair, as Slack pairs them: a marker opens
@@ -171,38 +188,53 @@ fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String)
 /// non-space and before a non-alphanumeric character or the end. Links, mentions and decoded
 /// entities are no characters and match nothing.
 /// `markers` are the style characters the text holds at all.
+///
+/// Linear in the units, however many openers never close: an opener takes the first closer
+/// after it, and whether a unit can close does not change while one marker is paired (styling a
+/// unit keeps its character), so the next closer and the next line break are two cursors that
+/// only move forward.
 fn mark_style_pairs(units: &mut [u32], markers: impl Iterator<Item = char>) {
-    fn is(units: &[u32], i: usize, f: impl Fn(char) -> bool) -> bool {
-        units.get(i).and_then(|&u| unit::char_of(u)).is_some_and(f)
-    }
     let len = units.len();
     for marker in markers {
         let m = marker as u32;
+        let opens = |units: &[u32], i: usize| {
+            i + 1 < len
+                && (i == 0 || is(units, i - 1, |c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
+                && !is(units, i + 1, |c| c.is_whitespace() || c == marker)
+        };
+        let closes = |units: &[u32], j: usize| {
+            units[j] == m
+                && !is(units, j - 1, char::is_whitespace)
+                && (j + 1 == len || is(units, j + 1, |c| !c.is_alphanumeric()))
+        };
+        // The first closer and the first line break at or after where each was last looked for.
+        let (mut closer, mut line_end) = (0, 0);
         let mut i = 0;
         while let Some(found) = units[i..].iter().position(|&u| u == m) {
             i += found;
-            let opens = i + 1 < len
-                && (i == 0 || is(units, i - 1, |c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
-                && !is(units, i + 1, |c| c.is_whitespace() || c == marker);
-            let close = if opens {
-                (i + 2..len).take_while(|&j| units[j] != '\n' as u32).find(|&j| {
-                    units[j] == m
-                        && !is(units, j - 1, char::is_whitespace)
-                        && (j + 1 == len || is(units, j + 1, |c| !c.is_alphanumeric()))
-                })
-            } else {
-                None
-            };
-            match close {
-                Some(j) => {
-                    units[i] |= unit::STYLED;
-                    units[j] |= unit::STYLED;
-                    i = j + 1;
+            if opens(units, i) {
+                let from = i + 2;
+                if closer < from {
+                    closer = (from..len).find(|&j| closes(units, j)).unwrap_or(len);
                 }
-                None => i += 1,
+                if line_end < from {
+                    line_end = (from..len).find(|&j| units[j] == '\n' as u32).unwrap_or(len);
+                }
+                if closer < line_end {
+                    units[i] |= unit::STYLED;
+                    units[closer] |= unit::STYLED;
+                    i = closer + 1;
+                    continue;
+                }
             }
+            i += 1;
         }
     }
+}
+
+/// Whether unit `i` is a character `f` accepts.
+fn is(units: &[u32], i: usize, f: impl Fn(char) -> bool) -> bool {
+    units.get(i).and_then(|&u| unit::char_of(u)).is_some_and(f)
 }
 
 /// Converts the inside of a `<...>` sequence into `out`; false leaves the sequence as it was
@@ -323,11 +355,109 @@ pub fn mattermost(text: &str, maps: &SlackMaps, links: Links) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     pub(crate) fn maps() -> SlackMaps {
         SlackMaps {
             users: [("U024BE7LH", "alice"), ("U1", "bob")].into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
             channels: [("C024BE91L", "town-square")].into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
+    }
+
+    /// The pairing rule as first written: each opener looks ahead along its line for a closer,
+    /// which is quadratic in the length of a line of openers that never close. Kept as the
+    /// reference the linear pairing is checked against.
+    fn pairs_by_lookahead(units: &mut [u32], markers: impl Iterator<Item = char>) {
+        let len = units.len();
+        for marker in markers {
+            let m = marker as u32;
+            let mut i = 0;
+            while let Some(found) = units[i..].iter().position(|&u| u == m) {
+                i += found;
+                let opens = i + 1 < len
+                    && (i == 0 || is(units, i - 1, |c| c.is_whitespace() || (!c.is_alphanumeric() && c != marker)))
+                    && !is(units, i + 1, |c| c.is_whitespace() || c == marker);
+                let close = if opens {
+                    (i + 2..len).take_while(|&j| units[j] != '\n' as u32).find(|&j| {
+                        units[j] == m
+                            && !is(units, j - 1, char::is_whitespace)
+                            && (j + 1 == len || is(units, j + 1, |c| !c.is_alphanumeric()))
+                    })
+                } else {
+                    None
+                };
+                match close {
+                    Some(j) => {
+                        units[i] |= unit::STYLED;
+                        units[j] |= unit::STYLED;
+                        i = j + 1;
+                    }
+                    None => i += 1,
+                }
+            }
+        }
+    }
+
+    /// `slack(text, maps, Styles::Convert)` with the pairing as first written: the same code
+    /// regions, units and rendering.
+    fn slack_by_lookahead(text: &str, maps: &SlackMaps) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            let (plain, code, after) = next_code(rest);
+            let mut units = units(plain, maps);
+            pairs_by_lookahead(&mut units.units, ['*', '_', '~'].into_iter());
+            render(&units, false, &mut out);
+            push_decoded(code, &mut out);
+            rest = after;
+        }
+        out
+    }
+
+    /// Text rich in what pairing looks at: markers, code, angle brackets, entities, spaces and
+    /// line breaks, letters, digits and punctuation, in more than one script.
+    fn style_text() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(vec![
+            "*", "_", "~", "*", "_", "~", "`", "```", "<", ">", "&", "&amp;", "&lt;", "&gt;", " ", " ", "\n", "\t",
+            "\u{a0}", "a", "bc", "Z", "7", "é", "本", ".", ",", "(", ")", "|", ":", "<@U1>", "<#C1>", "<!here>",
+            "<https://x.io|l>", "<https://x.io>",
+        ]);
+        proptest::collection::vec(piece, 0..80).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Units as the pairing sees them, atoms and decoded entities among the characters.
+    fn style_units() -> impl Strategy<Value = Vec<u32>> {
+        let unit = proptest::sample::select(vec![
+            '*' as u32,
+            '_' as u32,
+            '~' as u32,
+            ' ' as u32,
+            '\n' as u32,
+            'a' as u32,
+            '.' as u32,
+            'é' as u32,
+            unit::LITERAL | '*' as u32,
+            unit::LITERAL | ' ' as u32,
+            unit::ATOM,
+        ]);
+        proptest::collection::vec(unit, 0..64)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn linear_pairing_converts_as_lookahead_did(text in style_text()) {
+            prop_assert_eq!(slack(&text, &maps(), Styles::Convert), slack_by_lookahead(&text, &maps()));
+        }
+
+        #[test]
+        fn linear_pairing_marks_as_lookahead_did(units in style_units()) {
+            let mut linear = units.clone();
+            let mut reference = units;
+            mark_style_pairs(&mut linear, ['*', '_', '~'].into_iter());
+            pairs_by_lookahead(&mut reference, ['*', '_', '~'].into_iter());
+            prop_assert_eq!(linear, reference);
         }
     }
 
