@@ -3,6 +3,7 @@
 
 use crate::incoming::Attachment;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -21,10 +22,34 @@ pub struct Canonical {
     pub kind: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub props: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub props: Option<Props>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Value>,
+}
+
+/// `props` as the compact JSON they are forwarded as: written once, when the policy measures
+/// them, and copied as text into every post of a split message.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Props(Box<RawValue>);
+
+impl Props {
+    pub fn new(props: &Map<String, Value>) -> Props {
+        // Serialising a map of plain values cannot fail.
+        Props(serde_json::value::to_raw_value(props).expect("props serialise"))
+    }
+
+    /// Bytes of compact JSON.
+    pub fn len(&self) -> usize {
+        self.0.get().len()
+    }
+}
+
+impl PartialEq for Props {
+    fn eq(&self, other: &Props) -> bool {
+        self.0.get() == other.0.get()
+    }
 }
 
 impl Canonical {
@@ -50,7 +75,7 @@ mod tests {
             icon_emoji: ":e:".into(),
             kind: "custom_x".into(),
             attachments: vec![Attachment { text: "a".into(), ..Attachment::default() }],
-            props: serde_json::from_str(r#"{"k":1}"#).unwrap(),
+            props: Some(Props::new(&serde_json::from_str(r#"{"k":1}"#).unwrap())),
             priority: Some(serde_json::json!({"priority": "urgent"})),
         };
         assert_eq!(

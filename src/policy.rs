@@ -8,7 +8,7 @@
 //!
 //! `decide` is a pure function and returns every action it took, so each can be counted.
 
-use crate::canonical::Canonical;
+use crate::canonical::{Canonical, Props};
 use crate::incoming::Incoming;
 use crate::rejection::Rejection;
 use crate::rules::Hook;
@@ -193,14 +193,12 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
         act(Field::Type, ActionKind::Applied);
     }
 
-    if !req.props.is_empty() {
-        let size = serde_json::to_vec(&req.props).map_or(usize::MAX, |v| v.len());
-        if size > policy.max_props_bytes {
-            return Err(Rejection::InvalidPayload(format!(
-                "props are {size} bytes, more than this hook's max_props_bytes {}",
-                policy.max_props_bytes
-            )));
-        }
+    let props = (!req.props.is_empty()).then(|| Props::new(&req.props));
+    if let Some(size) = props.as_ref().map(Props::len).filter(|&size| size > policy.max_props_bytes) {
+        return Err(Rejection::InvalidPayload(format!(
+            "props are {size} bytes, more than this hook's max_props_bytes {}",
+            policy.max_props_bytes
+        )));
     }
 
     // Defaults fill only what is still absent; a chosen emoji keeps the default picture out.
@@ -213,7 +211,7 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
         icon_emoji: icon_emoji.unwrap_or_default(),
         kind,
         attachments: req.attachments,
-        props: req.props,
+        props,
         priority: req.priority,
     })
 }

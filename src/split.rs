@@ -7,16 +7,21 @@ use crate::canonical::Canonical;
 const LINE_BREAK_WINDOW: usize = 4;
 
 /// The posts to send, in order. A text of at most `max_chars` code points is one post.
-pub fn split(payload: Canonical, max_chars: usize) -> Vec<Canonical> {
+/// Each post's cut is found by walking that post's code points only, so the work is linear in
+/// the text whatever the number of posts.
+pub fn split(mut payload: Canonical, max_chars: usize) -> Vec<Canonical> {
     let max_chars = max_chars.max(1);
-    if payload.text.chars().count() <= max_chars {
+    // Byte offset just past the limit's last code point, while more than the limit is left.
+    let past_limit = |text: &str| text.char_indices().nth(max_chars).map(|(i, _)| i);
+    if past_limit(&payload.text).is_none() {
         return vec![payload];
     }
+    // Every post is the payload with its own text; only the last one has the attachments.
+    let text = std::mem::take(&mut payload.text);
+    let attachments = std::mem::take(&mut payload.attachments);
     let mut chunks = Vec::new();
-    let mut rest = payload.text.as_str();
-    while rest.chars().count() > max_chars {
-        // Byte offset just past the limit's last code point.
-        let limit = rest.char_indices().nth(max_chars).map_or(rest.len(), |(i, _)| i);
+    let mut rest = text.as_str();
+    while let Some(limit) = past_limit(rest) {
         let window_start = rest.char_indices().nth(max_chars - max_chars / LINE_BREAK_WINDOW).map_or(0, |(i, _)| i);
         match rest[window_start..limit].rfind('\n').map(|i| i + window_start) {
             // The line break itself ends this post.
@@ -31,18 +36,12 @@ pub fn split(payload: Canonical, max_chars: usize) -> Vec<Canonical> {
         }
     }
     chunks.push(rest);
-    let last = chunks.len() - 1;
-    let mut template = payload.clone();
-    template.attachments = Vec::new();
-    chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut post = if i == last { payload.clone() } else { template.clone() };
-            post.text = chunk.to_owned();
-            post
-        })
-        .collect()
+    let mut posts: Vec<Canonical> =
+        chunks.into_iter().map(|chunk| Canonical { text: chunk.to_owned(), ..payload.clone() }).collect();
+    if let Some(last) = posts.last_mut() {
+        last.attachments = attachments;
+    }
+    posts
 }
 
 #[cfg(test)]
