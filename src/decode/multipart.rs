@@ -30,10 +30,9 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, &'stat
             return Ok(out);
         }
         rest = skip_line_end(rest).ok_or("malformed multipart boundary line")?;
-        let header_end = find(rest, b"\r\n\r\n").map(|i| (i, 4)).or_else(|| find(rest, b"\n\n").map(|i| (i, 2)));
-        let (header_len, sep) = header_end.ok_or("multipart part has no header end")?;
+        let (header_len, content_start) = header_end(rest).ok_or("multipart part has no header end")?;
         let headers = &rest[..header_len];
-        let content_and_rest = &rest[header_len + sep..];
+        let content_and_rest = &rest[content_start..];
         let end = find(content_and_rest, delimiter).ok_or("multipart body is not terminated")?;
         let mut content = &content_and_rest[..end];
         content = content.strip_suffix(b"\n").unwrap_or(content);
@@ -43,6 +42,23 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, &'stat
         }
         rest = &content_and_rest[end + delimiter.len()..];
     }
+}
+
+/// Where a part's headers end and its content starts: at its first blank line, each line ended
+/// by CRLF or by a bare LF. Only the headers are read, so many parts cost what their bytes do.
+fn header_end(part: &[u8]) -> Option<(usize, usize)> {
+    let blank_after = |i: usize| match part.get(i..) {
+        Some([b'\n', ..]) => Some(i + 1),
+        Some([b'\r', b'\n', ..]) => Some(i + 2),
+        _ => None,
+    };
+    if let Some(start) = blank_after(0) {
+        return Some((0, start));
+    }
+    memchr::memchr_iter(b'\n', part).find_map(|nl| {
+        let start = blank_after(nl + 1)?;
+        Some((if nl > 0 && part[nl - 1] == b'\r' { nl - 1 } else { nl }, start))
+    })
 }
 
 fn skip_line_end(b: &[u8]) -> Option<&[u8]> {
@@ -98,6 +114,31 @@ mod tests {
     fn accepts_bare_newlines() {
         let body = b"--XX\nContent-Disposition: form-data; name=text\n\nhi\n--XX--\n";
         assert_eq!(parts(body, "XX").unwrap(), vec![Part { name: "text".into(), content: b"hi" }]);
+    }
+
+    /// Headers end at the first blank line, whichever line ends the part uses, even when a later
+    /// part or the content has a blank line of the other kind.
+    #[test]
+    fn headers_end_at_the_first_blank_line() {
+        let cases: &[(&[u8], Vec<Part>)] = &[
+            (
+                b"--XX\nContent-Disposition: form-data; name=a\n\nx\r\n\r\ny\n--XX--\n",
+                vec![Part { name: "a".into(), content: b"x\r\n\r\ny" }],
+            ),
+            (
+                b"--XX\nContent-Disposition: form-data; name=a\n\n1\n--XX\r\nContent-Disposition: form-data; name=b\r\n\r\n2\r\n--XX--",
+                vec![Part { name: "a".into(), content: b"1" }, Part { name: "b".into(), content: b"2" }],
+            ),
+            (b"--XX\r\n\r\nno headers\r\n--XX--", vec![]),
+            (b"--XX\n\nno headers\n--XX--", vec![]),
+            (
+                b"--XX\r\nContent-Disposition: form-data; name=a\r\n\nmixed\n--XX--",
+                vec![Part { name: "a".into(), content: b"mixed" }],
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(&parts(body, "XX").unwrap(), want, "{:?}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]
