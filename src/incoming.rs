@@ -25,6 +25,9 @@ pub const DROPPED_MEMBERS: &[&str] = &[
     "metadata",
 ];
 
+/// Slack's limit on attachments per message.
+pub const MAX_ATTACHMENTS: usize = 100;
+
 /// Client-supplied props that only the server may set (contract section 4).
 const RESERVED_PROPS: &[&str] =
     &["from_webhook", "override_username", "override_icon_url", "override_icon_emoji", "webhook_display_name"];
@@ -168,23 +171,34 @@ pub fn lenient_bool(value: &Json) -> bool {
 }
 
 fn attachments(value: Json) -> Result<Vec<Attachment>, Invalid> {
-    match value {
-        Json::Null => Ok(Vec::new()),
-        Json::Array(items) => items
-            .into_iter()
-            .filter(|item| *item != Json::Null)
-            .enumerate()
-            .map(|(i, item)| attachment(item).map_err(|e| format!("attachment {i}: {e}")))
-            .collect(),
-        _ => Err("`attachments` must be an array".into()),
+    let items = match value {
+        Json::Null => return Ok(Vec::new()),
+        Json::Array(items) => items,
+        _ => return Err("`attachments` must be an array".into()),
+    };
+    // Every attachment is checked, but no more than one past Slack's limit is kept: that is
+    // enough for the request to be refused for having too many. The rest are read into one
+    // scratch attachment for their errors only, so thousands of empty attachments cost what
+    // their bytes do, not a full attachment each.
+    let mut kept: Vec<Attachment> = Vec::new();
+    let mut scratch = Attachment::default();
+    for (i, item) in items.into_iter().filter(|item| *item != Json::Null).enumerate() {
+        let target = if kept.len() <= MAX_ATTACHMENTS {
+            kept.push(Attachment::default());
+            kept.last_mut().expect("just pushed")
+        } else {
+            &mut scratch
+        };
+        read_attachment(item, target).map_err(|e| format!("attachment {i}: {e}"))?;
     }
+    Ok(kept)
 }
 
-fn attachment(value: Json) -> Result<Attachment, Invalid> {
+/// Reads an attachment's members into `a`.
+fn read_attachment(value: Json, a: &mut Attachment) -> Result<(), Invalid> {
     let Json::Object(members) = value else {
         return Err("must be an object".into());
     };
-    let mut a = Attachment::default();
     for (key, value) in members {
         let key = key.as_str();
         let text_member = match () {
@@ -236,7 +250,7 @@ fn attachment(value: Json) -> Result<Attachment, Invalid> {
             };
         }
     }
-    Ok(a)
+    Ok(())
 }
 
 fn fields(value: Json) -> Result<Vec<Field>, Invalid> {
@@ -367,6 +381,14 @@ mod tests {
         assert_eq!(req.dropped, vec!["thread_ts", "unfurl_links"]);
         assert_eq!(req.blocks, None, "blocks that are not an array are no blocks");
         assert_eq!(req.mrkdwn, Some(false));
+    }
+
+    #[test]
+    fn attachments_past_the_limit_are_checked_but_not_kept() {
+        let many = |extra: &str| format!(r#"{{"attachments":[{}{extra}]}}"#, vec![r#"{"text":"a"}"#; 5_000].join(","));
+        assert_eq!(read(&many("")).unwrap().attachments.len(), MAX_ATTACHMENTS + 1);
+        assert_eq!(read(&many(r#","x""#)).unwrap_err(), "attachment 5000: must be an object");
+        assert_eq!(read(&many(r#",{"id":"x"}"#)).unwrap_err(), "attachment 5000: `id` must be an integer");
     }
 
     #[test]

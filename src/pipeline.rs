@@ -6,15 +6,12 @@
 
 use crate::canonical::Canonical;
 use crate::decode;
-use crate::incoming::Incoming;
+use crate::incoming::{Incoming, MAX_ATTACHMENTS};
 use crate::policy::{self, Action};
 use crate::rejection::Rejection;
 use crate::rules::Hook;
 use crate::translate;
 use std::time::{Duration, Instant};
-
-/// Slack's limit on attachments per message.
-pub const MAX_ATTACHMENTS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
