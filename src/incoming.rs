@@ -285,7 +285,7 @@ fn field_value(value: Json) -> Option<String> {
     match value {
         Json::Null => None,
         Json::String(s) => Some(s),
-        Json::Number(n) => Some(n),
+        Json::Number(n) => Some(n.into_string()),
         Json::Bool(b) => Some(b.to_string()),
         Json::Array(_) | Json::Object(_) => Some(value.to_compact()),
     }

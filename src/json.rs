@@ -6,6 +6,7 @@
 //! (so duplicate and differently-cased keys resolve exactly as Go's decoder resolves them, the last
 //! one winning) and each number's text exactly as sent (so `1000000` is forwarded as `"1000000"`).
 
+use compact_str::CompactString;
 use serde_json::{Map, Number, Value};
 
 /// Nesting deeper than this is refused: no real payload comes close, and it bounds the stack.
@@ -16,8 +17,9 @@ pub const MAX_DEPTH: usize = 64;
 pub enum Json {
     Null,
     Bool(bool),
-    /// The number's text exactly as it appeared in the input.
-    Number(String),
+    /// The number's text exactly as it appeared in the input; held inline up to 24 bytes, so a
+    /// body of many numbers costs no allocation per number.
+    Number(CompactString),
     String(String),
     Array(Vec<Json>),
     /// Members in input order, duplicates included.
@@ -176,7 +178,7 @@ impl Reader<'_> {
         }
         // The grammar above admits ASCII only, so this cannot fail.
         let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default();
-        Ok(Json::Number(text.to_owned()))
+        Ok(Json::Number(CompactString::new(text)))
     }
 
     fn digits(&mut self) {

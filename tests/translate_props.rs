@@ -46,7 +46,7 @@ fn json_tree() -> impl Strategy<Value = Json> {
     let leaf = prop_oneof![
         Just(Json::Null),
         any::<bool>().prop_map(Json::Bool),
-        "-?(0|[1-9][0-9]{0,3})".prop_map(Json::Number),
+        "-?(0|[1-9][0-9]{0,3})".prop_map(|n| Json::Number(n.into())),
         prop_oneof![
             Just("section".to_owned()),
             Just("header".to_owned()),

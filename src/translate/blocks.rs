@@ -169,7 +169,7 @@ fn raw_text(element: &Json, maps: &SlackMaps) -> String {
 
 fn raw_number(value: Option<&Json>) -> String {
     match value {
-        Some(Json::Number(n)) => n.clone(),
+        Some(Json::Number(n)) => n.to_string(),
         Some(Json::String(s)) => s.clone(),
         _ => String::new(),
     }
