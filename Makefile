@@ -1,5 +1,6 @@
 # hookgate: `make run` serves the shipped rules/, `make test` runs every test, `make bench`
-# measures the pipeline. Each first installs what it needs, once, quietly.
+# measures the pipeline, the end-to-end cost and hostile bodies. Each first installs what it
+# needs, once, quietly.
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -49,11 +50,13 @@ run: deps
 test: deps test-deps client-deps
 	$(CARGO) test --quiet
 
-# The pipeline benchmarks (criterion), then the end-to-end comparison with nginx (wrk).
+# The pipeline benchmarks (criterion), the end-to-end comparison with nginx (wrk), then hostile
+# bodies against plain text of the same size (fails when a shape costs more than 10x).
 bench: deps
 	$(call need,nginx wrk curl,nginx-light wrk curl)
 	$(CARGO) bench --bench pipeline
 	bash benches/e2e.sh
+	$(CARGO) bench --bench hostile
 
 # Each cargo-fuzz target for FUZZ_SECONDS on top of the checked-in seed corpus (new inputs go to a
 # temporary directory, so the corpus stays as committed). cargo-fuzz passes flags only nightly
