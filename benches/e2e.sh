@@ -7,6 +7,8 @@
 #
 # Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
 # HOOKGATE_ARGS adds arguments to `hookgate serve`, e.g. HOOKGATE_ARGS="--log-level warn".
+# HOOKGATE_BASELINE names another hookgate binary (the one before a change, say) that runs beside
+# the current build, interleaved in the same rounds, and is compared with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -24,6 +26,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 
 backend_port=$(free_port); nginx_port=$(free_port); hookgate_port=$(free_port); admin_port=$(free_port)
+baseline=${HOOKGATE_BASELINE:-}
+baseline_port=$(free_port); baseline_admin_port=$(free_port)
 
 # The backend both proxies forward to: a one-worker nginx answering 200 ok to everything.
 mkdir -p "$work/backend/logs" "$work/proxy/logs"
@@ -87,11 +91,17 @@ channels = ["^builds$", "^@"]
 [slack.users]
 U024BE7LH = "alice"
 EOF
+start_hookgate() { # binary port admin_port name
+  "$1" serve --rules "$work/rules" --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" ${HOOKGATE_ARGS:-} \
+    --pid-file "$work/$4.pid" --upgrade-sock "$work/$4.sock" >/dev/null 2>"$work/$4.log" &
+}
 cargo build --release --quiet
-./target/release/hookgate serve --rules "$work/rules" --listen "127.0.0.1:$hookgate_port" \
-  --admin-listen "127.0.0.1:$admin_port" ${HOOKGATE_ARGS:-} --pid-file "$work/hookgate.pid" --upgrade-sock "$work/upgrade.sock" \
-  >/dev/null 2>"$work/hookgate.log" & hookgate_pid=$!; pids+=($hookgate_pid)
+start_hookgate ./target/release/hookgate "$hookgate_port" "$admin_port" hookgate; hookgate_pid=$!; pids+=($hookgate_pid)
 wait_port "$backend_port"; wait_port "$nginx_port"; wait_port "$hookgate_port"
+if [ -n "$baseline" ]; then
+  start_hookgate "$baseline" "$baseline_port" "$baseline_admin_port" baseline; baseline_pid=$!; pids+=($baseline_pid)
+  wait_port "$baseline_port"
+fi
 nginx_worker=$(pgrep -P "$(cat "$work/proxy/logs/nginx.pid")" | head -1)
 
 # A typical 250-byte CI message, as JSON and as a form payload.
@@ -109,7 +119,8 @@ lua "$message" "application/json" > "$work/json.lua"
 lua "$form" "application/x-www-form-urlencoded" > "$work/form.lua"
 
 # Sanity: both answer 200 to the message before anything is measured.
-for url in "http://127.0.0.1:$hookgate_port/hooks/benchkey" "http://127.0.0.1:$nginx_port/hooks/benchkey"; do
+for url in "http://127.0.0.1:$hookgate_port/hooks/benchkey" "http://127.0.0.1:$nginx_port/hooks/benchkey" \
+  ${baseline:+"http://127.0.0.1:$baseline_port/hooks/benchkey"}; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data "$message" "$url")
   [ "$code" = 200 ] || { echo "$url answered $code" >&2; exit 1; }
 done
@@ -147,6 +158,7 @@ for round in $(seq 1 "$rounds"); do
   for body in json form; do
     run "hookgate-$body" "$hookgate_pid" "http://127.0.0.1:$hookgate_port/hooks/benchkey" "$work/$body.lua"
     run "nginx-$body" "$nginx_worker" "http://127.0.0.1:$nginx_port/hooks/benchkey" "$work/$body.lua"
+    [ -z "$baseline" ] || run "baseline-$body" "$baseline_pid" "http://127.0.0.1:$baseline_port/hooks/benchkey" "$work/$body.lua"
   done
 done
 
@@ -169,6 +181,9 @@ print("medians over rounds; ratios hookgate/nginx:")
 for body in ("json", "form"):
     h, n = f"hookgate-{body}", f"nginx-{body}"
     print(f"  {body}: CPU per request {med(h,3)/med(n,3):.2f}x, req/s {med(h,0)/med(n,0):.2f}x, p99 {med(h,2)/med(n,2):.2f}x")
+    if f"baseline-{body}" in by:
+        b = f"baseline-{body}"
+        print(f"  {body}, baseline/nginx: CPU per request {med(b,3)/med(n,3):.2f}x; this build/baseline: {med(h,3)/med(b,3):.2f}x")
 peak = int(sys.argv[2]) / 1024
 print(f"hookgate peak RSS after 1,000 concurrent connections: {peak:.1f} MiB ({float(sys.argv[3]):.0f} req/s at c=1000); target < 64 MiB")
 PY
