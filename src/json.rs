@@ -43,7 +43,9 @@ pub fn parse(input: &[u8]) -> Result<Json, JsonError> {
     if reader.pos == input.len() {
         return Err(reader.error("empty body"));
     }
-    reader.value(0)
+    let mut value = Json::Null;
+    reader.value(0, &mut value)?;
+    Ok(value)
 }
 
 struct Reader<'a> {
@@ -66,39 +68,47 @@ impl Reader<'_> {
         }
     }
 
-    fn expect_literal(&mut self, literal: &'static [u8], value: Json) -> Result<Json, JsonError> {
+    fn expect_literal(&mut self, literal: &'static [u8], value: Json, slot: &mut Json) -> Result<(), JsonError> {
         if self.input[self.pos..].starts_with(literal) {
             self.pos += literal.len();
-            Ok(value)
+            *slot = value;
+            Ok(())
         } else {
             Err(self.error("invalid literal"))
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+    /// Reads a value into `slot`, the place in its array or object where it stays. Returning
+    /// each value instead cost a copy the processor cannot forward from the stores that built
+    /// it: a stall per value, most of the time of a body of many small values.
+    fn value(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
         match self.peek() {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => self.string().map(Json::String),
-            Some(b't') => self.expect_literal(b"true", Json::Bool(true)),
-            Some(b'f') => self.expect_literal(b"false", Json::Bool(false)),
-            Some(b'n') => self.expect_literal(b"null", Json::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'{') => self.object(depth, slot),
+            Some(b'[') => self.array(depth, slot),
+            Some(b'"') => {
+                *slot = Json::String(self.string()?);
+                Ok(())
+            }
+            Some(b't') => self.expect_literal(b"true", Json::Bool(true), slot),
+            Some(b'f') => self.expect_literal(b"false", Json::Bool(false), slot),
+            Some(b'n') => self.expect_literal(b"null", Json::Null, slot),
+            Some(b'-' | b'0'..=b'9') => self.number(slot),
             Some(_) => Err(self.error("unexpected character")),
             None => Err(self.error("unexpected end of input")),
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Json, JsonError> {
+    fn object(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         self.pos += 1;
-        let mut members = Vec::new();
+        let mut members: Vec<(String, Json)> = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Json::Object(members));
+            *slot = Json::Object(members);
+            return Ok(());
         }
         loop {
             self.skip_ws();
@@ -112,44 +122,49 @@ impl Reader<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            let value = self.value(depth + 1)?;
-            members.push((key, value));
+            members.push((key, Json::Null));
+            let (_, value) = members.last_mut().expect("just pushed");
+            self.value(depth + 1, value)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Json::Object(members));
+                    *slot = Json::Object(members);
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or '}'")),
             }
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
+    fn array(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         self.pos += 1;
         let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Json::Array(items));
+            *slot = Json::Array(items);
+            return Ok(());
         }
         loop {
             self.skip_ws();
-            items.push(self.value(depth + 1)?);
+            items.push(Json::Null);
+            self.value(depth + 1, items.last_mut().expect("just pushed"))?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Json::Array(items));
+                    *slot = Json::Array(items);
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or ']'")),
             }
         }
     }
 
-    fn number(&mut self) -> Result<Json, JsonError> {
+    fn number(&mut self, slot: &mut Json) -> Result<(), JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -178,7 +193,8 @@ impl Reader<'_> {
         }
         // The grammar above admits ASCII only, so this cannot fail.
         let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default();
-        Ok(Json::Number(CompactString::new(text)))
+        *slot = Json::Number(CompactString::new(text));
+        Ok(())
     }
 
     fn digits(&mut self) {
