@@ -3,8 +3,9 @@
 
 use crate::incoming::Attachment;
 use serde::Serialize;
+use crate::json::{AsValue, Json};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Canonical {
@@ -35,9 +36,10 @@ pub struct Canonical {
 pub struct Props(Box<RawValue>);
 
 impl Props {
-    pub fn new(props: &Map<String, Value>) -> Props {
-        // Serialising a map of plain values cannot fail.
-        Props(serde_json::value::to_raw_value(props).expect("props serialise"))
+    /// The props object written as compact JSON, as serde_json's ordered map would write it.
+    pub fn new(props: &Json) -> Props {
+        // Serialising parsed JSON cannot fail: keys are strings and numbers are finite.
+        Props(serde_json::value::to_raw_value(&AsValue(props)).expect("props serialise"))
     }
 
     /// Bytes of compact JSON.
@@ -75,7 +77,7 @@ mod tests {
             icon_emoji: ":e:".into(),
             kind: "custom_x".into(),
             attachments: vec![Attachment { text: "a".into(), ..Attachment::default() }],
-            props: Some(Props::new(&serde_json::from_str(r#"{"k":1}"#).unwrap())),
+            props: Some(Props::new(&crate::json::parse(br#"{"k":1}"#).unwrap())),
             priority: Some(serde_json::json!({"priority": "urgent"})),
         };
         assert_eq!(

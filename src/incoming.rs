@@ -41,7 +41,8 @@ pub struct Incoming {
     pub icon_emoji: Option<String>,
     pub kind: Option<String>,
     pub attachments: Vec<Attachment>,
-    pub props: Map<String, Value>,
+    /// The `props` object, reserved props removed; `None` when nothing is left.
+    pub props: Option<Json>,
     pub priority: Option<Value>,
     /// `mrkdwn`: whether text is formatted; `None` when the client did not say.
     pub mrkdwn: Option<bool>,
@@ -133,7 +134,7 @@ impl Incoming {
             } else if is("attachments") {
                 req.attachments = attachments(value)?;
             } else if is("props") {
-                req.props = props(&value)?;
+                req.props = props(value)?;
             } else if is("priority") {
                 req.priority = priority(&value)?;
             } else if is("blocks") {
@@ -291,13 +292,14 @@ fn field_value(value: Json) -> Option<String> {
     }
 }
 
-fn props(value: &Json) -> Result<Map<String, Value>, Invalid> {
+/// The props object without the reserved props, when any are left. It stays as parsed: the
+/// policy writes it once, as the JSON it is forwarded as.
+fn props(value: Json) -> Result<Option<Json>, Invalid> {
     match value {
-        Json::Null => Ok(Map::new()),
-        Json::Object(_) => {
-            let Value::Object(mut map) = value.to_value() else { unreachable!("an object converts to an object") };
-            map.retain(|k, _| !RESERVED_PROPS.iter().any(|r| k.eq_ignore_ascii_case(r)));
-            Ok(map)
+        Json::Null => Ok(None),
+        Json::Object(mut members) => {
+            members.retain(|(k, _)| !RESERVED_PROPS.iter().any(|r| k.eq_ignore_ascii_case(r)));
+            Ok((!members.is_empty()).then_some(Json::Object(members)))
         }
         _ => Err("`props` must be an object".into()),
     }
@@ -433,7 +435,7 @@ mod tests {
                 "override_icon_emoji":"e","webhook_display_name":"w","card":"kept","n":1}}"#,
         )
         .unwrap();
-        assert_eq!(Value::Object(req.props), json!({"card": "kept", "n": 1}));
+        assert_eq!(req.props.map(|p| p.to_value()), Some(json!({"card": "kept", "n": 1})));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! one winning) and each number's text exactly as sent (so `1000000` is forwarded as `"1000000"`).
 
 use compact_str::CompactString;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
 
 /// Nesting deeper than this is refused: no real payload comes close, and it bounds the stack.
 pub const MAX_DEPTH: usize = 64;
@@ -373,6 +375,36 @@ impl Json {
     }
 }
 
+/// Serialises a value exactly as its `to_value()` would serialise, without building it: objects
+/// keep a key where it first appears with the value it last had (serde_json's ordered map) and
+/// numbers are written as `Value` writes them. For values that are only written, such as props.
+pub struct AsValue<'a>(pub &'a Json);
+
+impl Serialize for AsValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Json::Null => serializer.serialize_unit(),
+            Json::Bool(b) => serializer.serialize_bool(*b),
+            Json::Number(text) => number_value(text).serialize(serializer),
+            Json::String(s) => serializer.serialize_str(s),
+            Json::Array(items) => serializer.collect_seq(items.iter().map(AsValue)),
+            Json::Object(members) => {
+                let mut last: HashMap<&str, &Json> = HashMap::with_capacity(members.len());
+                for (k, v) in members {
+                    last.insert(k, v);
+                }
+                let mut map = serializer.serialize_map(Some(last.len()))?;
+                for (k, _) in members {
+                    if let Some(v) = last.remove(k.as_str()) {
+                        map.serialize_entry(k, &AsValue(v))?;
+                    }
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 fn number_value(text: &str) -> Value {
     if let Ok(i) = text.parse::<i64>() {
         return Value::Number(i.into());
@@ -392,6 +424,38 @@ pub(crate) fn lossy_string(bytes: Vec<u8>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Trees with the duplicates, cases and number spellings that to_value resolves.
+    fn tree() -> impl Strategy<Value = Json> {
+        let number = proptest::sample::select(vec![
+            "0", "-0", "7", "-12", "1.50", "1e2", "1E+2", "2.5e-3", "9223372036854775807", "9223372036854775808",
+            "18446744073709551616", "-9223372036854775809", "1e400", "0.1",
+        ]);
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            number.prop_map(|n| Json::Number(n.into())),
+            "[a-c\"\\\n é]{0,4}".prop_map(Json::String),
+        ];
+        let key = proptest::sample::select(vec!["a", "b", "A", "from_webhook", "é", "\"q\"", ""]);
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                proptest::collection::vec((key.clone().prop_map(str::to_owned), inner), 0..6).prop_map(Json::Object),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn as_value_writes_what_to_value_writes(json in tree()) {
+            let direct = serde_json::to_string(&AsValue(&json)).unwrap();
+            prop_assert_eq!(direct, serde_json::to_string(&json.to_value()).unwrap());
+        }
+    }
 
     fn s(v: &str) -> Json {
         Json::String(v.to_owned())

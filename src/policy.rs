@@ -193,7 +193,7 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
         act(Field::Type, ActionKind::Applied);
     }
 
-    let props = (!req.props.is_empty()).then(|| Props::new(&req.props));
+    let props = req.props.as_ref().map(Props::new);
     if let Some(size) = props.as_ref().map(Props::len).filter(|&size| size > policy.max_props_bytes) {
         return Err(Rejection::InvalidPayload(format!(
             "props are {size} bytes, more than this hook's max_props_bytes {}",
@@ -233,6 +233,7 @@ fn channel_allowed(hook: &Hook, channel: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::Json;
     use ActionKind::*;
     use Field::*;
 
@@ -418,7 +419,7 @@ mod tests {
         assert_eq!(d.result.unwrap().kind, "custom_poll");
 
         let mut r = req(None, None, None, None);
-        r.props.insert("k".into(), serde_json::Value::String("v".repeat(100)));
+        r.props = Some(Json::Object(vec![("k".into(), Json::String("v".repeat(100)))]));
         let d = decide(&hook(HookPolicy::default()), r);
         assert!(
             matches!(&d.result, Err(Rejection::InvalidPayload(why)) if why.starts_with("props are 108 bytes")),
@@ -426,7 +427,7 @@ mod tests {
             d.result
         );
         let mut r = req(None, None, None, None);
-        r.props.insert("k".into(), serde_json::Value::String("v".repeat(90)));
+        r.props = Some(Json::Object(vec![("k".into(), Json::String("v".repeat(90)))]));
         assert!(decide(&hook(HookPolicy::default()), r).result.is_ok());
     }
 }
