@@ -385,7 +385,11 @@ impl Serialize for AsValue<'_> {
         match self.0 {
             Json::Null => serializer.serialize_unit(),
             Json::Bool(b) => serializer.serialize_bool(*b),
-            Json::Number(text) => number_value(text).serialize(serializer),
+            // Integers, nearly every number sent, without building a Value on the way.
+            Json::Number(text) => match text.parse::<i64>() {
+                Ok(i) => serializer.serialize_i64(i),
+                Err(_) => number_value(text).serialize(serializer),
+            },
             Json::String(s) => serializer.serialize_str(s),
             Json::Array(items) => serializer.collect_seq(items.iter().map(AsValue)),
             Json::Object(members) => {
