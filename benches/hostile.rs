@@ -188,7 +188,9 @@ const SHAPES: &[Shape] = &[
     Shape {
         name: "mapped_channel",
         content_type: JSON,
-        body: |n| serde_json::to_vec(&json!({ "text": "x", "channel": format!("ops-{}", "a".repeat(n - 40)) })).unwrap(),
+        body: |n| {
+            serde_json::to_vec(&json!({ "text": "x", "channel": format!("ops-{}", "a".repeat(n - 40)) })).unwrap()
+        },
     },
 ];
 

@@ -2,8 +2,8 @@
 //! Only non-empty members are written (contract section 4).
 
 use crate::incoming::Attachment;
-use serde::Serialize;
 use crate::json::{AsValue, Json};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
