@@ -314,11 +314,13 @@ impl Merger {
                     format!("hook `{name}` uses a mattermost backend and needs a backend_key"),
                 )),
             },
+            // A warning, not an error (contract section 14): a hook can be pointed at the log
+            // backend for a while without removing its key.
             Some(BackendKind::Log) => {
                 if let Some(k) = &hook.backend_key {
-                    problems.push(problem(
+                    self.warnings.push(problem(
                         file.at(k),
-                        format!("hook `{name}`: backend_key has no meaning for a log backend"),
+                        format!("warning: hook `{name}`: backend_key has no meaning for a log backend and is ignored"),
                     ));
                 }
             }
@@ -547,6 +549,16 @@ backend = "console"
     }
 
     #[test]
+    fn backend_key_on_a_log_hook_is_a_warning() {
+        let hook = "[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"console\"\nbackend_key = \"x\"\n";
+        let rules = load_files(&[("a.toml", &format!("{BACKENDS}{hook}"))]).unwrap();
+        assert_eq!(rules.hooks.len(), 1);
+        let warnings: Vec<String> = rules.warnings.iter().map(|w| w.to_string()).collect();
+        let want = "a.toml:12: warning: hook `ci`: backend_key has no meaning for a log backend and is ignored";
+        assert!(warnings.iter().any(|w| w.ends_with(want)), "{warnings:?}");
+    }
+
+    #[test]
     fn defaults_apply_without_a_gateway_table() {
         let rules = load_files(&[("a.toml", BACKENDS)]).unwrap();
         assert_eq!(rules.gateway.listen, "127.0.0.1:8065");
@@ -595,10 +607,6 @@ backend = "console"
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "chat", "")))],
                 vec!["a.toml:9: hook `ci` uses a mattermost backend and needs a backend_key"],
-            ),
-            (
-                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "backend_key = \"x\"")))],
-                vec!["a.toml:12: hook `ci`: backend_key has no meaning for a log backend"],
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "chat", "backend_key = \"../x\"")))],
