@@ -3,8 +3,8 @@
 //!
 //! - `multipart/form-data`: a `payload` field holding JSON, or plain fields;
 //! - `application/x-www-form-urlencoded`: JSON in `payload`, or a raw JSON object (`curl -d '{..}'`);
-//! - anything else, including no or a malformed content type: JSON, unless the body starts with
-//!   `payload=`, which is a form body whatever the header says.
+//! - anything else, including no or a malformed content type: JSON;
+//! - whatever the content type, a body starting with `payload=` is a form body.
 
 mod form;
 mod multipart;
@@ -27,7 +27,8 @@ pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape),
     let content_type = String::from_utf8_lossy(content_type);
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
-        "multipart/form-data" => decode_multipart(&content_type, body),
+        // A body starting with `payload=` is a form body whatever the header says (section 9).
+        "multipart/form-data" if !body.starts_with(b"payload=") => decode_multipart(&content_type, body),
         "application/x-www-form-urlencoded" if !starts_with_object(body) => form_payload(body),
         _ if body.starts_with(b"payload=") => form_payload(body),
         _ => json_body(body).map(|r| (r, BodyShape::Json)),
@@ -117,6 +118,13 @@ mod tests {
             ("json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
             ("mimetype/wrong", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
             ("application/json", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            (mp, br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
+            (
+                "multipart/form-data",
+                b"payload=%7B%22text%22%3A%22b%22%7D".to_vec(),
+                Ok("b"),
+                Some(BodyShape::FormPayload),
+            ),
             ("/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
             (
                 "application/json",
