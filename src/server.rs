@@ -106,14 +106,14 @@ impl HttpServerApp for Gateway {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        let (max_connections, header_timeout) = {
+        let (max_connections, header_timeout, dialect) = {
             let gateway = &self.active.load().rules.gateway;
-            (gateway.max_connections, gateway.client_header_timeout)
+            (gateway.max_connections, gateway.client_header_timeout, gateway.errors)
         };
         let carried = session.take_connection_user_context().and_then(|c| c.downcast::<ConnectionSlot>().ok());
         let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(max_connections)) {
             Some(slot) => slot,
-            None => return refuse_connection(session, header_timeout).await,
+            None => return refuse_connection(session, header_timeout, dialect).await,
         };
         // An idle keep-alive connection and a slow request head get the same bound.
         match fast_timeout(header_timeout, session.read_request()).await {
@@ -282,12 +282,17 @@ async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
     matches!(read_body(session, max).await, Ok(Some(_)))
 }
 
-/// Answers a connection over `max_connections` with 503 `overloaded` and closes it.
-async fn refuse_connection(mut session: ServerSession, header_timeout: Duration) -> Option<ReusedHttpStream> {
+/// Answers a connection over `max_connections` with 503 `overloaded`, in the gateway's dialect,
+/// and closes it.
+async fn refuse_connection(
+    mut session: ServerSession,
+    header_timeout: Duration,
+    dialect: ErrorDialect,
+) -> Option<ReusedHttpStream> {
     if matches!(fast_timeout(header_timeout, session.read_request()).await, Ok(Ok(true))) {
         session.set_keepalive(None);
         let request_id = request_id::choose(session.get_header_bytes("x-request-id"));
-        let reply = Reply::rejection(&Rejection::Overloaded, ErrorDialect::Slack, &request_id);
+        let reply = Reply::rejection(&Rejection::Overloaded, dialect, &request_id);
         write_reply(&mut session, &reply, &request_id).await;
         log::warn!(target: "hookgate::request", request_id = request_id.as_str(); "refused: max_connections reached");
     }

@@ -224,6 +224,24 @@ fn connections_over_the_limit_are_refused_clearly() {
     assert_eq!(backend.received().len(), 4);
 }
 
+/// Contract section 14: every answer, `overloaded` included, is in the configured dialect.
+#[test]
+fn the_overloaded_answer_speaks_the_configured_dialect() {
+    let backend = RecordingBackend::start();
+    let gateway =
+        Gateway::start(&rules(&backend.url(), "max_connections = 1\nerrors = \"mattermost\"", &hook("ci", "")));
+    let mut held = gateway.connect();
+    held.post("/hooks/ci-key", JSON, br#"{"text":"held"}"#).assert(200, "text/plain", "ok");
+    let refused = gateway.post("/hooks/ci-key", JSON, br#"{"text":"one too many"}"#);
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.header("content-type"), Some("application/json"), "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    let body: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
+    assert_eq!(body["id"], "hookgate.overloaded", "{body}");
+    assert_eq!(body["status_code"], 503, "{body}");
+    assert_eq!(body["request_id"].as_str(), refused.header("x-request-id"), "{body}");
+}
+
 #[test]
 fn an_idle_keep_alive_connection_gets_the_rules_of_its_next_request() {
     let backend = RecordingBackend::start();
