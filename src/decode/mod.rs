@@ -24,13 +24,15 @@ pub enum BodyShape {
 
 /// Decodes a request body. `content_type` is the raw header value, empty when absent.
 pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+    // A body starting with `payload=` is a form body whatever the header says (section 9).
+    if body.starts_with(b"payload=") {
+        return form_payload(body);
+    }
     let content_type = String::from_utf8_lossy(content_type);
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
-        // A body starting with `payload=` is a form body whatever the header says (section 9).
-        "multipart/form-data" if !body.starts_with(b"payload=") => decode_multipart(&content_type, body),
+        "multipart/form-data" => decode_multipart(&content_type, body),
         "application/x-www-form-urlencoded" if !starts_with_object(body) => form_payload(body),
-        _ if body.starts_with(b"payload=") => form_payload(body),
         _ => json_body(body).map(|r| (r, BodyShape::Json)),
     }
 }
