@@ -7,12 +7,12 @@
 //! size; the target is at most 10x, and the benchmark exits non-zero when a shape misses it.
 
 use criterion::{black_box, BenchmarkId, Criterion};
+use hookgate::delivery::mattermost::split::split;
+use hookgate::pipeline::message::Message;
 use hookgate::pipeline::process;
-use hookgate::policy::{ChannelMap, HookPolicy, DEFAULT_MAX_PROPS_BYTES};
-use hookgate::rejection::Rejection;
-use hookgate::rules::{Hook, Markup};
-use hookgate::split::split;
-use hookgate::translate::SlackMaps;
+use hookgate::refusal::Refusal;
+use hookgate::rules::SlackMaps;
+use hookgate::rules::{ChannelMap, Defaults, Hook, Markup, Policy, DEFAULT_MAX_PROPS_BYTES};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,19 +33,13 @@ fn hook() -> Hook {
         users: [("U1".to_owned(), "alice".to_owned())].into(),
         channels: [("C1".to_owned(), "general".to_owned())].into(),
     };
-    let policy = HookPolicy {
+    let policy = Policy {
+        defaults: Defaults { channel: "town-square".into(), ..Defaults::default() },
         channel_map: vec![ChannelMap { pattern: regex::Regex::new("^#?ops-(.*)$").unwrap(), to: "alerts-$1".into() }],
         channels: Some(vec![regex::Regex::new("^alerts-").unwrap()]),
-        ..HookPolicy::default()
+        ..Policy::default()
     };
-    Hook {
-        name: "bench".into(),
-        channel: "town-square".into(),
-        markup: Markup::Slack,
-        slack: Arc::new(slack),
-        policy,
-        ..Hook::default()
-    }
+    Hook { name: "bench".into(), markup: Markup::Slack, slack: Arc::new(slack), policy, ..Hook::default() }
 }
 
 /// `unit` repeated to make `wrap(text)` about `size` bytes of JSON.
@@ -83,7 +77,7 @@ fn nested_lists(size: usize) -> Vec<u8> {
     let mut element = json!({ "type": "rich_text_section", "elements": [{ "type": "text", "text": "" }] });
     // Each list is two levels (object and its array); the top object, the blocks array, the
     // rich_text block and its array are four more, the section, its array and the text three.
-    for _ in 0..(hookgate::json::MAX_DEPTH - 7) / 2 {
+    for _ in 0..(hookgate::pipeline::json::MAX_DEPTH - 7) / 2 {
         element = json!({ "type": "rich_text_list", "style": "bullet", "elements": [element] });
     }
     let overhead = serde_json::to_vec(&element).unwrap().len() + 60;
@@ -196,9 +190,9 @@ const SHAPES: &[Shape] = &[
 
 /// The CPU work of one request before the network.
 fn handle(hook: &Hook, content_type: &[u8], body: &[u8]) -> usize {
-    match process(hook, content_type, body) {
-        Ok(p) => split(p.canonical, MAX_MESSAGE_CHARS).iter().map(|post| post.to_json().len()).sum(),
-        Err(refused) => refused.rejection.to_string().len(),
+    match process(hook, content_type, body).result {
+        Ok(message) => split(message, MAX_MESSAGE_CHARS).iter().map(|post| Message::to_json(post).len()).sum(),
+        Err(refused) => refused.to_string().len(),
     }
 }
 
@@ -249,13 +243,13 @@ fn main() {
             assert!(body.len() <= size, "{} makes {} bytes, over {size}", shape.name, body.len());
             assert!(body.len() >= size * 9 / 10, "{} makes {} bytes, under {size}", shape.name, body.len());
             // Only too many attachments and props over the default limit are refused.
-            let refused = process(&hook, shape.content_type, &body).err().map(|r| r.rejection);
+            let refused = process(&hook, shape.content_type, &body).result.err();
             let expected = match shape.name {
-                "empty_attachments" => Some(Rejection::TooManyAttachments),
-                "props_numbers" if size > DEFAULT_MAX_PROPS_BYTES => Some(Rejection::InvalidPayload(String::new())),
+                "empty_attachments" => Some(Refusal::TooManyAttachments),
+                "props_numbers" if size > DEFAULT_MAX_PROPS_BYTES => Some(Refusal::InvalidPayload(String::new())),
                 _ => None,
             };
-            let kind = |r: &Option<Rejection>| r.as_ref().map(std::mem::discriminant);
+            let kind = |r: &Option<Refusal>| r.as_ref().map(std::mem::discriminant);
             assert_eq!(kind(&refused), kind(&expected), "{} at {size} bytes: {refused:?}", shape.name);
         }
     }

@@ -1,4 +1,4 @@
-//! The pure pipeline (decode, translate, checks, policy, canonical JSON) on typical webhook bodies,
+//! The pure pipeline (decode, translate, checks, policy, the message as JSON) on typical webhook bodies,
 //! with a `slack`-markup hook. Throughput (`thrpt`) is messages per second on one core: criterion
 //! runs the pipeline on a single thread.
 
@@ -8,15 +8,14 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use hookgate::pipeline::process;
-use hookgate::rules::Hook;
+use hookgate::rules::{Defaults, Hook, Policy};
 
 fn hook() -> Hook {
+    let defaults = Defaults { channel: "town-square".into(), username: "ci-bot".into(), ..Defaults::default() };
     Hook {
         name: "bench".into(),
-        backend_key: "abc".into(),
-        channel: "town-square".into(),
-        username: "ci-bot".into(),
         markup: hookgate::rules::Markup::Slack,
+        policy: Policy { defaults, ..Policy::default() },
         ..Hook::default()
     }
 }
@@ -65,11 +64,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(1));
     for (name, content_type, body) in cases {
-        assert!(process(&hook, content_type, body).is_ok(), "{name} must be accepted");
+        assert!(process(&hook, content_type, body).result.is_ok(), "{name} must be accepted");
         group.bench_function(name, |b| {
-            b.iter(|| {
-                process(black_box(&hook), black_box(content_type), black_box(body)).map(|p| p.canonical.to_json())
-            })
+            b.iter(|| process(black_box(&hook), black_box(content_type), black_box(body)).result.map(|m| m.to_json()))
         });
     }
     group.finish();

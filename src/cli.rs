@@ -1,12 +1,13 @@
 //! The command line: `serve`, `check` and `hash-key` (contract section 1).
 
-use crate::admin::Admin;
-use crate::keys;
-use crate::logging::{self, LogFormat};
-use crate::metrics::Metrics;
-use crate::reload::Reloader;
-use crate::rules::{self, Rules};
-use crate::server::{Active, Gateway};
+use crate::delivery;
+use crate::ingress::admin::Admin;
+use crate::ingress::reload::Reloader;
+use crate::ingress::server::{Active, WebhookService};
+use crate::observe::logging::{self, LogFormat};
+use crate::observe::metrics::Metrics;
+use crate::rules::keys;
+use crate::rules::Rules;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use pingora::server::configuration::{Opt, ServerConf};
@@ -91,7 +92,7 @@ pub fn main() -> i32 {
 }
 
 fn check(dir: &Path) -> i32 {
-    match rules::load(dir) {
+    match delivery::load_rules(dir) {
         Ok(rules) => {
             for w in &rules.warnings {
                 println!("{w}");
@@ -137,7 +138,7 @@ struct Process {
 }
 
 fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>, process: Process) -> i32 {
-    let mut rules: Rules = match rules::load(dir) {
+    let mut rules: Rules = match delivery::load_rules(dir) {
         Ok(r) => r,
         Err(problems) => {
             for p in problems {
@@ -191,7 +192,7 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics, None)));
     let reloader = Reloader { dir: dir.to_owned(), active: active.clone(), metrics: metrics.clone() };
     server.add_service(background_service("rules reloader", reloader));
-    let mut webhooks = Service::new("hookgate webhooks".into(), Gateway::new(active, metrics.clone()));
+    let mut webhooks = Service::new("hookgate webhooks".into(), WebhookService::new(active, metrics.clone()));
     webhooks.add_tcp(&listen.to_string());
     server.add_service(webhooks);
     let mut admin_service = Service::new("hookgate admin".into(), Admin::new(metrics, listen));

@@ -1,27 +1,16 @@
-//! hookgate: a gateway for Slack-style incoming webhooks in front of a Mattermost server.
+//! hookgate: a gateway for Slack-style incoming webhooks in front of a chat server.
 //!
-//! A request walks one corridor: `decode` (bytes to `Incoming`), `policy` (hook rules to the
-//! `Canonical` payload), then a `backend` delivers it and `respond` answers the client. The stages
-//! in between the network ends are pure functions; `pipeline::process` runs them in order.
+//! A request walks one corridor, in this order of modules:
+//! `ingress` (pingora: bytes in, a reply out) -> `pipeline` (admit the head; decode, translate
+//! and police the body into a `Message`) -> `delivery` (the message as a `Job` rendered by its
+//! backend's kind, then sent) -> `ingress::respond` (every ending through the one table in
+//! `reason`). `rules` is plain validated data at the bottom; `observe` counts and logs each hop.
 
-pub mod admin;
-pub mod backend;
-pub mod canonical;
 pub mod cli;
-pub mod decode;
-pub mod incoming;
-pub mod json;
-pub mod keys;
-pub mod logging;
-pub mod metrics;
+pub mod delivery;
+pub mod ingress;
+pub mod observe;
 pub mod pipeline;
-pub mod policy;
-pub mod ratelimit;
-pub mod rejection;
-pub mod reload;
-pub mod request_id;
-pub mod respond;
+pub mod reason;
+pub mod refusal;
 pub mod rules;
-pub mod server;
-pub mod split;
-pub mod translate;

@@ -148,8 +148,8 @@ fn the_readme_migration_example_does_what_it_says() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(format!("{root}/rules/mattermost.toml"), dir.path().join("a.toml")).unwrap();
     std::fs::write(dir.path().join("b.toml"), &example).unwrap();
-    let rules = hookgate::rules::load(dir.path()).unwrap();
-    let alerts = rules.hook_by_digest(&hookgate::keys::digest("T0001/B0002/alerts000000000000000000")).unwrap();
+    let rules = hookgate::delivery::load_rules(dir.path()).unwrap();
+    let alerts = rules.hook_by_digest(&hookgate::rules::keys::digest("T0001/B0002/alerts000000000000000000")).unwrap();
     let table: &[(&str, Result<&str, ()>, &[(&str, &str)])] = &[
         ("", Ok("alerts-general"), &[]),
         ("alerts-db", Ok("alerts-db"), &[("channel", "applied")]),
@@ -159,25 +159,24 @@ fn the_readme_migration_example_does_what_it_says() {
     ];
     for (channel, want, actions) in table {
         let body = serde_json::json!({"text": "x", "channel": channel}).to_string();
-        let (got, seen) = match hookgate::pipeline::process(alerts, b"application/json", body.as_bytes()) {
-            Ok(p) => (Ok(p.canonical.channel), p.actions),
+        let processed = hookgate::pipeline::process(alerts, b"application/json", body.as_bytes());
+        let (got, seen) = match processed.result {
+            Ok(message) => (Ok(message.channel), processed.actions),
             Err(r) => {
-                assert_eq!(r.rejection.code(), "action_prohibited");
-                (Err(()), r.actions)
+                assert_eq!(r.code(), "action_prohibited");
+                (Err(()), processed.actions)
             }
         };
         assert_eq!(got.as_deref().map_err(|_| ()), *want, "{channel}");
         let seen: Vec<(&str, &str)> = seen.iter().map(|a| (a.field.as_str(), a.kind.as_str())).collect();
         assert_eq!(seen, *actions, "{channel}");
     }
-    let builds = rules.hook_by_digest(&hookgate::keys::digest("T0001/B0001/builds0000000000000000000")).unwrap();
-    let refused = hookgate::pipeline::process(builds, b"", br#"{"text":"x","channel":"general"}"#).unwrap_err();
-    assert_eq!(refused.rejection.code(), "action_prohibited");
+    let builds = rules.hook_by_digest(&hookgate::rules::keys::digest("T0001/B0001/builds0000000000000000000")).unwrap();
+    let refused = hookgate::pipeline::process(builds, b"", br#"{"text":"x","channel":"general"}"#).result.unwrap_err();
+    assert_eq!(refused.code(), "action_prohibited");
     let named =
         hookgate::pipeline::process(builds, b"", br#"{"text":"x","username":"Jenkins #412","icon_emoji":":x:"}"#)
+            .result
             .unwrap();
-    assert_eq!(
-        String::from_utf8(named.canonical.to_json()).unwrap(),
-        r#"{"text":"x","channel":"builds","username":"Jenkins #412"}"#
-    );
+    assert_eq!(named.to_json(), r#"{"text":"x","channel":"builds","username":"Jenkins #412"}"#);
 }

@@ -4,8 +4,8 @@
 //! payload or the same rejection, and the same override actions.
 
 use hookgate::pipeline::process;
-use hookgate::policy::{ChannelMap, HookPolicy, Mode};
 use hookgate::rules::Hook;
+use hookgate::rules::{ChannelMap, Defaults, Mode, Policy};
 use proptest::prelude::*;
 use regex::Regex;
 
@@ -51,10 +51,12 @@ fn mode() -> impl Strategy<Value = Mode> {
 fn hook() -> impl Strategy<Value = Hook> {
     (mode(), mode(), mode(), any::<bool>()).prop_map(|(username, icon, channel, with_rules)| Hook {
         name: "h".into(),
-        channel: "town-square".into(),
-        username: "bot".into(),
-        icon_url: "http://default/icon.png".into(),
-        policy: HookPolicy {
+        policy: Policy {
+            defaults: Defaults {
+                channel: "town-square".into(),
+                username: "bot".into(),
+                icon_url: "http://default/icon.png".into(),
+            },
             username,
             icon,
             channel,
@@ -64,7 +66,7 @@ fn hook() -> impl Strategy<Value = Hook> {
             } else {
                 Vec::new()
             },
-            ..HookPolicy::default()
+            ..Policy::default()
         },
         ..Hook::default()
     })
@@ -114,12 +116,11 @@ fn encodings(req: &Request, case: &[bool]) -> Vec<(&'static str, String, Vec<u8>
 type Seen = (Result<String, &'static str>, Vec<(&'static str, &'static str)>);
 
 fn decide(hook: &Hook, content_type: &str, body: &[u8]) -> Seen {
-    match process(hook, content_type.as_bytes(), body) {
-        Ok(p) => (
-            Ok(String::from_utf8(p.canonical.to_json()).unwrap()),
-            p.actions.iter().map(|a| (a.field.as_str(), a.kind.as_str())).collect(),
-        ),
-        Err(r) => (Err(r.rejection.code()), r.actions.iter().map(|a| (a.field.as_str(), a.kind.as_str())).collect()),
+    let processed = process(hook, content_type.as_bytes(), body);
+    let actions = processed.actions.iter().map(|a| (a.field.as_str(), a.kind.as_str())).collect();
+    match processed.result {
+        Ok(message) => (Ok(message.to_json()), actions),
+        Err(r) => (Err(r.code()), actions),
     }
 }
 

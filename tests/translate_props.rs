@@ -1,11 +1,12 @@
 //! Properties of translation: it never panics, whatever the input, and text without Slack markup
 //! passes through unchanged.
 
-use hookgate::json::Json;
+use hookgate::pipeline::json::Json;
 use hookgate::pipeline::process;
+use hookgate::pipeline::translate::blocks;
+use hookgate::pipeline::translate::mrkdwn::{self, Links, Styles};
+use hookgate::rules::SlackMaps;
 use hookgate::rules::{Hook, Markup};
-use hookgate::translate::mrkdwn::{self, Links, Styles};
-use hookgate::translate::{blocks, SlackMaps};
 use proptest::prelude::*;
 
 fn maps() -> SlackMaps {
@@ -128,8 +129,8 @@ proptest! {
         })
         .to_string();
         let hook = Hook { markup, slack: std::sync::Arc::new(maps()), ..Hook::default() };
-        if let Ok(p) = process(&hook, b"application/json", body.as_bytes()) {
-            let out = p.canonical.to_json().len();
+        if let Ok(message) = process(&hook, b"application/json", body.as_bytes()).result {
+            let out = message.to_json().len();
             prop_assert!(out <= 16 * body.len() + 4096, "{} bytes out of {} in", out, body.len());
         }
     }
@@ -141,8 +142,8 @@ proptest! {
         }
         let body = serde_json::json!({"text": text}).to_string();
         if !text.is_empty() {
-            let p = process(&Hook::default(), b"application/json", body.as_bytes()).unwrap();
-            prop_assert_eq!(p.canonical.text, text);
+            let message = process(&Hook::default(), b"application/json", body.as_bytes()).result.unwrap();
+            prop_assert_eq!(message.text, text);
         }
     }
 

@@ -3,11 +3,11 @@
 //! the contract agrees with must give Mattermost's result; a case where the contract deliberately
 //! differs must give the contract's result; the rest belong to later stages and are named so.
 
-use hookgate::canonical::Canonical;
+use hookgate::pipeline::message::Message;
 use hookgate::pipeline::process;
-use hookgate::rejection::Rejection;
+use hookgate::refusal::Refusal;
 use hookgate::rules::Hook;
-use hookgate::translate::SlackMaps;
+use hookgate::rules::SlackMaps;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -135,15 +135,15 @@ fn hook() -> Hook {
 }
 
 /// The vector's request through the pipeline: the forwarded payload, or the rejection.
-fn forward(vector: &Value) -> Result<Canonical, Rejection> {
+fn forward(vector: &Value) -> Result<Message, Refusal> {
     let request = &vector["request"];
     let content_type = request["content_type"].as_str().unwrap_or("");
     let body = request["body"].as_str().expect("request body").replace("{user1_id}", USER1_ID);
-    process(&hook(), content_type.as_bytes(), body.as_bytes()).map(|p| p.canonical).map_err(|r| r.rejection)
+    process(&hook(), content_type.as_bytes(), body.as_bytes()).result
 }
 
 /// The forwarded text, or the rejection.
-fn run(vector: &Value) -> Result<String, Rejection> {
+fn run(vector: &Value) -> Result<String, Refusal> {
     forward(vector).map(|c| c.text)
 }
 

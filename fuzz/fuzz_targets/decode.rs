@@ -14,5 +14,5 @@ const CONTENT_TYPES: &[&[u8]] = &[
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else { return };
     let content_type = CONTENT_TYPES[usize::from(pick) % CONTENT_TYPES.len()];
-    let _ = hookgate::decode::decode(content_type, body);
+    let _ = hookgate::pipeline::decode::decode(content_type, body);
 });

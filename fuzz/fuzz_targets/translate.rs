@@ -1,8 +1,9 @@
 //! Translating any text in every mode, and rendering any JSON as blocks, never panics.
 #![no_main]
 
-use hookgate::translate::mrkdwn::{self, Links, Styles};
-use hookgate::translate::{blocks, SlackMaps};
+use hookgate::pipeline::translate::mrkdwn::{self, Links, Styles};
+use hookgate::pipeline::translate::blocks;
+use hookgate::rules::SlackMaps;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     for links in [Links::Text, Links::Attachment, Links::None] {
         let _ = mrkdwn::mattermost(&text, &maps, links);
     }
-    if let Ok(doc) = hookgate::json::parse(data) {
+    if let Ok(doc) = hookgate::pipeline::json::parse(data) {
         let _ = blocks::render(&doc, &maps);
     }
 });

@@ -1,12 +1,14 @@
 //! Reads every `*.toml` in the rules directory (in name order), merges them and validates the
 //! result, collecting every problem rather than stopping at the first.
+//!
+//! Loading is linear in the size of the rules: places come from each file's index of line
+//! starts, and duplicates are found through maps, so no hook is compared with every other.
 
-use super::schema::{BackendKindName, RawBackend, RawFile, RawGateway, RawHook, RawSlack};
-use super::{Backend, BackendKind, Gateway, Hook, Location, Problem, Rules};
-use crate::backend::mattermost::MattermostBackend;
-use crate::keys::{self, Digest, KeyTable};
-use crate::policy::{ChannelMap, HookPolicy};
-use crate::translate::SlackMaps;
+use super::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, SlackMaps, DEFAULT_BURST, DEFAULT_RATE};
+use super::keys::{self, Digest, KeyTable};
+use super::kind::{BackendTable, HookKeys, KindRules, Written};
+use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawSlack};
+use super::{Backend, Findings, GatewaySettings, Location, Problem, Rules};
 use regex::Regex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,10 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
-/// Loads and validates the rules directory. On failure, every problem found is returned.
-pub fn load(dir: &Path) -> Result<Rules, Vec<Problem>> {
+/// Loads and validates the rules directory, reading backend tables with `kinds`. On failure,
+/// every problem found is returned.
+pub fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Problem>> {
     let mut files = Vec::new();
-    let mut problems = Vec::new();
+    let mut findings = Findings::default();
     let dir_text = dir.display().to_string();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -35,36 +38,49 @@ pub fn load(dir: &Path) -> Result<Rules, Vec<Problem>> {
     for path in paths {
         let name = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Err(e) => problems.push(problem_at_path(&name, format!("cannot read: {e}"))),
-            Ok(text) => match toml::from_str::<RawFile>(&text) {
-                Ok(raw) => files.push(SourceFile { name, text, raw }),
-                Err(e) => {
-                    let line = e.span().map_or(1, |s| line_of(&text, s.start));
-                    problems.push(Problem {
-                        at: Some(Location { file: name.clone(), line }),
-                        path: name,
-                        message: e.message().trim_end().to_owned(),
-                    });
+            Err(e) => findings.problems.push(problem_at_path(&name, format!("cannot read: {e}"))),
+            Ok(text) => {
+                let lines = LineIndex::new(&text);
+                match toml::from_str::<RawFile>(&text) {
+                    Ok(raw) => files.push(SourceFile { name, lines, raw }),
+                    Err(e) => {
+                        let line = e.span().map_or(1, |s| lines.line(s.start));
+                        findings.error(Location { file: name, line }, e.message().trim_end().to_owned());
+                    }
                 }
-            },
+            }
         }
     }
-    let merged = Merger::default().merge(&files, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
+    let merged = Merger::new(kinds).merge(&files, &mut findings);
+    if !findings.problems.is_empty() {
+        return Err(findings.problems);
     }
     merged.ok_or_else(|| vec![problem_at_path(&dir_text, "no rules were loaded".into())])
 }
 
 struct SourceFile {
     name: String,
-    text: String,
+    lines: LineIndex,
     raw: RawFile,
 }
 
 impl SourceFile {
     fn at<T>(&self, spanned: &Spanned<T>) -> Location {
-        Location { file: self.name.clone(), line: line_of(&self.text, spanned.span().start) }
+        Location { file: self.name.clone(), line: self.lines.line(spanned.span().start) }
+    }
+}
+
+/// Where each line of a text starts, to turn a byte offset into a line number by binary search.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(std::iter::once(0).chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1)).collect())
+    }
+
+    /// 1-based line of a byte offset.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
     }
 }
 
@@ -72,74 +88,89 @@ fn problem_at_path(path: &str, message: String) -> Problem {
     Problem { at: None, path: path.to_owned(), message }
 }
 
-fn problem(at: Location, message: String) -> Problem {
-    Problem { path: at.file.clone(), at: Some(at), message }
-}
-
-/// 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-#[derive(Default)]
-struct Merger {
-    gateway: Option<(Gateway, Location)>,
+struct Merger<'k> {
+    kinds: &'k [&'k dyn KindRules],
+    gateway: Option<(GatewaySettings, Location)>,
     slack: SlackMaps,
     /// Where each `[slack.users]` / `[slack.channels]` id was mapped, to name duplicates.
     slack_seen: HashMap<(&'static str, String), Location>,
-    backends: Vec<(Backend, Location)>,
-    hooks: Vec<(Hook, Digest, Location)>,
-    warnings: Vec<Problem>,
+    backends: Vec<Backend>,
+    /// Each backend's position and place, by name.
+    backend_seen: HashMap<String, (usize, Location)>,
+    hooks: Vec<(Hook, Digest)>,
+    /// Where each hook name and key digest was first written.
+    hook_names: HashMap<String, Location>,
+    hook_keys: HashMap<Digest, (String, Location)>,
 }
 
-impl Merger {
-    fn merge(mut self, files: &[SourceFile], problems: &mut Vec<Problem>) -> Option<Rules> {
+impl<'k> Merger<'k> {
+    fn new(kinds: &'k [&'k dyn KindRules]) -> Merger<'k> {
+        Merger {
+            kinds,
+            gateway: None,
+            slack: SlackMaps::default(),
+            slack_seen: HashMap::new(),
+            backends: Vec::new(),
+            backend_seen: HashMap::new(),
+            hooks: Vec::new(),
+            hook_names: HashMap::new(),
+            hook_keys: HashMap::new(),
+        }
+    }
+
+    fn merge(mut self, files: &[SourceFile], findings: &mut Findings) -> Option<Rules> {
         for file in files {
             if let Some(gateway) = &file.raw.gateway {
-                self.add_gateway(file, gateway, problems);
+                self.add_gateway(file, gateway, findings);
             }
             for (name, backend) in &file.raw.backends {
-                self.add_backend(file, name, backend, problems);
+                self.add_backend(file, name, backend, findings);
             }
             if let Some(slack) = &file.raw.slack {
-                self.add_slack(file, slack, problems);
+                self.add_slack(file, slack, findings);
             }
         }
         // Hooks refer to backends from any file, so they are read once every backend is known.
         for file in files {
             for hook in &file.raw.hooks {
-                self.add_hook(file, hook, problems);
+                self.add_hook(file, hook, findings);
             }
         }
-        if !problems.is_empty() {
+        if !findings.problems.is_empty() {
             return None;
         }
-        let keys = KeyTable::new(self.hooks.iter().map(|(_, d, _)| *d).collect());
+        let keys = KeyTable::new(self.hooks.iter().map(|(_, d)| *d).collect());
         let slack = Arc::new(self.slack);
-        for (hook, _, _) in &mut self.hooks {
-            hook.slack = slack.clone();
-        }
+        let hooks = self
+            .hooks
+            .into_iter()
+            .map(|(mut hook, _)| {
+                hook.slack = slack.clone();
+                hook
+            })
+            .collect();
         Some(Rules {
             gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
-            backends: self.backends.into_iter().map(|(b, _)| b).collect(),
-            hooks: self.hooks.into_iter().map(|(h, _, _)| h).collect(),
+            backend_names: self.backend_seen.into_iter().map(|(name, (i, _))| (name, i)).collect(),
+            backends: self.backends,
+            hooks,
             keys,
-            warnings: self.warnings,
+            warnings: std::mem::take(&mut findings.warnings),
         })
     }
 
-    fn add_slack(&mut self, file: &SourceFile, raw: &RawSlack, problems: &mut Vec<Problem>) {
+    fn add_slack(&mut self, file: &SourceFile, raw: &RawSlack, findings: &mut Findings) {
         for (table, entries, target) in
             [("users", &raw.users, &mut self.slack.users), ("channels", &raw.channels, &mut self.slack.channels)]
         {
             for (id, name) in entries {
                 let at = file.at(name);
                 if let Some(first) = self.slack_seen.get(&(table, id.clone())) {
-                    problems.push(problem(at, format!("[slack.{table}] maps `{id}` twice; first at {first}")));
+                    findings.error(at, format!("[slack.{table}] maps `{id}` twice; first at {first}"));
                     continue;
                 }
                 if name.get_ref().is_empty() {
-                    problems.push(problem(at, format!("[slack.{table}] `{id}` maps to an empty name")));
+                    findings.error(at, format!("[slack.{table}] `{id}` maps to an empty name"));
                     continue;
                 }
                 self.slack_seen.insert((table, id.clone()), at);
@@ -148,21 +179,18 @@ impl Merger {
         }
     }
 
-    fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, problems: &mut Vec<Problem>) {
+    fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, findings: &mut Findings) {
         let at = file.at(raw);
         if let Some((_, first)) = &self.gateway {
-            problems.push(problem(at, format!("[gateway] is defined twice; first at {first}")));
+            findings.error(at, format!("[gateway] is defined twice; first at {first}"));
             return;
         }
         let raw = raw.get_ref();
-        let mut gateway = Gateway::default();
+        let mut gateway = GatewaySettings::default();
         for (field, target) in [("listen", &raw.listen), ("admin_listen", &raw.admin_listen)] {
             if let Some(addr) = target {
                 if addr.get_ref().parse::<SocketAddr>().is_err() {
-                    problems.push(problem(
-                        file.at(addr),
-                        format!("{field} {:?} is not an IP:PORT address", addr.get_ref()),
-                    ));
+                    findings.error(file.at(addr), format!("{field} {:?} is not an IP:PORT address", addr.get_ref()));
                 }
             }
         }
@@ -173,7 +201,7 @@ impl Merger {
             gateway.admin_listen = admin.get_ref().clone();
         }
         if let Some(max) = &raw.max_body_bytes {
-            match positive(file, max, "max_body_bytes", 64 << 20, problems) {
+            match positive(file, max, "max_body_bytes", 64 << 20, findings) {
                 Some(v) => gateway.max_body_bytes = v,
                 None => return,
             }
@@ -181,19 +209,19 @@ impl Merger {
         if let Some(errors) = raw.errors {
             gateway.errors = errors;
         }
-        let ms = |v: &Option<Spanned<i64>>, field, default: Duration, problems: &mut Vec<Problem>| {
+        let ms = |v: &Option<Spanned<i64>>, field, default: Duration, findings: &mut Findings| {
             v.as_ref().map_or(Some(default), |v| {
-                positive(file, v, field, 3_600_000, problems).map(|n| Duration::from_millis(n as u64))
+                positive(file, v, field, 3_600_000, findings).map(|n| Duration::from_millis(n as u64))
             })
         };
-        let defaults = Gateway::default();
+        let defaults = GatewaySettings::default();
         let header =
-            ms(&raw.client_header_timeout_ms, "client_header_timeout_ms", defaults.client_header_timeout, problems);
-        let body = ms(&raw.client_body_timeout_ms, "client_body_timeout_ms", defaults.client_body_timeout, problems);
+            ms(&raw.client_header_timeout_ms, "client_header_timeout_ms", defaults.client_header_timeout, findings);
+        let body = ms(&raw.client_body_timeout_ms, "client_body_timeout_ms", defaults.client_body_timeout, findings);
         let connections = raw
             .max_connections
             .as_ref()
-            .map_or(Some(defaults.max_connections), |v| positive(file, v, "max_connections", 1_000_000, problems));
+            .map_or(Some(defaults.max_connections), |v| positive(file, v, "max_connections", 1_000_000, findings));
         let (Some(header), Some(body), Some(connections)) = (header, body, connections) else { return };
         gateway.client_header_timeout = header;
         gateway.client_body_timeout = body;
@@ -202,185 +230,178 @@ impl Merger {
         gateway.admin_listen_public = raw.admin_listen_public.unwrap_or(false);
         if let (Some(admin), Err(e)) = (&raw.admin_listen, gateway.check_admin_listen()) {
             if admin.get_ref().parse::<SocketAddr>().is_ok() {
-                problems.push(problem(file.at(admin), e));
+                findings.error(file.at(admin), e);
             }
         }
         self.gateway = Some((gateway, at));
     }
 
-    fn add_backend(&mut self, file: &SourceFile, name: &str, raw: &Spanned<RawBackend>, problems: &mut Vec<Problem>) {
+    /// A backend table: `kind` picks the kind, which reads the rest. A key another kind reads has
+    /// no meaning here; a key no kind reads is unknown.
+    fn add_backend(&mut self, file: &SourceFile, name: &str, raw: &Spanned<RawBackend>, findings: &mut Findings) {
         let at = file.at(raw);
-        if let Some((_, first)) = self.backends.iter().find(|(b, _)| b.name == name) {
-            problems.push(problem(at, format!("backend `{}` is defined twice; first at {first}", name)));
+        if let Some((_, first)) = self.backend_seen.get(name) {
+            findings.error(at, format!("backend `{name}` is defined twice; first at {first}"));
             return;
         }
         let raw = raw.get_ref();
-        let kind = match raw.kind {
-            BackendKindName::Log => {
-                let given = [
-                    ("url", raw.url.as_ref().map(|v| file.at(v))),
-                    ("timeout_ms", raw.timeout_ms.as_ref().map(|v| file.at(v))),
-                    ("connect_timeout_ms", raw.connect_timeout_ms.as_ref().map(|v| file.at(v))),
-                    ("max_message_chars", raw.max_message_chars.as_ref().map(|v| file.at(v))),
-                ];
-                let before = problems.len();
-                for (key, at) in given {
-                    if let Some(at) = at {
-                        problems
-                            .push(problem(at, format!("backend `{}`: {key} has no meaning for a log backend", name)));
-                    }
-                }
-                if problems.len() > before {
-                    return;
-                }
-                BackendKind::Log
-            }
-            BackendKindName::Mattermost => {
-                let Some(url) = &raw.url else {
-                    problems.push(problem(at, format!("backend `{}` of kind mattermost needs a url", name)));
-                    return;
-                };
-                let timeout = opt_positive(file, &raw.timeout_ms, "timeout_ms", 5_000, 600_000, problems);
-                let connect =
-                    opt_positive(file, &raw.connect_timeout_ms, "connect_timeout_ms", 1_000, 600_000, problems);
-                let max_chars =
-                    opt_positive(file, &raw.max_message_chars, "max_message_chars", 16_383, 1 << 24, problems);
-                let (Some(timeout), Some(connect), Some(max_chars)) = (timeout, connect, max_chars) else {
-                    return;
-                };
-                match MattermostBackend::new(url.get_ref(), timeout as u64, connect as u64, max_chars) {
-                    Ok(b) => BackendKind::Mattermost(b),
-                    Err(e) => {
-                        problems.push(problem(file.at(url), format!("backend `{}`: {e}", name)));
-                        return;
-                    }
-                }
-            }
+        let Some(kind_value) = raw.get("kind") else {
+            findings.error(at, format!("backend `{name}`: missing field `kind`"));
+            return;
         };
-        self.backends.push((Backend { name: name.to_owned(), kind }, at));
+        let names: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
+        let Some(kind) = kind_value.get_ref().as_str().and_then(|k| self.kinds.iter().find(|kind| kind.name() == k))
+        else {
+            let written = kind_value.get_ref().as_str().map_or_else(|| kind_value.get_ref().to_string(), str::to_owned);
+            findings.error(file.at(kind_value), format!("unknown variant `{written}`, expected {}", one_of(&names)));
+            return;
+        };
+        let before = findings.problems.len();
+        let mut keys = Vec::with_capacity(raw.len());
+        for (key, value) in raw.iter().filter(|(key, _)| *key != "kind") {
+            let key_at = file.at(value);
+            if kind.keys().contains(&key.as_str()) {
+                keys.push((key.clone(), Written { value: value.get_ref().clone(), at: key_at }));
+            } else if self.kinds.iter().any(|k| k.keys().contains(&key.as_str())) {
+                findings.error(key_at, format!("backend `{name}`: {key} has no meaning for a {} backend", kind.name()));
+            } else {
+                let known: Vec<&str> = std::iter::once("kind").chain(kind.keys().iter().copied()).collect();
+                findings.error(key_at, format!("unknown field `{key}`, expected {}", one_of(&known)));
+            }
+        }
+        if findings.problems.len() > before {
+            return;
+        }
+        let table = BackendTable { name: name.to_owned(), at: at.clone(), keys };
+        if let Some(config) = kind.backend(&table, findings) {
+            self.backend_seen.insert(name.to_owned(), (self.backends.len(), at));
+            self.backends.push(Backend { name: name.to_owned(), kind: kind.name(), config });
+        }
     }
 
-    fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, problems: &mut Vec<Problem>) {
+    fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, findings: &mut Findings) {
         let hook = raw.get_ref();
         let at = file.at(&hook.name);
         let name = hook.name.get_ref();
-        let before = problems.len();
+        let before = findings.problems.len();
         if !valid_name(name) {
-            problems.push(problem(
+            findings.error(
                 at.clone(),
                 format!("hook name {name:?} must be 1-64 characters of A-Z a-z 0-9 _ . - and not `unknown` or `all`"),
-            ));
+            );
         }
-        if let Some((_, _, first)) = self.hooks.iter().find(|(h, _, _)| h.name == *name) {
-            problems.push(problem(at.clone(), format!("hook `{name}` is defined twice; first at {first}")));
+        if let Some(first) = self.hook_names.get(name) {
+            findings.error(at.clone(), format!("hook `{name}` is defined twice; first at {first}"));
         }
         let digest = match keys::parse_rule_key(hook.key.get_ref()) {
             Ok(d) => {
                 if !hook.key.get_ref().starts_with("sha256:") {
-                    self.warnings.push(problem(
+                    findings.warn(
                         file.at(&hook.key),
-                        format!("warning: hook `{name}` stores its key in plain text; store the output of `hookgate hash-key` instead"),
-                    ));
+                        format!("hook `{name}` stores its key in plain text; store the output of `hookgate hash-key` instead"),
+                    );
                 }
                 Some(d)
             }
             Err(e) => {
-                problems.push(problem(file.at(&hook.key), format!("hook `{name}`: {e}")));
+                findings.error(file.at(&hook.key), format!("hook `{name}`: {e}"));
                 None
             }
         };
         if let Some(d) = digest {
-            if let Some((other, _, first)) = self.hooks.iter().find(|(_, od, _)| *od == d) {
-                problems.push(problem(
-                    file.at(&hook.key),
-                    format!("hook `{name}` has the same key as hook `{}` at {first}", other.name),
-                ));
+            if let Some((other, first)) = self.hook_keys.get(&d) {
+                findings
+                    .error(file.at(&hook.key), format!("hook `{name}` has the same key as hook `{other}` at {first}"));
             }
         }
-        let backend = self.backends.iter().position(|(b, _)| b.name == *hook.backend.get_ref());
-        match backend.map(|i| &self.backends[i].0.kind) {
-            None => problems.push(problem(
-                file.at(&hook.backend),
-                format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
-            )),
-            Some(BackendKind::Mattermost(_)) => match &hook.backend_key {
-                Some(k) if valid_backend_key(k.get_ref()) => {}
-                Some(k) => problems.push(problem(
-                    file.at(k),
-                    format!("hook `{name}`: backend_key must be 1-128 characters of A-Z a-z 0-9 _ -"),
-                )),
-                None => problems.push(problem(
-                    at.clone(),
-                    format!("hook `{name}` uses a mattermost backend and needs a backend_key"),
-                )),
-            },
-            // A warning, not an error (contract section 14): a hook can be pointed at the log
-            // backend for a while without removing its key.
-            Some(BackendKind::Log) => {
-                if let Some(k) = &hook.backend_key {
-                    self.warnings.push(problem(
-                        file.at(k),
-                        format!("warning: hook `{name}`: backend_key has no meaning for a log backend and is ignored"),
-                    ));
-                }
+        let backend = self.backend_seen.get(hook.backend.get_ref()).map(|(i, _)| &self.backends[*i]);
+        let target = match backend {
+            None => {
+                findings.error(
+                    file.at(&hook.backend),
+                    format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
+                );
+                None
             }
-        }
-        let policy = hook_policy(file, name, hook, problems);
+            Some(backend) => {
+                let keys = HookKeys {
+                    name,
+                    at: at.clone(),
+                    backend_key: hook
+                        .backend_key
+                        .as_ref()
+                        .map(|k| Written { value: k.get_ref().as_str(), at: file.at(k) }),
+                };
+                let kind = self.kinds.iter().find(|k| k.name() == backend.kind);
+                kind.and_then(|kind| kind.hook(&keys, findings))
+            }
+        };
+        let policy = hook_policy(file, name, hook, findings);
         let rate = match &hook.rate {
-            None => Some(crate::ratelimit::DEFAULT_RATE),
+            None => Some(DEFAULT_RATE),
             Some(r) if r.get_ref().is_finite() && (0.0..=1e6).contains(r.get_ref()) => Some(*r.get_ref()),
             Some(r) => {
-                problems.push(problem(
-                    file.at(r),
-                    format!("rate must be between 0 (unlimited) and 1000000, not {}", r.get_ref()),
-                ));
+                findings
+                    .error(file.at(r), format!("rate must be between 0 (unlimited) and 1000000, not {}", r.get_ref()));
                 None
             }
         };
         let burst = match &hook.burst {
-            None => Some(crate::ratelimit::DEFAULT_BURST as usize),
-            Some(b) => positive(file, b, "burst", 1_000_000, problems),
+            None => Some(DEFAULT_BURST as usize),
+            Some(b) => positive(file, b, "burst", 1_000_000, findings),
         };
-        if problems.len() > before {
+        if findings.problems.len() > before {
             return;
         }
-        let (Some(digest), Some(backend), Some(policy), Some(rate), Some(burst)) =
-            (digest, backend, policy, rate, burst)
+        let (Some(digest), Some(target), Some(policy), Some(rate), Some(burst)) = (digest, target, policy, rate, burst)
         else {
             return;
         };
+        self.hook_names.insert(name.clone(), at.clone());
+        self.hook_keys.insert(digest, (name.clone(), at.clone()));
         self.hooks.push((
             Hook {
                 name: name.clone(),
-                backend,
-                backend_key: hook.backend_key.as_ref().map(|k| k.get_ref().clone()).unwrap_or_default(),
-                channel: hook.channel.clone(),
-                username: hook.username.clone(),
-                icon_url: hook.icon_url.clone(),
+                backend: hook.backend.get_ref().clone(),
+                target,
                 markup: hook.markup,
                 policy,
                 slack: Arc::default(),
-                rate,
-                burst: burst as u32,
+                limit: RateLimit { rate, burst: burst as u32 },
             },
             digest,
-            at,
         ));
     }
 }
 
-/// A hook's overrides, channel rules and props limit, with every regex compiled.
-fn hook_policy(file: &SourceFile, name: &str, hook: &RawHook, problems: &mut Vec<Problem>) -> Option<HookPolicy> {
-    let before = problems.len();
-    let regex = |written: &Spanned<String>, what: &str, problems: &mut Vec<Problem>| match Regex::new(written.get_ref())
-    {
+/// serde's wording for a list of expected values: "`a` or `b`", "one of `a`, `b`, `c`".
+fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [one] => one.clone(),
+        [a, b] => format!("{a} or {b}"),
+        _ => format!("one of {}", quoted.join(", ")),
+    }
+}
+
+/// A hook's defaults, overrides, channel rules and props limit, with every regex compiled.
+fn hook_policy(file: &SourceFile, name: &str, hook: &RawHook, findings: &mut Findings) -> Option<Policy> {
+    let before = findings.problems.len();
+    let regex = |written: &Spanned<String>, what: &str, findings: &mut Findings| match Regex::new(written.get_ref()) {
         Ok(r) => Some(r),
         Err(e) => {
-            problems.push(problem(file.at(written), format!("hook `{name}`: invalid {what} regex: {e}")));
+            findings.error(file.at(written), format!("hook `{name}`: invalid {what} regex: {e}"));
             None
         }
     };
-    let mut policy = HookPolicy::default();
+    let mut policy = Policy {
+        defaults: Defaults {
+            channel: hook.channel.clone(),
+            username: hook.username.clone(),
+            icon_url: hook.icon_url.clone(),
+        },
+        ..Policy::default()
+    };
     if let Some(overrides) = &hook.overrides {
         policy.username = overrides.username;
         policy.icon = overrides.icon;
@@ -388,20 +409,20 @@ fn hook_policy(file: &SourceFile, name: &str, hook: &RawHook, problems: &mut Vec
         policy.channels = overrides
             .channels
             .as_ref()
-            .map(|patterns| patterns.iter().filter_map(|p| regex(p, "channels", problems)).collect());
+            .map(|patterns| patterns.iter().filter_map(|p| regex(p, "channels", findings)).collect());
     }
     for rule in &hook.channel_map {
-        if let Some(pattern) = regex(&rule.pattern, "channel_map match", problems) {
+        if let Some(pattern) = regex(&rule.pattern, "channel_map match", findings) {
             if let Err(e) = check_replacement(&pattern, rule.to.get_ref()) {
-                problems.push(problem(file.at(&rule.to), format!("hook `{name}`: channel_map to: {e}")));
+                findings.error(file.at(&rule.to), format!("hook `{name}`: channel_map to: {e}"));
             }
             policy.channel_map.push(ChannelMap { pattern, to: rule.to.get_ref().clone() });
         }
     }
     if let Some(max) = &hook.max_props_bytes {
-        policy.max_props_bytes = positive(file, max, "max_props_bytes", 1 << 26, problems)?;
+        policy.max_props_bytes = positive(file, max, "max_props_bytes", 1 << 26, findings)?;
     }
-    (problems.len() == before).then_some(policy)
+    (findings.problems.len() == before).then_some(policy)
 }
 
 /// Refuses `$N`, `${N}` and `${name}` references to groups the pattern does not have: the regex
@@ -446,38 +467,16 @@ fn valid_name(name: &str) -> bool {
         && name != "all"
 }
 
-/// Backend keys go into a URL path, so they are held to the characters ids are made of.
-fn valid_backend_key(key: &str) -> bool {
-    (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-}
-
-fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, problems: &mut Vec<Problem>) -> Option<usize> {
-    let n = *v.get_ref();
-    if n < 1 || n > max {
-        problems.push(problem(file.at(v), format!("{field} must be between 1 and {max}, not {n}")));
-        return None;
-    }
-    Some(n as usize)
-}
-
-fn opt_positive(
-    file: &SourceFile,
-    v: &Option<Spanned<i64>>,
-    field: &str,
-    default: usize,
-    max: i64,
-    problems: &mut Vec<Problem>,
-) -> Option<usize> {
-    match v {
-        None => Some(default),
-        Some(v) => positive(file, v, field, max, problems),
-    }
+fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, findings: &mut Findings) -> Option<usize> {
+    findings.positive(&file.at(v), field, *v.get_ref(), max).map(|n| n as usize)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Mode;
+    use crate::delivery::load_rules as load;
+    use crate::delivery::mattermost::Target;
+    use crate::rules::Mode;
 
     fn load_files(files: &[(&str, &str)]) -> Result<Rules, Vec<String>> {
         let dir = tempfile::tempdir().unwrap();
@@ -486,6 +485,11 @@ mod tests {
         }
         load(dir.path())
             .map_err(|ps| ps.iter().map(|p| p.to_string().replace(&format!("{}/", dir.path().display()), "")).collect())
+    }
+
+    /// The backend_key a mattermost hook was loaded with.
+    fn target(hook: &Hook) -> &str {
+        &hook.target.as_any().downcast_ref::<Target>().expect("a mattermost hook").backend_key
     }
 
     const BACKENDS: &str = r#"
@@ -532,13 +536,10 @@ backend = "console"
         assert_eq!(rules.gateway.errors, super::super::ErrorDialect::Mattermost);
         assert_eq!(rules.hooks.len(), 2);
         let ci = rules.hook_by_digest(&keys::digest("test")).unwrap();
-        assert_eq!(
-            (ci.name.as_str(), ci.backend_key.as_str(), ci.markup),
-            ("ci", "abc123", super::super::Markup::Slack)
-        );
-        assert_eq!(rules.backend(ci).name, "chat");
+        assert_eq!((ci.name.as_str(), target(ci), ci.markup), ("ci", "abc123", super::super::Markup::Slack));
+        assert_eq!(rules.backend(&ci.backend).unwrap().name, "chat");
         let demo = rules.hook_by_digest(&keys::digest("plain-token")).unwrap();
-        assert_eq!(rules.backend(demo).name, "console");
+        assert_eq!(rules.backend(&demo.backend).unwrap().name, "console");
         let warnings: Vec<String> =
             rules.warnings.iter().map(|w| w.to_string().rsplit('/').next().unwrap().to_owned()).collect();
         assert_eq!(
@@ -724,9 +725,10 @@ backend = "console"
     fn shipped_rules_are_valid() {
         let rules = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
         let demo = rules.hook_by_digest(&keys::digest("hookgate-demo-key")).unwrap();
-        assert!(matches!(rules.backend(demo).kind, BackendKind::Log));
+        assert_eq!(rules.backend(&demo.backend).unwrap().kind, "log");
         let ci = rules.hook_by_digest(&keys::digest("T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX")).unwrap();
-        assert!(matches!(rules.backend(ci).kind, BackendKind::Mattermost(_)));
+        assert_eq!(rules.backend(&ci.backend).unwrap().kind, "mattermost");
+        assert_eq!(target(ci), "abc123generatedkey");
     }
 
     #[test]

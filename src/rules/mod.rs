@@ -1,18 +1,25 @@
-//! Rules: the rules directory read into validated, typed values.
+//! Rules: the rules directory read into validated, typed values, at the bottom of the house.
 //!
 //! `load` is the only way in; `hookgate check`, `serve` and reloads all go through it, so every
-//! place that sees a `Rules` can trust it.
+//! place that sees a `Rules` can trust it. Nothing here imports a stage: the stages import the
+//! parts of a hook they need, and backend kinds are handed to the loader (`kind.rs`).
 
+mod hook;
+pub mod keys;
+mod kind;
 mod load;
 mod schema;
 
+pub use hook::{
+    ChannelMap, Defaults, Field, Hook, Markup, Mode, Policy, RateLimit, SlackMaps, DEFAULT_BURST,
+    DEFAULT_MAX_PROPS_BYTES, DEFAULT_RATE,
+};
+pub use kind::{BackendTable, HookKeys, KindConfig, KindRules, Written};
 pub use load::load;
-pub use schema::{ErrorDialect, Markup};
+pub use schema::ErrorDialect;
 
-use crate::backend::mattermost::MattermostBackend;
-use crate::keys::{Digest, KeyTable};
-use crate::policy::HookPolicy;
-use crate::translate::SlackMaps;
+use keys::{Digest, KeyTable};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +27,11 @@ use std::time::Duration;
 /// A validated rule set.
 #[derive(Debug)]
 pub struct Rules {
-    pub gateway: Gateway,
+    pub gateway: GatewaySettings,
     pub backends: Vec<Backend>,
     pub hooks: Vec<Hook>,
     keys: KeyTable,
+    backend_names: HashMap<String, usize>,
     /// Things that work but deserve attention (keys stored in plain text).
     pub warnings: Vec<Problem>,
 }
@@ -34,19 +42,24 @@ impl Rules {
         self.hook_index(digest).map(|i| &self.hooks[i])
     }
 
-    /// The index in `hooks` of the hook whose key has this digest.
+    /// The position in `hooks` of the hook whose key has this digest: valid for this rule set only.
     pub fn hook_index(&self, digest: &Digest) -> Option<usize> {
         self.keys.find(digest)
     }
 
-    pub fn backend(&self, hook: &Hook) -> &Backend {
-        &self.backends[hook.backend]
+    /// The position in `backends` of the backend with this name.
+    pub fn backend_index(&self, name: &str) -> Option<usize> {
+        self.backend_names.get(name).copied()
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backend_index(name).map(|i| &self.backends[i])
     }
 }
 
 /// The `[gateway]` table with defaults applied.
 #[derive(Debug, Clone)]
-pub struct Gateway {
+pub struct GatewaySettings {
     pub listen: String,
     pub admin_listen: String,
     pub max_body_bytes: usize,
@@ -63,7 +76,7 @@ pub struct Gateway {
     pub max_connections: usize,
 }
 
-impl Gateway {
+impl GatewaySettings {
     /// The admin listener serves metrics without authentication, so it stays on loopback unless
     /// the rules say otherwise.
     pub fn check_admin_listen(&self) -> Result<(), String> {
@@ -82,9 +95,9 @@ impl Gateway {
     }
 }
 
-impl Default for Gateway {
+impl Default for GatewaySettings {
     fn default() -> Self {
-        Gateway {
+        GatewaySettings {
             listen: "127.0.0.1:8065".into(),
             admin_listen: "127.0.0.1:9465".into(),
             max_body_bytes: 300_000,
@@ -98,54 +111,39 @@ impl Default for Gateway {
     }
 }
 
+/// A `[backends.NAME]` table, read by its kind.
 #[derive(Debug)]
 pub struct Backend {
     pub name: String,
-    pub kind: BackendKind,
+    /// The kind's name, as written in `kind = "..."`.
+    pub kind: &'static str,
+    pub config: Arc<dyn KindConfig>,
 }
 
-#[derive(Debug)]
-pub enum BackendKind {
-    Mattermost(MattermostBackend),
-    Log,
+/// Problems and warnings found while loading, each with its place.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Problem>,
 }
 
-/// One `[[hooks]]` entry.
-#[derive(Debug, Clone)]
-pub struct Hook {
-    pub name: String,
-    /// Index into `Rules::backends`.
-    pub backend: usize,
-    /// The backend's own hook id (mattermost backends); empty for `log`.
-    pub backend_key: String,
-    pub channel: String,
-    pub username: String,
-    pub icon_url: String,
-    pub markup: Markup,
-    pub policy: HookPolicy,
-    /// The rules' `[slack.users]` and `[slack.channels]`, shared by every hook.
-    pub slack: Arc<SlackMaps>,
-    /// Sustained messages per second; 0 is unlimited.
-    pub rate: f64,
-    /// Messages allowed at once before `rate` applies.
-    pub burst: u32,
-}
+impl Findings {
+    pub fn error(&mut self, at: Location, message: String) {
+        self.problems.push(Problem { path: at.file.clone(), at: Some(at), message });
+    }
 
-impl Default for Hook {
-    fn default() -> Self {
-        Hook {
-            name: String::new(),
-            backend: 0,
-            backend_key: String::new(),
-            channel: String::new(),
-            username: String::new(),
-            icon_url: String::new(),
-            markup: Markup::default(),
-            policy: HookPolicy::default(),
-            slack: Arc::default(),
-            rate: crate::ratelimit::DEFAULT_RATE,
-            burst: crate::ratelimit::DEFAULT_BURST,
+    /// A warning; its message starts with `warning:`.
+    pub fn warn(&mut self, at: Location, message: String) {
+        self.warnings.push(Problem { path: at.file.clone(), at: Some(at), message: format!("warning: {message}") });
+    }
+
+    /// `n` when it is between 1 and `max`; reported otherwise.
+    pub fn positive(&mut self, at: &Location, field: &str, n: i64, max: i64) -> Option<i64> {
+        if n < 1 || n > max {
+            self.error(at.clone(), format!("{field} must be between 1 and {max}, not {n}"));
+            return None;
         }
+        Some(n)
     }
 }
 

@@ -3,7 +3,7 @@
 //! Unknown keys are errors (`deny_unknown_fields`) so a typo never passes silently. Values that
 //! need checking beyond their type are checked in `validate`, which turns these into `Rules`.
 
-use crate::policy::Mode;
+use super::hook::{Markup, Mode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -55,24 +55,9 @@ pub enum ErrorDialect {
     Mattermost,
 }
 
-/// A backend table. One struct for every kind (serde's tagged enums lose the line numbers);
-/// which keys a kind takes is checked in `validate`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBackend {
-    pub kind: BackendKindName,
-    pub url: Option<Spanned<String>>,
-    pub timeout_ms: Option<Spanned<i64>>,
-    pub connect_timeout_ms: Option<Spanned<i64>>,
-    pub max_message_chars: Option<Spanned<i64>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKindName {
-    Mattermost,
-    Log,
-}
+/// A backend table: `kind` and the keys that kind reads, each with its place. Which keys a
+/// kind takes is its own business (`rules/kind.rs`), so they are kept as written here.
+pub type RawBackend = BTreeMap<String, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,15 +102,4 @@ pub struct RawChannelMap {
     #[serde(rename = "match")]
     pub pattern: Spanned<String>,
     pub to: Spanned<String>,
-}
-
-/// How a hook's text is read (contract section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Markup {
-    /// Text is Markdown already; only Mattermost's own conversions apply.
-    #[default]
-    Markdown,
-    /// Text is Slack mrkdwn and is translated in full.
-    Slack,
 }

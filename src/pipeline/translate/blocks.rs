@@ -3,8 +3,8 @@
 //! reported.
 
 use super::mrkdwn::{self, Styles};
-use super::SlackMaps;
-use crate::json::Json;
+use crate::pipeline::json::Json;
+use crate::rules::SlackMaps;
 
 /// Names reported for what has no Markdown form.
 pub const DROPPED: &[&str] = &["blocks_actions", "blocks_input", "blocks_accessory", "blocks_unknown"];
@@ -205,7 +205,7 @@ fn styled(element: &Json, text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::parse;
+    use crate::pipeline::json::parse;
 
     fn maps() -> SlackMaps {
         SlackMaps {

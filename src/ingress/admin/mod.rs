@@ -2,7 +2,7 @@
 //! `GET /metrics` (Prometheus text format), `/healthz`, `/readyz`, and `/dashboard.json` (the
 //! Grafana dashboard for these metrics, ready to import).
 
-use crate::metrics::Metrics;
+use crate::observe::metrics::Metrics;
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;

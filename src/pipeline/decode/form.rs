@@ -46,7 +46,7 @@ fn decode(raw: &[u8]) -> String {
         i += 1;
     }
     out.truncate(n);
-    crate::json::lossy_string(out)
+    crate::pipeline::json::lossy_string(out)
 }
 
 /// The value of each hex digit; 0xff for every other byte.

@@ -1,14 +1,15 @@
-//! The canonical payload: Mattermost's incoming-webhook JSON, which every backend receives.
-//! Only non-empty members are written (contract section 4).
+//! The message the pipeline makes of a request: the contract's canonical payload, in the schema
+//! of Mattermost's incoming-webhook JSON. Each backend kind renders its posts from it. Only
+//! non-empty members are written (contract section 4).
 
-use crate::incoming::Attachment;
-use crate::json::{AsValue, Json};
+use crate::pipeline::incoming::Attachment;
+use crate::pipeline::json::{AsValue, Json};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Canonical {
+pub struct Message {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -54,11 +55,11 @@ impl PartialEq for Props {
     }
 }
 
-impl Canonical {
-    /// The JSON body sent to a backend.
-    pub fn to_json(&self) -> Vec<u8> {
+impl Message {
+    /// The message as Mattermost's incoming-webhook JSON.
+    pub fn to_json(&self) -> String {
         // Serialising plain strings, maps and values cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -68,8 +69,8 @@ mod tests {
 
     #[test]
     fn only_non_empty_members_are_written_in_contract_order() {
-        assert_eq!(Canonical::default().to_json(), b"{}");
-        let c = Canonical {
+        assert_eq!(Message::default().to_json(), "{}");
+        let c = Message {
             text: "t".into(),
             channel: "c".into(),
             username: "u".into(),
@@ -77,11 +78,11 @@ mod tests {
             icon_emoji: ":e:".into(),
             kind: "custom_x".into(),
             attachments: vec![Attachment { text: "a".into(), ..Attachment::default() }],
-            props: Some(Props::new(&crate::json::parse(br#"{"k":1}"#).unwrap())),
+            props: Some(Props::new(&crate::pipeline::json::parse(br#"{"k":1}"#).unwrap())),
             priority: Some(serde_json::json!({"priority": "urgent"})),
         };
         assert_eq!(
-            String::from_utf8(c.to_json()).unwrap(),
+            c.to_json(),
             r#"{"text":"t","channel":"c","username":"u","icon_url":"i","icon_emoji":":e:","type":"custom_x","attachments":[{"text":"a"}],"props":{"k":1},"priority":{"priority":"urgent"}}"#
         );
     }

@@ -8,17 +8,9 @@
 pub mod blocks;
 pub mod mrkdwn;
 
-use crate::incoming::{Attachment, Incoming};
-use crate::rules::Markup;
+use super::incoming::{Attachment, Incoming};
+use crate::rules::{Markup, SlackMaps};
 use mrkdwn::{Links, Styles};
-use std::collections::HashMap;
-
-/// `[slack.users]` and `[slack.channels]`: Slack ids to backend names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SlackMaps {
-    pub users: HashMap<String, String>,
-    pub channels: HashMap<String, String>,
-}
 
 /// Translates a request's text, attachments and blocks in place; dropped blocks are added to
 /// `req.dropped`.
@@ -90,7 +82,7 @@ fn translate_attachment(a: &mut Attachment, markup: Markup, maps: &SlackMaps, dr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::parse;
+    use crate::pipeline::json::parse;
 
     fn maps() -> SlackMaps {
         SlackMaps { users: [("U1".to_owned(), "alice".to_owned())].into(), channels: Default::default() }

@@ -1,7 +1,7 @@
 //! Splitting: text longer than the backend's post size becomes several posts, cut at code-point
 //! boundaries and preferably at a line break near the limit. Attachments ride on the last post.
 
-use crate::canonical::Canonical;
+use crate::pipeline::message::Message;
 
 /// How far back from the limit a line break is looked for, as a fraction of the limit.
 const LINE_BREAK_WINDOW: usize = 4;
@@ -9,7 +9,7 @@ const LINE_BREAK_WINDOW: usize = 4;
 /// The posts to send, in order. A text of at most `max_chars` code points is one post.
 /// Each post's cut is found by walking that post's code points only, so the work is linear in
 /// the text whatever the number of posts.
-pub fn split(mut payload: Canonical, max_chars: usize) -> Vec<Canonical> {
+pub fn split(mut payload: Message, max_chars: usize) -> Vec<Message> {
     let max_chars = max_chars.max(1);
     // Byte offset just past the limit's last code point, while more than the limit is left.
     let past_limit = |text: &str| text.char_indices().nth(max_chars).map(|(i, _)| i);
@@ -36,8 +36,8 @@ pub fn split(mut payload: Canonical, max_chars: usize) -> Vec<Canonical> {
         }
     }
     chunks.push(rest);
-    let mut posts: Vec<Canonical> =
-        chunks.into_iter().map(|chunk| Canonical { text: chunk.to_owned(), ..payload.clone() }).collect();
+    let mut posts: Vec<Message> =
+        chunks.into_iter().map(|chunk| Message { text: chunk.to_owned(), ..payload.clone() }).collect();
     if let Some(last) = posts.last_mut() {
         last.attachments = attachments;
     }
@@ -47,18 +47,18 @@ pub fn split(mut payload: Canonical, max_chars: usize) -> Vec<Canonical> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incoming::Attachment;
+    use crate::pipeline::incoming::Attachment;
 
-    fn post(text: &str) -> Canonical {
-        Canonical {
+    fn post(text: &str) -> Message {
+        Message {
             text: text.into(),
             channel: "c".into(),
             attachments: vec![Attachment { text: "att".into(), ..Attachment::default() }],
-            ..Canonical::default()
+            ..Message::default()
         }
     }
 
-    fn texts(posts: &[Canonical]) -> Vec<String> {
+    fn texts(posts: &[Message]) -> Vec<String> {
         posts.iter().map(|p| p.text.clone()).collect()
     }
 

@@ -5,7 +5,7 @@
 //! the same request sent with `Channel` or twice-written keys reads the same. A member of the wrong
 //! type is refused; `null` counts as absent.
 
-use crate::json::Json;
+use crate::pipeline::json::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -329,7 +329,7 @@ fn priority(value: &Json) -> Result<Option<Value>, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::parse;
+    use crate::pipeline::json::parse;
     use serde_json::json;
 
     fn read(body: &str) -> Result<Incoming, Invalid> {

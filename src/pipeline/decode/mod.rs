@@ -9,9 +9,9 @@
 mod form;
 mod multipart;
 
-use crate::incoming::Incoming;
-use crate::json;
-use crate::rejection::Rejection;
+use crate::pipeline::incoming::Incoming;
+use crate::pipeline::json;
+use crate::refusal::Refusal;
 
 /// How the body was read; useful in logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub enum BodyShape {
 }
 
 /// Decodes a request body. `content_type` is the raw header value, empty when absent.
-pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Refusal> {
     // A body starting with `payload=` is a form body whatever the header says (section 9).
     if body.starts_with(b"payload=") {
         return form_payload(body);
@@ -37,26 +37,26 @@ pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape),
     }
 }
 
-fn invalid(why: impl Into<String>) -> Rejection {
-    Rejection::InvalidPayload(why.into())
+fn invalid(why: impl Into<String>) -> Refusal {
+    Refusal::InvalidPayload(why.into())
 }
 
 fn starts_with_object(body: &[u8]) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
-fn json_body(body: &[u8]) -> Result<Incoming, Rejection> {
+fn json_body(body: &[u8]) -> Result<Incoming, Refusal> {
     let doc = json::parse(body).map_err(|e| invalid(format!("not JSON: {e}")))?;
     Incoming::from_json(doc).map_err(invalid)
 }
 
 /// The first `payload` field of a standard form body (`+` is a space, `&` separates fields).
-fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Refusal> {
     let payload = form::field(body, "payload").ok_or_else(|| invalid("form body has no payload field"))?;
     json_body(payload.as_bytes()).map(|r| (r, BodyShape::FormPayload))
 }
 
-fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodyShape), Rejection> {
+fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodyShape), Refusal> {
     let boundary =
         multipart::boundary(content_type).ok_or_else(|| invalid("multipart content type has no boundary"))?;
     let parts = multipart::parts(body, boundary).map_err(invalid)?;
@@ -163,7 +163,7 @@ mod tests {
                     assert_eq!(req.text.as_deref(), Some(text), "{label}");
                     assert_eq!(Some(got_shape), shape, "{label}");
                 }
-                (Err(prefix), Err(Rejection::InvalidPayload(why))) => {
+                (Err(prefix), Err(Refusal::InvalidPayload(why))) => {
                     assert!(why.starts_with(prefix), "{label}: {why:?} does not start with {prefix:?}")
                 }
                 (want, got) => panic!("{label}: wanted {want:?}, got {got:?}"),

@@ -2,21 +2,16 @@
 //! `burst`. Every request with a valid key takes a token before its body is read. Buckets start
 //! full and survive a reload for hooks whose name and limits did not change.
 
-use crate::rules::{Hook, Rules};
+use crate::rules::{Hook, RateLimit, Rules};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Slack's limits for incoming webhooks, used when a hook sets none.
-pub const DEFAULT_RATE: f64 = 1.0;
-pub const DEFAULT_BURST: u32 = 25;
-
 struct Bucket {
     name: String,
-    rate: f64,
-    burst: u32,
+    limit: RateLimit,
     limiter: DefaultDirectRateLimiter,
 }
 
@@ -30,18 +25,13 @@ impl Limiters {
     /// Buckets for `rules`, reusing `previous` ones whose hook kept its name and limits.
     pub fn new(rules: &Rules, previous: Option<&Limiters>) -> Limiters {
         let reuse = |hook: &Hook| {
-            previous?
-                .buckets
-                .iter()
-                .flatten()
-                .find(|b| b.name == hook.name && b.rate == hook.rate && b.burst == hook.burst)
-                .cloned()
+            previous?.buckets.iter().flatten().find(|b| b.name == hook.name && b.limit == hook.limit).cloned()
         };
         let buckets = rules
             .hooks
             .iter()
             .map(|hook| {
-                if hook.rate == 0.0 {
+                if hook.limit.rate == 0.0 {
                     return None;
                 }
                 Some(reuse(hook).unwrap_or_else(|| Arc::new(bucket(hook))))
@@ -61,22 +51,22 @@ impl Limiters {
 }
 
 fn bucket(hook: &Hook) -> Bucket {
-    let period = Duration::from_secs_f64(1.0 / hook.rate);
-    let burst = NonZeroU32::new(hook.burst).unwrap_or(NonZeroU32::MIN);
+    let period = Duration::from_secs_f64(1.0 / hook.limit.rate);
+    let burst = NonZeroU32::new(hook.limit.burst).unwrap_or(NonZeroU32::MIN);
     // Validation keeps rate within (0, 1e6], so the period is never zero.
     let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
-    Bucket { name: hook.name.clone(), rate: hook.rate, burst: hook.burst, limiter: RateLimiter::direct(quota) }
+    Bucket { name: hook.name.clone(), limit: hook.limit, limiter: RateLimiter::direct(quota) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::load;
+    use crate::rules::DEFAULT_BURST;
 
     fn rules(hooks: &str) -> Rules {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("r.toml"), format!("[backends.c]\nkind = \"log\"\n{hooks}")).unwrap();
-        load(dir.path()).unwrap()
+        crate::delivery::load_rules(dir.path()).unwrap()
     }
 
     fn hook(name: &str, limits: &str) -> String {

@@ -2,13 +2,13 @@
 //! hop ends. Label values are resolved once per rule set (`RuleHandles`), so recording a request
 //! touches pre-built counters and allocates nothing.
 
-use crate::backend::Upstream;
-use crate::incoming::DROPPED_MEMBERS;
+use crate::delivery::kind::Upstream;
+use crate::pipeline::incoming::DROPPED_MEMBERS;
+use crate::pipeline::policy::{Action, ActionKind};
+use crate::pipeline::translate::blocks;
 use crate::pipeline::Timings;
-use crate::policy::{Action, ActionKind, Field};
-use crate::rejection::Rejection;
-use crate::rules::Rules;
-use crate::translate::blocks;
+use crate::reason::Reason;
+use crate::rules::{Field, Rules};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -19,28 +19,6 @@ use std::time::Duration;
 const BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     30.0,
-];
-
-/// Statuses hookgate answers with; each gets a pre-built counter per hook.
-const CODES: &[u16] = &[200, 400, 403, 404, 405, 413, 429, 502, 503];
-
-/// Every `reason` label a rejection can carry.
-pub const REASONS: &[&str] = &[
-    "invalid_method",
-    "unknown_hook",
-    "too_large",
-    "invalid_payload",
-    "no_text",
-    "too_many_attachments",
-    "policy",
-    "backend_forbidden",
-    "channel_not_found",
-    "rate_limited",
-    "backend_rate_limited",
-    "backend_error",
-    "partly_delivered",
-    "backend_unavailable",
-    "overloaded",
 ];
 
 /// The (field, action) pairs a policy decision can produce.
@@ -201,8 +179,15 @@ impl Metrics {
         let overrides = if with_policy { OVERRIDES } else { &[] };
         HookHandles {
             label: label.to_owned(),
-            requests: CODES.iter().map(|c| (*c, self.requests.with_label_values(&[label, &c.to_string()]))).collect(),
-            rejections: REASONS.iter().map(|r| self.rejections.with_label_values(&[label, r])).collect(),
+            requests: Reason::statuses()
+                .into_iter()
+                .map(|c| (c, self.requests.with_label_values(&[label, &c.to_string()])))
+                .collect(),
+            // One handle per row of the reason table; rows that share a label share its counter.
+            rejections: Reason::ALL
+                .iter()
+                .map(|r| (*r, self.rejections.with_label_values(&[label, r.spec().metric])))
+                .collect(),
             overrides: overrides
                 .iter()
                 .map(|&(f, a)| (f, a, self.overrides.with_label_values(&[label, f.as_str(), a.as_str()])))
@@ -288,22 +273,19 @@ impl RuleHandles {
 pub struct HookHandles {
     label: String,
     requests: Vec<(u16, IntCounter)>,
-    rejections: Vec<IntCounter>,
+    rejections: Vec<(Reason, IntCounter)>,
     overrides: Vec<(Field, ActionKind, IntCounter)>,
 }
 
 impl HookHandles {
     /// The response sent: its status, and its reason when the request was not delivered.
-    pub fn answered(&self, metrics: &Metrics, status: u16, rejection: Option<&Rejection>) {
+    pub fn answered(&self, metrics: &Metrics, status: u16, reason: Option<Reason>) {
         match self.requests.iter().find(|(c, _)| *c == status) {
             Some((_, counter)) => counter.inc(),
             None => metrics.requests.with_label_values(&[&self.label, &status.to_string()]).inc(),
         }
-        if let Some(rejection) = rejection {
-            let reason = rejection.reason();
-            if let Some(i) = REASONS.iter().position(|r| *r == reason) {
-                self.rejections[i].inc();
-            }
+        if let Some((_, counter)) = reason.and_then(|reason| self.rejections.iter().find(|(r, _)| *r == reason)) {
+            counter.inc();
         }
     }
 
@@ -361,52 +343,19 @@ fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_rejection_has_a_known_reason() {
-        let all = [
-            Rejection::InvalidMethod,
-            Rejection::NoService,
-            Rejection::TooLarge,
-            Rejection::InvalidPayload(String::new()),
-            Rejection::NoText,
-            Rejection::TooManyAttachments,
-            Rejection::Prohibited(Field::Channel),
-            Rejection::ActionProhibited,
-            Rejection::ChannelNotFound,
-            Rejection::RateLimited { retry_after: 1 },
-            Rejection::BackendRateLimited { retry_after: 1 },
-            Rejection::BackendError(500),
-            Rejection::PartlyDelivered { delivered: 1, parts: 2 },
-            Rejection::BackendUnavailable("x"),
-            Rejection::Overloaded,
-        ];
-        for r in all {
-            assert!(REASONS.contains(&r.reason()), "{r:?}");
-        }
-    }
-
     /// Every action the policy can take has a pre-built counter.
     #[test]
     fn every_policy_action_has_a_counter() {
-        use crate::incoming::Incoming;
-        use crate::policy::{decide, ChannelMap, HookPolicy, Mode};
-        use crate::rules::Hook;
+        use crate::pipeline::incoming::Incoming;
+        use crate::pipeline::policy::decide;
+        use crate::rules::{ChannelMap, Mode, Policy};
         let modes = [Mode::Allow, Mode::Ignore, Mode::Reject];
         let map = vec![ChannelMap { pattern: regex::Regex::new("^a").unwrap(), to: "b".into() }];
         let some = |v: &str| Some(v.to_owned());
         let combos: Vec<(Mode, Mode, Mode)> =
             modes.iter().flat_map(|&u| modes.iter().flat_map(move |&i| modes.map(move |c| (u, i, c)))).collect();
         for (u, i, c) in combos {
-            let hook = Hook {
-                policy: HookPolicy {
-                    username: u,
-                    icon: i,
-                    channel: c,
-                    channel_map: map.clone(),
-                    ..HookPolicy::default()
-                },
-                ..Hook::default()
-            };
+            let policy = Policy { username: u, icon: i, channel: c, channel_map: map.clone(), ..Policy::default() };
             for channel in ["a1", "x"] {
                 for (field, value) in [("username", "n"), ("icon", ":e:"), ("channel", channel), ("type", "custom_t")] {
                     let mut req = Incoming { text: some("t"), ..Incoming::default() };
@@ -416,7 +365,7 @@ mod tests {
                         "channel" => req.channel = some(value),
                         _ => req.kind = some(value),
                     }
-                    for action in decide(&hook, req).actions {
+                    for action in decide(&policy, req).actions {
                         assert!(OVERRIDES.contains(&(action.field, action.kind)), "{action:?}");
                     }
                 }

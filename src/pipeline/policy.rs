@@ -8,79 +8,10 @@
 //!
 //! `decide` is a pure function and returns every action it took, so each can be counted.
 
-use crate::canonical::{Canonical, Props};
-use crate::incoming::Incoming;
-use crate::rejection::Rejection;
-use crate::rules::Hook;
-use regex::Regex;
-use serde::Deserialize;
-
-/// What a hook does with a requested value that differs from its default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Allow,
-    Ignore,
-    Reject,
-}
-
-/// `max_props_bytes` when a hook does not set it.
-pub const DEFAULT_MAX_PROPS_BYTES: usize = 65_536;
-
-/// A hook's override rules, validated at load.
-#[derive(Debug, Clone)]
-pub struct HookPolicy {
-    pub username: Mode,
-    pub icon: Mode,
-    pub channel: Mode,
-    /// Regexes an allowed channel must match, when given.
-    pub channels: Option<Vec<Regex>>,
-    /// Rewrites applied in order to a requested channel; the first that matches wins.
-    pub channel_map: Vec<ChannelMap>,
-    /// Largest accepted `props`, as compact JSON bytes.
-    pub max_props_bytes: usize,
-}
-
-impl Default for HookPolicy {
-    fn default() -> Self {
-        HookPolicy {
-            username: Mode::Allow,
-            icon: Mode::Allow,
-            channel: Mode::Allow,
-            channels: None,
-            channel_map: Vec::new(),
-            max_props_bytes: DEFAULT_MAX_PROPS_BYTES,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ChannelMap {
-    pub pattern: Regex,
-    /// Replacement in the regex crate's syntax (`$1`, `${name}`).
-    pub to: String,
-}
-
-/// The request member an action concerns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Field {
-    Username,
-    Icon,
-    Channel,
-    Type,
-}
-
-impl Field {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Field::Username => "username",
-            Field::Icon => "icon",
-            Field::Channel => "channel",
-            Field::Type => "type",
-        }
-    }
-}
+use super::incoming::Incoming;
+use super::message::{Message, Props};
+use crate::refusal::Refusal;
+use crate::rules::{ChannelMap, Field, Mode, Policy};
 
 /// What happened to a requested value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,23 +46,23 @@ pub struct Action {
 /// The payload to forward or the rejection, and every override action taken on the way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    pub result: Result<Canonical, Rejection>,
+    pub result: Result<Message, Refusal>,
     pub actions: Vec<Action>,
 }
 
-pub fn decide(hook: &Hook, req: Incoming) -> Decision {
+pub fn decide(policy: &Policy, req: Incoming) -> Decision {
     let mut actions = Vec::new();
-    let result = enforce(hook, req, &mut actions);
+    let result = enforce(policy, req, &mut actions);
     Decision { result, actions }
 }
 
-fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Canonical, Rejection> {
-    let policy = &hook.policy;
+fn enforce(policy: &Policy, req: Incoming, actions: &mut Vec<Action>) -> Result<Message, Refusal> {
+    let own = &policy.defaults;
     let mut act = |field, kind| actions.push(Action { field, kind });
     let requested = |v: Option<String>| v.filter(|s| !s.is_empty());
 
     let mut username = requested(req.username);
-    if username.as_ref().is_some_and(|u| *u != hook.username) {
+    if username.as_ref().is_some_and(|u| *u != own.username) {
         match policy.username {
             Mode::Allow => act(Field::Username, ActionKind::Applied),
             Mode::Ignore => {
@@ -140,14 +71,14 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
             }
             Mode::Reject => {
                 act(Field::Username, ActionKind::Rejected);
-                return Err(Rejection::Prohibited(Field::Username));
+                return Err(Refusal::Prohibited(Field::Username));
             }
         }
     }
 
     let mut icon_url = requested(req.icon_url);
     let mut icon_emoji = requested(req.icon_emoji);
-    if icon_emoji.is_some() || icon_url.as_ref().is_some_and(|u| *u != hook.icon_url) {
+    if icon_emoji.is_some() || icon_url.as_ref().is_some_and(|u| *u != own.icon_url) {
         match policy.icon {
             Mode::Allow => act(Field::Icon, ActionKind::Applied),
             Mode::Ignore => {
@@ -156,22 +87,22 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
             }
             Mode::Reject => {
                 act(Field::Icon, ActionKind::Rejected);
-                return Err(Rejection::Prohibited(Field::Icon));
+                return Err(Refusal::Prohibited(Field::Icon));
             }
         }
     }
 
     let mut channel = requested(req.channel);
     if let Some(wanted) = channel.take() {
-        channel = if wanted == hook.channel {
+        channel = if wanted == own.channel {
             Some(wanted)
         } else {
             match policy.channel {
                 Mode::Allow => {
                     let (name, mapped) = map_channel(&policy.channel_map, wanted);
-                    if !channel_allowed(hook, &name) {
+                    if !channel_allowed(policy, &name) {
                         act(Field::Channel, ActionKind::Rejected);
-                        return Err(Rejection::Prohibited(Field::Channel));
+                        return Err(Refusal::Prohibited(Field::Channel));
                     }
                     act(Field::Channel, if mapped { ActionKind::Mapped } else { ActionKind::Applied });
                     Some(name)
@@ -182,7 +113,7 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
                 }
                 Mode::Reject => {
                     act(Field::Channel, ActionKind::Rejected);
-                    return Err(Rejection::Prohibited(Field::Channel));
+                    return Err(Refusal::Prohibited(Field::Channel));
                 }
             }
         };
@@ -195,18 +126,18 @@ fn enforce(hook: &Hook, req: Incoming, actions: &mut Vec<Action>) -> Result<Cano
 
     let props = req.props.as_ref().map(Props::new);
     if let Some(size) = props.as_ref().map(Props::len).filter(|&size| size > policy.max_props_bytes) {
-        return Err(Rejection::InvalidPayload(format!(
+        return Err(Refusal::InvalidPayload(format!(
             "props are {size} bytes, more than this hook's max_props_bytes {}",
             policy.max_props_bytes
         )));
     }
 
     // Defaults fill only what is still absent; a chosen emoji keeps the default picture out.
-    let icon_url = icon_url.unwrap_or_else(|| if icon_emoji.is_none() { hook.icon_url.clone() } else { String::new() });
-    Ok(Canonical {
+    let icon_url = icon_url.unwrap_or_else(|| if icon_emoji.is_none() { own.icon_url.clone() } else { String::new() });
+    Ok(Message {
         text: req.text.unwrap_or_default(),
-        channel: channel.unwrap_or_else(|| hook.channel.clone()),
-        username: username.unwrap_or_else(|| hook.username.clone()),
+        channel: channel.unwrap_or_else(|| own.channel.clone()),
+        username: username.unwrap_or_else(|| own.username.clone()),
         icon_url,
         icon_emoji: icon_emoji.unwrap_or_default(),
         kind,
@@ -225,30 +156,34 @@ fn map_channel(rules: &[ChannelMap], channel: String) -> (String, bool) {
 }
 
 /// A channel passes when it is the hook's default or matches the allow-list (if any).
-fn channel_allowed(hook: &Hook, channel: &str) -> bool {
-    channel == hook.channel
-        || hook.policy.channels.as_ref().is_none_or(|patterns| patterns.iter().any(|p| p.is_match(channel)))
+fn channel_allowed(policy: &Policy, channel: &str) -> bool {
+    channel == policy.defaults.channel
+        || policy.channels.as_ref().is_none_or(|patterns| patterns.iter().any(|p| p.is_match(channel)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::Json;
+    use crate::pipeline::json::Json;
+    use crate::rules::Defaults;
+    use regex::Regex;
     use ActionKind::*;
     use Field::*;
 
-    fn hook(policy: HookPolicy) -> Hook {
-        Hook {
-            channel: "town-square".into(),
-            username: "bot".into(),
-            icon_url: "http://default/icon.png".into(),
-            policy: HookPolicy { max_props_bytes: 100, ..policy },
-            ..Hook::default()
+    fn hook(policy: Policy) -> Policy {
+        Policy {
+            defaults: Defaults {
+                channel: "town-square".into(),
+                username: "bot".into(),
+                icon_url: "http://default/icon.png".into(),
+            },
+            max_props_bytes: 100,
+            ..policy
         }
     }
 
-    fn modes(username: Mode, icon: Mode, channel: Mode) -> HookPolicy {
-        HookPolicy { username, icon, channel, ..HookPolicy::default() }
+    fn modes(username: Mode, icon: Mode, channel: Mode) -> Policy {
+        Policy { username, icon, channel, ..Policy::default() }
     }
 
     fn s(v: &str) -> Option<String> {
@@ -270,7 +205,7 @@ mod tests {
     #[test]
     fn every_mode_and_field() {
         use Mode::{Allow as A, Ignore as I, Reject as R};
-        let cases: Vec<(HookPolicy, Incoming, Want, Vec<(Field, ActionKind)>)> = vec![
+        let cases: Vec<(Policy, Incoming, Want, Vec<(Field, ActionKind)>)> = vec![
             // Nothing requested: defaults everywhere, in every mode.
             (
                 modes(R, R, R),
@@ -352,7 +287,7 @@ mod tests {
         for (i, (policy, request, want, actions)) in cases.into_iter().enumerate() {
             let decision = decide(&hook(policy), request);
             let got = decision.result.map(|c| (c.channel, c.username, c.icon_url, c.icon_emoji)).map_err(|r| match r {
-                Rejection::Prohibited(field) => field,
+                Refusal::Prohibited(field) => field,
                 other => panic!("case {i}: unexpected {other:?}"),
             });
             let want = want.map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()));
@@ -362,15 +297,15 @@ mod tests {
         }
     }
 
-    fn channel_rules() -> HookPolicy {
-        HookPolicy {
+    fn channel_rules() -> Policy {
+        Policy {
             channels: Some(vec![Regex::new("^alerts-[a-z0-9-]+$").unwrap(), Regex::new("^@").unwrap()]),
             channel_map: vec![
                 ChannelMap { pattern: Regex::new("^#?ops-(.*)$").unwrap(), to: "alerts-$1".into() },
                 ChannelMap { pattern: Regex::new("^#?(?P<team>[a-z]+)-alerts$").unwrap(), to: "alerts-${team}".into() },
                 ChannelMap { pattern: Regex::new("^#?ops-never$").unwrap(), to: "unreachable".into() },
             ],
-            ..HookPolicy::default()
+            ..Policy::default()
         }
     }
 
@@ -390,7 +325,7 @@ mod tests {
         ];
         for (channel, want, actions) in cases {
             let decision = decide(&hook(channel_rules()), req(s(channel), None, None, None));
-            let got = decision.result.map(|c| c.channel).map_err(|r| assert_eq!(r, Rejection::Prohibited(Channel)));
+            let got = decision.result.map(|c| c.channel).map_err(|r| assert_eq!(r, Refusal::Prohibited(Channel)));
             assert_eq!(got, want.map(str::to_owned), "{channel}");
             let kinds: Vec<(Field, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
             assert_eq!(kinds, actions, "{channel}");
@@ -399,11 +334,11 @@ mod tests {
 
     #[test]
     fn the_map_never_touches_ignored_or_default_channels() {
-        let policy = HookPolicy { channel: Mode::Ignore, ..channel_rules() };
+        let policy = Policy { channel: Mode::Ignore, ..channel_rules() };
         let d = decide(&hook(policy), req(s("#ops-db"), None, None, None));
         assert_eq!(d.result.unwrap().channel, "town-square");
         let mut h = hook(channel_rules());
-        h.channel = "ops-main".into();
+        h.defaults.channel = "ops-main".into();
         let d = decide(&h, req(None, None, None, None));
         assert_eq!(d.result.unwrap().channel, "ops-main", "the default is never mapped");
         let d = decide(&h, req(s("ops-main"), None, None, None));
@@ -414,20 +349,20 @@ mod tests {
     fn type_and_props() {
         let mut r = req(None, None, None, None);
         r.kind = s("custom_poll");
-        let d = decide(&hook(HookPolicy::default()), r);
+        let d = decide(&hook(Policy::default()), r);
         assert_eq!(d.actions, vec![Action { field: Type, kind: Applied }]);
         assert_eq!(d.result.unwrap().kind, "custom_poll");
 
         let mut r = req(None, None, None, None);
         r.props = Some(Json::Object(vec![("k".into(), Json::String("v".repeat(100)))]));
-        let d = decide(&hook(HookPolicy::default()), r);
+        let d = decide(&hook(Policy::default()), r);
         assert!(
-            matches!(&d.result, Err(Rejection::InvalidPayload(why)) if why.starts_with("props are 108 bytes")),
+            matches!(&d.result, Err(Refusal::InvalidPayload(why)) if why.starts_with("props are 108 bytes")),
             "{:?}",
             d.result
         );
         let mut r = req(None, None, None, None);
         r.props = Some(Json::Object(vec![("k".into(), Json::String("v".repeat(90)))]));
-        assert!(decide(&hook(HookPolicy::default()), r).result.is_ok());
+        assert!(decide(&hook(Policy::default()), r).result.is_ok());
     }
 }

@@ -11,8 +11,7 @@ use pingora::connectors::TransportConnector;
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
@@ -29,7 +28,8 @@ pub struct Pool {
 }
 
 struct Idle {
-    address: SocketAddr,
+    /// The backend's `HOST:PORT`.
+    key: Arc<str>,
     stream: Stream,
     since: Instant,
 }
@@ -39,32 +39,37 @@ impl Pool {
         Pool { idle: Mutex::new(Vec::with_capacity(capacity)), capacity, connector: TransportConnector::new(None) }
     }
 
-    /// An open connection to `peer`: the most recently used idle one, else a new one.
-    pub async fn get(&self, peer: &HttpPeer, address: SocketAddr) -> pingora::Result<Stream> {
-        while let Some(mut stream) = self.take(address) {
+    /// The most recently used idle connection to `key` that is still open.
+    pub fn take(&self, key: &str) -> Option<Stream> {
+        while let Some(mut stream) = self.take_newest(key) {
             if quiet(&mut stream) {
-                return Ok(stream);
+                return Some(stream);
             }
         }
+        None
+    }
+
+    /// A new connection to `peer`.
+    pub async fn connect(&self, peer: &HttpPeer) -> pingora::Result<Stream> {
         self.connector.new_stream(peer).await
     }
 
-    /// Keeps a connection left at the end of an answer for the next request to `address`.
-    pub fn put(&self, address: SocketAddr, stream: Stream) {
+    /// Keeps a connection left at the end of an answer for the next request to `key`.
+    pub fn put(&self, key: Arc<str>, stream: Stream) {
         let mut idle = self.lock();
         if idle.len() >= self.capacity {
             idle.remove(0);
         }
-        idle.push(Idle { address, stream, since: Instant::now() });
+        idle.push(Idle { key, stream, since: Instant::now() });
     }
 
-    fn take(&self, address: SocketAddr) -> Option<Stream> {
+    fn take_newest(&self, key: &str) -> Option<Stream> {
         let mut idle = self.lock();
         // Oldest first: connections idle too long are let go whichever backend they lead to.
         let now = Instant::now();
         let expired = idle.iter().take_while(|i| now.duration_since(i.since) >= IDLE).count();
         idle.drain(..expired);
-        let newest = idle.iter().rposition(|i| i.address == address)?;
+        let newest = idle.iter().rposition(|i| *i.key == *key)?;
         Some(idle.remove(newest).stream)
     }
 
@@ -89,11 +94,19 @@ mod tests {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
-    /// A loopback listener standing in for a backend, its address and the peer that leads to it.
-    async fn backend() -> (TcpListener, SocketAddr, HttpPeer) {
+    /// A loopback listener standing in for a backend, its pool key and the peer that leads to it.
+    async fn backend() -> (TcpListener, Arc<str>, HttpPeer) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        (listener, address, HttpPeer::new(address, false, String::new()))
+        (listener, address.to_string().into(), HttpPeer::new(address, false, String::new()))
+    }
+
+    /// An idle connection when one is open, else a new one: what an endpoint does.
+    async fn get(pool: &Pool, peer: &HttpPeer, key: &str) -> pingora::Result<Stream> {
+        match pool.take(key) {
+            Some(stream) => Ok(stream),
+            None => pool.connect(peer).await,
+        }
     }
 
     #[tokio::test]
@@ -105,19 +118,19 @@ mod tests {
         let (listener, address, peer) = backend().await;
         let pool = Pool::new(4);
 
-        let first = pool.get(&peer, address).await.unwrap();
+        let first = get(&pool, &peer, &address).await.unwrap();
         let (mut first_server, _) = listener.accept().await.unwrap();
         let first_id = first.id();
-        pool.put(address, first);
-        let again = pool.get(&peer, address).await.unwrap();
+        pool.put(address.clone(), first);
+        let again = get(&pool, &peer, &address).await.unwrap();
         assert_eq!(again.id(), first_id, "an open idle connection is reused");
 
         // The backend closes the idle connection: the next request gets a new one.
-        pool.put(address, again);
+        pool.put(address.clone(), again);
         first_server.shutdown().await.unwrap();
         drop(first_server);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let (fresh, accepted) = tokio::join!(pool.get(&peer, address), listener.accept());
+        let (fresh, accepted) = tokio::join!(get(&pool, &peer, &address), listener.accept());
         let (mut fresh, mut server) = (fresh.unwrap(), accepted.unwrap().0);
         assert!(pool.lock().is_empty());
 
@@ -127,9 +140,9 @@ mod tests {
         let mut got = [0u8; 1];
         server.read_exact(&mut got).await.unwrap();
         server.write_all(b"unasked").await.unwrap();
-        pool.put(address, fresh);
+        pool.put(address.clone(), fresh);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let (_, accepted) = tokio::join!(pool.get(&peer, address), listener.accept());
+        let (_, accepted) = tokio::join!(get(&pool, &peer, &address), listener.accept());
         accepted.unwrap();
         assert!(pool.lock().is_empty());
     }
@@ -146,7 +159,7 @@ mod tests {
         for _ in 0..3 {
             let (stream, accepted) = tokio::join!(pool.connector.new_stream(&peer), listener.accept());
             servers.push(accepted.unwrap().0);
-            pool.put(address, stream.unwrap());
+            pool.put(address.clone(), stream.unwrap());
         }
         assert_eq!(pool.lock().len(), 2);
 
@@ -154,8 +167,7 @@ mod tests {
             let oldest = &mut pool.lock()[0];
             oldest.since = oldest.since.checked_sub(IDLE).expect("the clock started over a minute ago");
         }
-        let other: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert!(pool.take(other).is_none());
+        assert!(pool.take_newest("127.0.0.1:9").is_none());
         assert_eq!(pool.lock().len(), 1, "the expired connection was let go");
     }
 }

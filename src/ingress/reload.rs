@@ -3,9 +3,9 @@
 //! (requests in flight finish on the set they started with); an invalid one is logged with
 //! `FILE:LINE` and the old set keeps serving.
 
-use crate::metrics::Metrics;
-use crate::rules;
-use crate::server::Active;
+use crate::delivery;
+use crate::ingress::server::Active;
+use crate::observe::metrics::Metrics;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -24,7 +24,7 @@ impl Reloader {
     /// Loads the rules again and swaps them in when valid. Returns whether they were.
     pub fn reload(&self) -> bool {
         let current = self.active.load_full();
-        match rules::load(&self.dir) {
+        match delivery::load_rules(&self.dir) {
             Ok(mut rules) => {
                 // Listeners are bound once; moving them takes a restart or an upgrade.
                 let running = &current.rules.gateway;

@@ -1,7 +1,7 @@
 //! Text translation: Slack mrkdwn to Markdown (`slack`), and Mattermost's own conversions
 //! (`mattermost`) for hooks whose senders already write Markdown (contract sections 5 and 9).
 
-use super::SlackMaps;
+use crate::rules::SlackMaps;
 use regex::{Captures, Regex};
 use std::sync::LazyLock;
 

@@ -1,0 +1,130 @@
+//! The backend trait: what delivery asks of a kind, and the backend-neutral shapes of its
+//! answers. A kind is a folder beside this file that implements `Kind`, registered by one line
+//! in `KINDS` (`delivery/mod.rs`).
+
+use super::http::pool::Pool;
+use crate::pipeline::message::Message;
+use crate::reason::{Ending, Reason};
+use crate::rules::{KindConfig, KindRules};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+#[async_trait]
+pub trait Kind: KindRules {
+    /// One message as the posts this backend takes, in order: rendered, and split within its
+    /// limits.
+    fn render(&self, backend: &dyn KindConfig, message: Message) -> Vec<String>;
+    /// Sends one post and classifies the answer. `hook` is the hook's part of this kind's keys.
+    async fn send(&self, post: Send<'_>) -> Exchange;
+}
+
+/// One post on its way to a backend.
+pub struct Send<'a> {
+    pub backend: &'a dyn KindConfig,
+    pub hook: &'a dyn KindConfig,
+    pub body: Bytes,
+    pub request_id: &'a str,
+    pub pool: &'a Pool,
+}
+
+/// How one exchange with a backend ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub upstream: Upstream,
+    pub result: Result<(), Undelivered>,
+}
+
+/// What came back, for the upstream metric and the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// The backend answered with this status.
+    Status(u16),
+    /// No answer.
+    Failed(Failure),
+    /// Written locally (the log backend): nothing to count upstream.
+    Logged,
+}
+
+/// Why there is no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Connect,
+    Timeout,
+    /// The connection failed after the request may have been sent.
+    Io,
+}
+
+impl Failure {
+    /// As it appears in logs and in the `code` label of `hookgate_upstream_requests_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect_error",
+            Failure::Timeout => "timeout",
+            Failure::Io => "io_error",
+        }
+    }
+}
+
+/// Why a backend did not take a post (contract section 6), whichever kind it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Undelivered {
+    /// The backend refused the payload as invalid (400).
+    #[error("the backend refused the payload")]
+    Refused,
+    /// The backend refused the action (403).
+    #[error("backend refused the action")]
+    Forbidden,
+    /// The backend does not know the channel or hook (404).
+    #[error("backend does not know the channel or hook")]
+    NotFound,
+    /// The backend found the post too large (413).
+    #[error("backend found the post too large")]
+    TooLarge,
+    /// The backend answered 429, with its own `Retry-After` when it sent one.
+    #[error("backend rate limit")]
+    RateLimited { retry_after: u64 },
+    /// The backend answered 5xx, a redirect, or a 4xx that says nothing about the request.
+    #[error("backend answered {0}")]
+    Error(u16),
+    /// No connection could be made, or the backend did not answer in time.
+    #[error("backend unavailable: {}", .0.label())]
+    Unavailable(Failure),
+    /// A split message failed after `delivered` of its `parts` posts were accepted.
+    #[error("backend failed after {delivered} of {parts} posts")]
+    PartlyDelivered { delivered: usize, parts: usize },
+}
+
+impl Undelivered {
+    pub fn ending(&self) -> Ending<'static> {
+        Ending { reason: self.reason(), retry_after: self.retry_after(), detail: self.detail() }
+    }
+
+    pub fn reason(&self) -> Reason {
+        match self {
+            Undelivered::Refused => Reason::InvalidPayload,
+            Undelivered::Forbidden => Reason::BackendForbidden,
+            Undelivered::NotFound => Reason::ChannelNotFound,
+            Undelivered::TooLarge => Reason::TooLarge,
+            Undelivered::RateLimited { .. } => Reason::BackendRateLimited,
+            Undelivered::Error(_) => Reason::BackendError,
+            Undelivered::Unavailable(_) => Reason::BackendUnavailable,
+            Undelivered::PartlyDelivered { .. } => Reason::PartlyDelivered,
+        }
+    }
+
+    /// The backend's own wait, for reasons whose `Retry-After` is given.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Undelivered::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// What Mattermost's `detailed_error` says.
+    pub fn detail(&self) -> Option<&'static str> {
+        match self {
+            Undelivered::Refused => Some("the backend refused the payload"),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The `log` kind: each message as one JSON line on stdout. It needs no chat server, so
+//! `make run` works anywhere, and it shows exactly what a Mattermost backend would receive.
+
+use super::kind::{Exchange, Failure, Kind, Send, Undelivered, Upstream};
+use crate::pipeline::message::Message;
+use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules};
+use async_trait::async_trait;
+use std::io::Write;
+use std::sync::Arc;
+
+pub struct Log;
+
+impl KindRules for Log {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn backend(&self, _table: &BackendTable, _findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        Some(Arc::new(()))
+    }
+
+    /// A `backend_key` is a warning, not an error (contract section 14): a hook can be pointed at
+    /// the log backend for a while without removing its key.
+    fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        if let Some(key) = &hook.backend_key {
+            findings.warn(
+                key.at.clone(),
+                format!("hook `{}`: backend_key has no meaning for a log backend and is ignored", hook.name),
+            );
+        }
+        Some(Arc::new(()))
+    }
+}
+
+#[async_trait]
+impl Kind for Log {
+    /// One line, however long: there is no post size to respect.
+    fn render(&self, _backend: &dyn KindConfig, message: Message) -> Vec<String> {
+        vec![message.to_json()]
+    }
+
+    async fn send(&self, post: Send<'_>) -> Exchange {
+        match write(&post.body) {
+            Ok(()) => Exchange { upstream: Upstream::Logged, result: Ok(()) },
+            Err(_) => {
+                Exchange { upstream: Upstream::Failed(Failure::Io), result: Err(Undelivered::Unavailable(Failure::Io)) }
+            }
+        }
+    }
+}
+
+fn write(payload: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(payload)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}

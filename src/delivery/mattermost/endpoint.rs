@@ -1,0 +1,183 @@
+//! Mattermost's HTTP exchange: POSTs a post's JSON to `{url}/hooks/{backend_key}` over pooled
+//! keep-alive connections (`http/pool.rs`) and reads the status from the answer (`http/answer.rs`).
+//!
+//! The exchange is made here, not through pingora's proxy loop, so the body can be any size up to
+//! `max_body_bytes` and a message is sent at most once: the only retry is after a failed connect,
+//! when the backend cannot have received anything.
+
+use crate::delivery::http::answer::{self, Answer};
+use crate::delivery::http::pool::Pool;
+use crate::delivery::kind::Failure;
+use bytes::Bytes;
+use pingora::protocols::Stream;
+use pingora::upstreams::peer::HttpPeer;
+use pingora_timeout::fast_timeout::fast_timeout;
+use std::fmt;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Where a mattermost backend is reached. A host name is resolved when a new connection is made,
+/// never at load, so `hookgate check` needs no DNS and a changed address is followed by the next
+/// connection.
+pub struct Endpoint {
+    /// `HOST:PORT`, the key of its idle connections in the pool.
+    authority: Arc<str>,
+    /// The peer, built once, when the host is an IP address.
+    literal: Option<HttpPeer>,
+    connect_timeout: Duration,
+    /// `Host` header: the URL's authority as written.
+    host: String,
+    /// The URL's path without a trailing `/`, prefixed to `/hooks/{key}`.
+    base_path: String,
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("authority", &self.authority)
+            .field("host", &self.host)
+            .field("base_path", &self.base_path)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    pub fn new(url: &str, timeout_ms: u64, connect_timeout_ms: u64) -> Result<Self, String> {
+        if url.starts_with("https://") {
+            return Err("only http:// backend URLs are supported (this build has no TLS)".into());
+        }
+        let rest = url.strip_prefix("http://").ok_or("url must start with http://")?;
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        if authority.is_empty() || authority.contains('@') || path.contains(['?', '#']) {
+            return Err(format!("url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"));
+        }
+        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !authority.ends_with(']')
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        let (host, port) = with_port.rsplit_once(':').unwrap_or((&with_port, "80"));
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(format!("url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"));
+        }
+        let connect_timeout = Duration::from_millis(connect_timeout_ms);
+        let literal = with_port.parse::<SocketAddr>().ok().map(|address| peer(address, connect_timeout));
+        let base_path = path.trim_end_matches('/');
+        Ok(Endpoint {
+            authority: with_port.into(),
+            literal,
+            connect_timeout,
+            host: authority.to_owned(),
+            base_path: if base_path.is_empty() { String::new() } else { format!("/{base_path}") },
+            timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+
+    /// POSTs one body within the backend's timeout.
+    pub async fn post(&self, pool: &Pool, backend_key: &str, body: Bytes, request_id: &str) -> Result<Answer, Failure> {
+        let exchange = async {
+            let stream = match pool.take(&self.authority) {
+                Some(stream) => stream,
+                None => match self.connect(pool).await {
+                    Ok(stream) => stream,
+                    // Nothing was sent, so one more try cannot post twice.
+                    Err(_) => self.connect(pool).await?,
+                },
+            };
+            self.exchange(pool, stream, backend_key, &body, request_id).await
+        };
+        fast_timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
+    }
+
+    /// A new connection, resolving the host first when it is a name.
+    async fn connect(&self, pool: &Pool) -> Result<Stream, Failure> {
+        let resolved;
+        let peer = match &self.literal {
+            Some(peer) => peer,
+            None => {
+                let mut addresses = tokio::net::lookup_host(&*self.authority).await.map_err(|_| Failure::Connect)?;
+                let address = addresses.next().ok_or(Failure::Connect)?;
+                resolved = peer(address, self.connect_timeout);
+                &resolved
+            }
+        };
+        pool.connect(peer).await.map_err(|_| Failure::Connect)
+    }
+
+    /// The request head and body, written in one piece: a flushed head followed by a separate
+    /// body write costs the kernel a second send per message.
+    fn request(&self, backend_key: &str, body: &[u8], request_id: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(body.len() + 256);
+        // Every part was validated at load (backend_key, host) or on arrival (request id), so
+        // none can carry a line break into the head.
+        let _ = write!(
+            out,
+            "POST {}/hooks/{backend_key} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nX-Request-Id: {request_id}\r\nUser-Agent: hookgate/{}\r\n\r\n",
+            self.base_path,
+            self.host,
+            body.len(),
+            env!("CARGO_PKG_VERSION"),
+        );
+        out.extend_from_slice(body);
+        out
+    }
+
+    async fn exchange(
+        &self,
+        pool: &Pool,
+        mut stream: Stream,
+        backend_key: &str,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<Answer, Failure> {
+        let request = self.request(backend_key, body, request_id);
+        stream.write_all(&request).await.map_err(|_| Failure::Io)?;
+        stream.flush().await.map_err(|_| Failure::Io)?;
+        let (answer, reusable) = answer::read(&mut stream).await.map_err(|_| Failure::Io)?;
+        if reusable {
+            pool.put(self.authority.clone(), stream);
+        }
+        Ok(answer)
+    }
+}
+
+fn peer(address: SocketAddr, connect_timeout: Duration) -> HttpPeer {
+    let mut peer = HttpPeer::new(address, false, String::new());
+    peer.options.connection_timeout = Some(connect_timeout);
+    peer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let parts = |e: &Endpoint| (e.authority.to_string(), e.host.clone(), e.base_path.clone(), e.literal.is_some());
+        let cases = [
+            ("http://127.0.0.1:8066", ("127.0.0.1:8066", "127.0.0.1:8066", "", true)),
+            ("http://127.0.0.1:9/chat/", ("127.0.0.1:9", "127.0.0.1:9", "/chat", true)),
+            // A name is kept as written and resolved when connecting: no DNS at load.
+            ("http://localhost", ("localhost:80", "localhost", "", false)),
+            ("http://chat.invalid:8065/mm", ("chat.invalid:8065", "chat.invalid:8065", "/mm", false)),
+            ("http://[::1]:8066/", ("[::1]:8066", "[::1]:8066", "", true)),
+        ];
+        for (url, (authority, host, base, literal)) in cases {
+            let e = Endpoint::new(url, 5000, 1000).unwrap();
+            assert_eq!(parts(&e), (authority.to_owned(), host.to_owned(), base.to_owned(), literal), "{url}");
+        }
+        for bad in
+            ["https://x", "ftp://x", "http://", "http://u:p@host", "http://h/x?y=1", "127.0.0.1:80", "http://h:99999"]
+        {
+            assert!(Endpoint::new(bad, 5000, 1000).is_err(), "accepted {bad}");
+        }
+    }
+}

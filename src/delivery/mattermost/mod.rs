@@ -1,0 +1,152 @@
+//! The `mattermost` kind: its keys (`url`, `timeout_ms`, `connect_timeout_ms`,
+//! `max_message_chars`, and each hook's `backend_key`), its post size (`split.rs`), its HTTP
+//! exchange (`endpoint.rs`) and its table of answers (contract section 6).
+
+pub mod endpoint;
+pub mod split;
+
+use super::http::answer::Answer;
+use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
+use crate::pipeline::message::Message;
+use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules};
+use async_trait::async_trait;
+use endpoint::Endpoint;
+use std::sync::Arc;
+
+pub struct Mattermost;
+
+/// A mattermost backend, read from its table.
+#[derive(Debug)]
+pub struct Config {
+    pub endpoint: Endpoint,
+    /// Longest post text, in code points; longer text is split.
+    pub max_message_chars: usize,
+}
+
+/// A hook's part: the backend's own id for the webhook.
+#[derive(Debug)]
+pub struct Target {
+    pub backend_key: String,
+}
+
+const KEYS: &[&str] = &["url", "timeout_ms", "connect_timeout_ms", "max_message_chars"];
+
+impl KindRules for Mattermost {
+    fn name(&self) -> &'static str {
+        "mattermost"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        KEYS
+    }
+
+    fn backend(&self, table: &BackendTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        let url = table.string("url", findings).ok()?;
+        let Some(url) = url else {
+            findings.error(table.at.clone(), format!("backend `{}` of kind mattermost needs a url", table.name));
+            return None;
+        };
+        let timeout = table.positive("timeout_ms", 5_000, 600_000, findings);
+        let connect = table.positive("connect_timeout_ms", 1_000, 600_000, findings);
+        let max_message_chars = table.positive("max_message_chars", 16_383, 1 << 24, findings);
+        let (Some(timeout), Some(connect), Some(max_message_chars)) = (timeout, connect, max_message_chars) else {
+            return None;
+        };
+        match Endpoint::new(&url.value, timeout as u64, connect as u64) {
+            Ok(endpoint) => Some(Arc::new(Config { endpoint, max_message_chars })),
+            Err(e) => {
+                findings.error(url.at, format!("backend `{}`: {e}", table.name));
+                None
+            }
+        }
+    }
+
+    fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        let name = hook.name;
+        match &hook.backend_key {
+            Some(key) if valid_backend_key(key.value) => Some(Arc::new(Target { backend_key: key.value.to_owned() })),
+            Some(key) => {
+                findings.error(
+                    key.at.clone(),
+                    format!("hook `{name}`: backend_key must be 1-128 characters of A-Z a-z 0-9 _ -"),
+                );
+                None
+            }
+            None => {
+                findings
+                    .error(hook.at.clone(), format!("hook `{name}` uses a mattermost backend and needs a backend_key"));
+                None
+            }
+        }
+    }
+}
+
+/// Backend keys go into a URL path, so they are held to the characters ids are made of.
+fn valid_backend_key(key: &str) -> bool {
+    (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+#[async_trait]
+impl Kind for Mattermost {
+    fn render(&self, backend: &dyn KindConfig, message: Message) -> Vec<String> {
+        let max_chars = backend.as_any().downcast_ref::<Config>().map_or(usize::MAX, |c| c.max_message_chars);
+        split::split(message, max_chars).iter().map(Message::to_json).collect()
+    }
+
+    async fn send(&self, post: Send<'_>) -> Exchange {
+        let (Some(config), Some(target)) =
+            (post.backend.as_any().downcast_ref::<Config>(), post.hook.as_any().downcast_ref::<Target>())
+        else {
+            // Rules are only built by this kind's own readers, so this cannot happen.
+            return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Error(0)) };
+        };
+        match config.endpoint.post(post.pool, &target.backend_key, post.body, post.request_id).await {
+            Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
+            Err(failure) => {
+                Exchange { upstream: Upstream::Failed(failure), result: Err(Undelivered::Unavailable(failure)) }
+            }
+        }
+    }
+}
+
+/// Mattermost's answers in the contract's table (section 6). 4xx statuses that say nothing about
+/// the client's request (401, 405, ...) mean the gateway or backend is misconfigured.
+pub fn classify(answer: Answer) -> Result<(), Undelivered> {
+    match answer.status {
+        200..=299 => Ok(()),
+        400 => Err(Undelivered::Refused),
+        403 => Err(Undelivered::Forbidden),
+        404 => Err(Undelivered::NotFound),
+        413 => Err(Undelivered::TooLarge),
+        429 => Err(Undelivered::RateLimited { retry_after: answer.retry_after.unwrap_or(1).max(1) }),
+        status => Err(Undelivered::Error(status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_answers_map_to_the_contract_table() {
+        let a = |status, retry_after| Answer { status, retry_after };
+        let cases = [
+            (a(200, None), Ok(())),
+            (a(201, None), Ok(())),
+            (a(400, None), Err(Undelivered::Refused)),
+            (a(403, None), Err(Undelivered::Forbidden)),
+            (a(404, None), Err(Undelivered::NotFound)),
+            (a(413, None), Err(Undelivered::TooLarge)),
+            (a(429, Some(30)), Err(Undelivered::RateLimited { retry_after: 30 })),
+            (a(429, None), Err(Undelivered::RateLimited { retry_after: 1 })),
+            (a(429, Some(0)), Err(Undelivered::RateLimited { retry_after: 1 })),
+            (a(401, None), Err(Undelivered::Error(401))),
+            (a(301, None), Err(Undelivered::Error(301))),
+            (a(500, None), Err(Undelivered::Error(500))),
+            (a(501, None), Err(Undelivered::Error(501))),
+        ];
+        for (answer, want) in cases {
+            assert_eq!(classify(answer), want, "{answer:?}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Delivery: an accepted `Job` taken to its backend, post by post, and the `Outcome` the answer
+//! and the log line are made from. Each backend kind is a folder behind the `Kind` trait
+//! (`kind.rs`), registered in `KINDS`.
+
+pub mod http;
+pub mod job;
+pub mod kind;
+pub mod log;
+pub mod mattermost;
+
+use crate::pipeline::message::Message;
+use crate::rules::{self, Backend, Hook, KindRules, Problem, Rules};
+use bytes::Bytes;
+use http::pool::Pool;
+use job::Job;
+use kind::{Exchange, Kind, Undelivered, Upstream};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Every backend kind. Adding one is a folder beside this file and a line here.
+pub static KINDS: &[&dyn Kind] = &[&mattermost::Mattermost, &log::Log];
+
+/// The kind named `name`.
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.name() == name)
+}
+
+/// Loads the rules directory with every registered kind.
+pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
+    let kinds: Vec<&dyn KindRules> = KINDS.iter().map(|k| *k as &dyn KindRules).collect();
+    rules::load(dir, &kinds)
+}
+
+/// The job for a message accepted for `hook`, rendered by its backend's kind.
+pub fn accept(hook: &Hook, backend: &Backend, request_id: &str, received: SystemTime, message: Message) -> Job {
+    let posts = match kind(backend.kind) {
+        Some(kind) => kind.render(backend.config.as_ref(), message),
+        // The loader only builds backends of registered kinds.
+        None => Vec::new(),
+    };
+    Job {
+        hook: hook.name.clone(),
+        backend: backend.name.clone(),
+        request_id: request_id.to_owned(),
+        received_ms: job::now_ms(received),
+        posts,
+    }
+}
+
+/// How a job's delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub result: Result<(), Undelivered>,
+    /// What the last exchange brought back; `None` when nothing was sent.
+    pub upstream: Option<Upstream>,
+    /// Posts the backend accepted, out of `parts`.
+    pub delivered: usize,
+    pub parts: usize,
+    pub took: Duration,
+}
+
+/// Sends jobs directly, while the client waits, over one pool of backend connections.
+pub struct Direct {
+    pool: Pool,
+}
+
+impl Direct {
+    pub fn new(pool_size: usize) -> Direct {
+        Direct { pool: Pool::new(pool_size) }
+    }
+
+    /// Sends each post of the job in order. `Ok` only when the backend accepted every post; a
+    /// failure after the first is `PartlyDelivered`, since what was posted stays posted.
+    /// `observe` sees every exchange and how long it took.
+    pub async fn deliver(
+        &self,
+        job: Job,
+        hook: &Hook,
+        backend: &Backend,
+        observe: &mut (dyn FnMut(Upstream, Duration) + Send),
+    ) -> Outcome {
+        let started = Instant::now();
+        let Job { posts, request_id, .. } = job;
+        let parts = posts.len();
+        let mut outcome = Outcome { result: Ok(()), upstream: None, delivered: 0, parts, took: Duration::ZERO };
+        let Some(kind) = kind(backend.kind) else {
+            outcome.result = Err(Undelivered::Unavailable(kind::Failure::Connect));
+            return outcome;
+        };
+        for post in posts {
+            let sent = Instant::now();
+            let send = kind::Send {
+                backend: backend.config.as_ref(),
+                hook: hook.target.as_ref(),
+                body: Bytes::from(post),
+                request_id: &request_id,
+                pool: &self.pool,
+            };
+            let Exchange { upstream, result } = kind.send(send).await;
+            observe(upstream, sent.elapsed());
+            outcome.upstream = Some(upstream);
+            if let Err(undelivered) = result {
+                outcome.result = Err(match outcome.delivered {
+                    0 => undelivered,
+                    delivered => Undelivered::PartlyDelivered { delivered, parts },
+                });
+                break;
+            }
+            outcome.delivered += 1;
+        }
+        outcome.took = started.elapsed();
+        outcome
+    }
+}
