@@ -92,7 +92,7 @@ fn every_command_has_help() {
 #[test]
 fn json_log_lines() {
     let backend = common::RecordingBackend::start();
-    let gateway = common::Gateway::start_with(&common::rules(&backend.url(), ""), &["--log-format", "json"]);
+    let gateway = common::GatewayProcess::start_with(&common::rules(&backend.url(), ""), &["--log-format", "json"]);
     gateway.post("/hooks/demokey", Some("application/json"), br#"{"text":"hi"}"#).assert(200, "text/plain", "ok");
     let line = gateway.wait_for_log("\"hookgate::request\"");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();

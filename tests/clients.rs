@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Gateway, RecordingBackend};
+use common::{GatewayProcess, RecordingBackend};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
@@ -103,14 +103,14 @@ backend_key = "mmdown"
 
 struct Setup {
     backend: RecordingBackend,
-    _gateway: Gateway,
+    _gateway: GatewayProcess,
     relay: Relay,
 }
 
 fn setup() -> Setup {
     let backend = RecordingBackend::start();
     let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let gateway = Gateway::start(&rules(&backend.url(), &format!("http://{dead}")));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), &format!("http://{dead}")));
     let relay = Relay::start(gateway.addr);
     Setup { backend, _gateway: gateway, relay }
 }

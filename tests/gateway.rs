@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{rules, Conn, Gateway, RecordingBackend, CLOSE, HANG};
+use common::{rules, Conn, GatewayProcess, RecordingBackend, CLOSE, HANG};
 
 const JSON: Option<&str> = Some("application/json");
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
-fn setup() -> (RecordingBackend, Gateway) {
+fn setup() -> (RecordingBackend, GatewayProcess) {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), ""));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
     (backend, gateway)
 }
 
@@ -193,7 +193,7 @@ fn backend_failures_are_mapped() {
 fn backend_down_is_503_with_retry_after() {
     // A port that was free a moment ago: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let gateway = Gateway::start(&rules(&format!("http://{closed}"), ""));
+    let gateway = GatewayProcess::start(&rules(&format!("http://{closed}"), ""));
     let response = gateway.post("/hooks/cikey", JSON, br#"{"text":"hi"}"#);
     response.assert(503, "text/plain", "backend_unavailable");
     assert_eq!(response.header("retry-after"), Some("5"));
@@ -232,7 +232,7 @@ fn request_ids_are_kept_or_made() {
 #[test]
 fn the_log_backend_prints_one_json_line_and_the_log_line_has_no_key() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), ""));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
     gateway.post("/hooks/demokey", FORM, br#"payload={"text":"hi"}"#).assert(200, "text/plain", "ok");
     gateway.post("/hooks/demokey", JSON, b"{\"text\":\"two\\nlines\"}").assert(200, "text/plain", "ok");
     assert_eq!(gateway.wait_for_stdout(2), vec![r#"{"text":"hi"}"#, r#"{"text":"two\nlines"}"#]);
@@ -253,7 +253,7 @@ fn the_log_backend_prints_one_json_line_and_the_log_line_has_no_key() {
 #[test]
 fn mattermost_error_dialect() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&format!("[gateway]\nerrors = \"mattermost\"\n{}", rules(&backend.url(), "")));
+    let gateway = GatewayProcess::start(&format!("[gateway]\nerrors = \"mattermost\"\n{}", rules(&backend.url(), "")));
     let mut conn = gateway.connect();
     let response = conn.request("POST", "/hooks/cikey", &[("X-Request-Id", "rid-7")], br#"{"text":""}"#);
     assert_eq!(response.status, 400);
@@ -300,4 +300,91 @@ fn backend_connections_are_reused() {
     }
     assert_eq!(backend.received().len(), 20);
     assert_eq!(backend.connections(), 1, "one pooled connection served every request");
+}
+
+/// Requests written in one go on one connection (HTTP/1.1 pipelining) are each answered, in
+/// order, and each delivered (contract section 14).
+#[test]
+fn pipelined_requests_are_each_answered_in_order() {
+    let (backend, gateway) = setup();
+    let mut conn = gateway.connect();
+    let post = |body: &str| {
+        format!("POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let chunked =
+        "POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\nc\r\n{\"text\":\"4\"}\r\n0\r\n\r\n";
+    let all = [
+        post(r#"{"text":"1"}"#),
+        post(r#"{"text":""}"#),
+        "GET /hooks/cikey HTTP/1.1\r\nHost: g\r\n\r\n".to_owned(),
+        post(r#"{"text":"2"}"#),
+        post(r#"{"text":"3"}"#),
+        chunked.to_owned(),
+    ]
+    .concat();
+    conn.send(all.as_bytes());
+    let want = [(200, "ok"), (400, "no_text"), (405, "invalid_method"), (200, "ok"), (200, "ok"), (200, "ok")];
+    for (i, (status, body)) in want.into_iter().enumerate() {
+        let response = conn.read_response().unwrap_or_else(|| panic!("answer {i} is missing"));
+        response.assert(status, "text/plain", body);
+    }
+    assert_eq!(forwarded_text(&backend, 0..4), "1234");
+    // The connection is still usable afterwards.
+    conn.post("/hooks/cikey", JSON, br#"{"text":"5"}"#).assert(200, "text/plain", "ok");
+}
+
+/// What the HTTP parser refuses is answered 400 (431 for an oversized head) and closed, never
+/// forwarded; a head within the limits is served (contract section 14).
+#[test]
+fn requests_the_parser_refuses_are_answered_and_closed() {
+    let (backend, gateway) = setup();
+    let body = r#"{"text":"x"}"#;
+    let head = |extra: &str| format!("POST /hooks/cikey HTTP/1.1\r\nHost: g\r\n{extra}\r\n");
+    let many = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("two lengths", head("Content-Length: 12\r\nContent-Length: 13\r\n") + body, 400, "invalid_request"),
+        ("a length that is no number", head("Content-Length: 1x\r\n") + body, 400, "invalid_request"),
+        ("a bad chunk size", head("Transfer-Encoding: chunked\r\n") + "zz\r\nabc\r\n0\r\n\r\n", 400, "invalid_request"),
+        ("an unknown transfer coding", head("Transfer-Encoding: gzip\r\n") + body, 400, "invalid_request"),
+        (
+            "101 header lines",
+            head(&(many(100) + "Content-Length: 12\r\n")) + body,
+            431,
+            "request_header_fields_too_large",
+        ),
+        (
+            "300 header lines",
+            head(&(many(299) + "Content-Length: 12\r\n")) + body,
+            431,
+            "request_header_fields_too_large",
+        ),
+        (
+            "a 70 KiB head",
+            head(&format!("X-Big: {}\r\nContent-Length: 12\r\n", "a".repeat(70 * 1024))) + body,
+            431,
+            "request_header_fields_too_large",
+        ),
+    ];
+    for (what, raw, status, code) in cases {
+        let mut conn = gateway.connect();
+        conn.send(raw.as_bytes());
+        let response = conn.read_response().unwrap_or_else(|| panic!("{what}: closed without an answer"));
+        response.assert(status, "text/plain", code);
+        assert!(conn.is_closed(), "{what}: the connection stays open");
+    }
+    assert!(backend.received().is_empty(), "nothing refused by the parser is forwarded");
+    for (sample, want) in [
+        (r#"hookgate_rejections_total{hook="unknown",reason="bad_request"}"#, 3.0),
+        // The broken chunk is found once the head named its hook.
+        (r#"hookgate_rejections_total{hook="ci",reason="bad_request"}"#, 1.0),
+        (r#"hookgate_rejections_total{hook="unknown",reason="head_too_large"}"#, 3.0),
+        (r#"hookgate_requests_total{code="431",hook="unknown"}"#, 3.0),
+    ] {
+        assert_eq!(gateway.metric(sample), Some(want), "{sample}");
+    }
+    let mut conn = gateway.connect();
+    let within = head(&(many(98) + "Content-Length: 12\r\n")) + body;
+    conn.send(within.as_bytes());
+    conn.read_response().expect("an answer").assert(200, "text/plain", "ok");
+    assert_eq!(backend.received().len(), 1);
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Gateway, RecordingBackend};
+use common::{GatewayProcess, RecordingBackend};
 use std::io::Write;
 
 const KEY: &str = "s3cr3t-hook-key-f00d";
@@ -146,7 +146,7 @@ rate = 0
 "#,
         backend.url()
     );
-    let gateway = Gateway::start(&rules);
+    let gateway = GatewayProcess::start(&rules);
     let cases = cases();
     assert!(cases.len() >= 50, "{} cases", cases.len());
     for (i, (name, bytes, want)) in cases.iter().enumerate() {

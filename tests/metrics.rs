@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, RecordingBackend};
+use common::{GatewayProcess, RecordingBackend};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ backend = "console"
 }
 
 /// Sends the mix whose counts `known_mix_gives_exact_counters` asserts.
-fn drive_mix(gateway: &Gateway, backend: &RecordingBackend) {
+fn drive_mix(gateway: &GatewayProcess, backend: &RecordingBackend) {
     let ok = |path: &str, body: &str| gateway.post(path, JSON, body.as_bytes()).assert(200, "text/plain", "ok");
     ok("/hooks/ci-secret-key", r#"{"text":"one"}"#);
     ok("/hooks/ci-secret-key", r#"{"text":"two","username":"jenkins"}"#);
@@ -76,7 +76,7 @@ fn drive_mix(gateway: &Gateway, backend: &RecordingBackend) {
 #[test]
 fn known_mix_gives_exact_counters() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), ""));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
     drive_mix(&gateway, &backend);
     let expected: &[(&str, f64)] = &[
         (r#"hookgate_requests_total{code="200",hook="ci"}"#, 3.0),
@@ -127,7 +127,7 @@ fn known_mix_gives_exact_counters() {
 #[test]
 fn per_hook_metrics_can_collapse_to_all() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), "per_hook_metrics = false"));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), "per_hook_metrics = false"));
     gateway.post("/hooks/ci-secret-key", JSON, br#"{"text":"a"}"#).assert(200, "text/plain", "ok");
     gateway.post("/hooks/demo-secret-key", JSON, br#"{"text":"b"}"#).assert(200, "text/plain", "ok");
     gateway.post("/hooks/nope", JSON, br#"{"text":"c"}"#).assert(404, "text/plain", "no_service");
@@ -140,7 +140,7 @@ fn per_hook_metrics_can_collapse_to_all() {
 #[test]
 fn admin_endpoints() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), ""));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
     assert_eq!(gateway.admin_get("/healthz"), (200, "ok\n".into()));
     assert_eq!(gateway.admin_get("/readyz"), (200, "ready\n".into()));
     assert_eq!(gateway.admin_get("/nope").0, 404);
@@ -203,7 +203,7 @@ fn tool(name: &str) -> String {
 #[test]
 fn promtool_finds_no_problems() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), ""));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
     drive_mix(&gateway, &backend);
     let (_, text) = gateway.admin_get("/metrics");
     let mut child = Command::new(tool("promtool"))
@@ -271,7 +271,7 @@ impl Prometheus {
 #[test]
 fn a_real_prometheus_scrapes_the_admin_listener() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), ""));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
     for i in 0..7 {
         gateway.post("/hooks/ci-secret-key", JSON, format!(r#"{{"text":"{i}"}}"#).as_bytes()).assert(
             200,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{rules, Gateway, RecordingBackend};
+use common::{rules, GatewayProcess, RecordingBackend};
 
 const JSON: Option<&str> = Some("application/json");
 
@@ -42,7 +42,7 @@ to = "alerts-$1"
 #[test]
 fn refused_overrides_never_reach_the_backend() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), POLICY));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), POLICY));
     let refused: &[(&str, &str)] = &[
         ("/hooks/lockedkey", r#"{"text":"x","channel":"general"}"#),
         ("/hooks/lockedkey", r#"{"text":"x","Channel":"general"}"#),
@@ -68,7 +68,7 @@ fn refused_overrides_never_reach_the_backend() {
 #[test]
 fn allowed_ignored_and_mapped_values() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), POLICY));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), POLICY));
     let cases: &[(&str, &str, &str, &str)] = &[
         (
             "the hook's own channel and username pass even under reject; the icon is ignored",
@@ -116,7 +116,7 @@ fn allowed_ignored_and_mapped_values() {
 #[test]
 fn type_and_props_limits_are_enforced_before_forwarding() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), "max_props_bytes = 20\n"));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), "max_props_bytes = 20\n"));
     // `demo` is the last hook in rules(), so the extra key lands on it.
     let cases: &[(&str, u16, &str)] = &[
         (r#"{"text":"x","type":"system_join"}"#, 400, "invalid_payload"),

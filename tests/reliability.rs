@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, RecordingBackend, BACKEND_RETRY_AFTER};
+use common::{GatewayProcess, RecordingBackend, BACKEND_RETRY_AFTER};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ fn a_thousand_requests_over_the_limit() {
     let backend = RecordingBackend::start();
     // One token in 1000 seconds after a burst of 40: the allowed number is exactly the burst.
     let hooks = hook("limited", "rate = 0.001\nburst = 40") + &hook("other", "rate = 0.001\nburst = 40");
-    let gateway = Gateway::start(&rules(&backend.url(), "", &hooks));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), "", &hooks));
     let mut conn = gateway.connect();
     let mut other = gateway.connect();
     let (mut ok, mut limited) = (0, 0);
@@ -67,7 +67,7 @@ fn a_thousand_requests_over_the_limit() {
 #[test]
 fn backend_429_passes_its_retry_after() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), "", &hook("ci", "")));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), "", &hook("ci", "")));
     backend.set_status(429);
     let response = gateway.post("/hooks/ci-key", JSON, br#"{"text":"x"}"#);
     response.assert(429, "text/plain", "rate_limited");
@@ -77,7 +77,7 @@ fn backend_429_passes_its_retry_after() {
 #[test]
 fn backend_killed_mid_run_and_restarted() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), "", &hook("ci", "rate = 0")));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), "", &hook("ci", "rate = 0")));
     let mut answered_ok = Vec::new();
     let mut statuses = Vec::new();
     let started = Instant::now();
@@ -118,7 +118,7 @@ fn reload_under_a_steady_stream_of_requests() {
     let backend = RecordingBackend::start();
     let dir_rules =
         |username: &str| rules(&backend.url(), "", &hook("ci", &format!("rate = 0\nusername = \"{username}\"")));
-    let gateway = Gateway::start(&dir_rules("before"));
+    let gateway = GatewayProcess::start(&dir_rules("before"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -181,7 +181,7 @@ fn reload_under_a_steady_stream_of_requests() {
 #[test]
 fn a_client_stalling_mid_body_is_cut_off() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(
+    let gateway = GatewayProcess::start(&rules(
         &backend.url(),
         "client_body_timeout_ms = 300\nclient_header_timeout_ms = 400",
         &hook("ci", ""),
@@ -202,7 +202,7 @@ fn a_client_stalling_mid_body_is_cut_off() {
 #[test]
 fn connections_over_the_limit_are_refused_clearly() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url(), "max_connections = 3", &hook("ci", "")));
+    let gateway = GatewayProcess::start(&rules(&backend.url(), "max_connections = 3", &hook("ci", "")));
     let mut held: Vec<_> = (0..3).map(|_| gateway.connect()).collect();
     for conn in &mut held {
         conn.post("/hooks/ci-key", JSON, br#"{"text":"held"}"#).assert(200, "text/plain", "ok");
@@ -229,7 +229,7 @@ fn connections_over_the_limit_are_refused_clearly() {
 fn the_overloaded_answer_speaks_the_configured_dialect() {
     let backend = RecordingBackend::start();
     let gateway =
-        Gateway::start(&rules(&backend.url(), "max_connections = 1\nerrors = \"mattermost\"", &hook("ci", "")));
+        GatewayProcess::start(&rules(&backend.url(), "max_connections = 1\nerrors = \"mattermost\"", &hook("ci", "")));
     let mut held = gateway.connect();
     held.post("/hooks/ci-key", JSON, br#"{"text":"held"}"#).assert(200, "text/plain", "ok");
     let refused = gateway.post("/hooks/ci-key", JSON, br#"{"text":"one too many"}"#);
@@ -246,7 +246,7 @@ fn the_overloaded_answer_speaks_the_configured_dialect() {
 fn an_idle_keep_alive_connection_gets_the_rules_of_its_next_request() {
     let backend = RecordingBackend::start();
     let with = |username: &str| rules(&backend.url(), "", &hook("ci", &format!("rate = 0\nusername = \"{username}\"")));
-    let gateway = Gateway::start(&with("before"));
+    let gateway = GatewayProcess::start(&with("before"));
     let mut conn = gateway.connect();
     conn.post("/hooks/ci-key", JSON, br#"{"text":"one"}"#).assert(200, "text/plain", "ok");
     // The connection now waits for its next request while the rules change.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, RecordingBackend};
+use common::{GatewayProcess, RecordingBackend};
 
 const JSON: Option<&str> = Some("application/json");
 
@@ -50,7 +50,7 @@ C024BE91L = "town-square"
 #[test]
 fn block_kit_arrives_as_markdown() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url()));
+    let gateway = GatewayProcess::start(&rules(&backend.url()));
     let body = r#"{
         "text": "PR #12 merged",
         "blocks": [
@@ -85,7 +85,7 @@ fn block_kit_arrives_as_markdown() {
 #[test]
 fn slack_markup_and_mentions() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url()));
+    let gateway = GatewayProcess::start(&rules(&backend.url()));
     let body = r#"{"text":"<!here> *deploy* of `api` by <@U024BE7LH> in <#C024BE91L|general> &amp; <https://ci.example/1|logs>","thread_ts":"1.2"}"#;
     gateway.post("/services/T1/B1/slackci", JSON, body.as_bytes()).assert(200, "text/plain", "ok");
     gateway.post("/hooks/githubkey", JSON, body.as_bytes()).assert(200, "text/plain", "ok");
@@ -102,7 +102,7 @@ fn slack_markup_and_mentions() {
 #[test]
 fn long_text_is_split_in_order_with_attachments_last() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url()));
+    let gateway = GatewayProcess::start(&rules(&backend.url()));
     let body = r#"{"text":"first line ok\nsecond line here\nthird","channel":"dev","attachments":[{"text":"att"}]}"#;
     gateway.post("/hooks/smallkey", JSON, body.as_bytes()).assert(200, "text/plain", "ok");
     let got: Vec<String> = backend.received().iter().map(|r| r.body_text()).collect();
@@ -121,7 +121,7 @@ fn long_text_is_split_in_order_with_attachments_last() {
 #[test]
 fn a_failure_part_way_is_502_and_logged_with_the_count() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url()));
+    let gateway = GatewayProcess::start(&rules(&backend.url()));
     backend.script(&[200, 500]);
     let body = r#"{"text":"first line ok\nsecond line here\nthird"}"#;
     gateway.post("/hooks/smallkey", JSON, body.as_bytes()).assert(502, "text/plain", "backend_error");
@@ -137,7 +137,7 @@ fn a_failure_part_way_is_502_and_logged_with_the_count() {
 #[test]
 fn readme_examples() {
     let backend = RecordingBackend::start();
-    let gateway = Gateway::start(&rules(&backend.url()));
+    let gateway = GatewayProcess::start(&rules(&backend.url()));
     let root = env!("CARGO_MANIFEST_DIR");
     let cases = [
         (

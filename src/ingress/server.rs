@@ -73,6 +73,11 @@ impl WebhookService {
         }
     }
 
+    /// An answer given before any hook could be known.
+    fn count_unknown(&self, reply: &Reply) {
+        self.active.load().handles.hook(None).answered(&self.metrics, reply.status, reply.reason);
+    }
+
     /// A place for a new client connection, or `None` when `max_connections` are open.
     fn open_connection(&self, max: usize) -> Option<ConnectionSlot> {
         let open = self.connections.fetch_add(1, Ordering::AcqRel);
@@ -137,13 +142,19 @@ impl HttpServerApp for WebhookService {
         let carried = session.take_connection_user_context().and_then(|c| c.downcast::<ConnectionSlot>().ok());
         let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(max_connections)) {
             Some(slot) => slot,
-            None => return refuse_connection(session, header_timeout, dialect).await,
+            None => {
+                if let Some(reply) = refuse_connection(session, header_timeout, dialect).await {
+                    self.count_unknown(&reply);
+                }
+                return None;
+            }
         };
         // An idle keep-alive connection and a slow request head get the same bound.
         match read_head(&mut session, header_timeout).await {
             Read::Request => {}
             Read::Refused(refusal) => {
-                answer_refused_head(&mut session, &refusal, dialect).await;
+                let reply = answer_refused_head(&mut session, &refusal, dialect).await;
+                self.count_unknown(&reply);
                 return None;
             }
             Read::Gone => return None,
@@ -344,25 +355,24 @@ async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
 }
 
 /// Answers a connection over `max_connections` with 503 `overloaded`, in the gateway's dialect,
-/// and closes it.
+/// and closes it. The reply, when a request came to be answered.
 async fn refuse_connection(
     mut session: ServerSession,
     header_timeout: Duration,
     dialect: ErrorDialect,
-) -> Option<ReusedHttpStream> {
-    if let Read::Request = read_head(&mut session, header_timeout).await {
-        session.set_keepalive(None);
-        let request_id = request_id::choose(session.get_header_bytes("x-request-id"));
-        let reply = Reply::refused(Refusal::Overloaded.ending(), dialect, &request_id);
-        write_reply(&mut session, &reply, &request_id).await;
-        log::warn!(target: "hookgate::request", request_id = request_id.as_str(); "refused: max_connections reached");
-    }
-    None
+) -> Option<Reply> {
+    let Read::Request = read_head(&mut session, header_timeout).await else { return None };
+    session.set_keepalive(None);
+    let request_id = request_id::choose(session.get_header_bytes("x-request-id"));
+    let reply = Reply::refused(Refusal::Overloaded.ending(), dialect, &request_id);
+    write_reply(&mut session, &reply, &request_id).await;
+    log::warn!(target: "hookgate::request", request_id = request_id.as_str(); "refused: max_connections reached");
+    Some(reply)
 }
 
 /// Answers a request head the parser refused (400, or 431 for its size) and lets the connection
 /// close: what follows it on the connection cannot be framed.
-async fn answer_refused_head(session: &mut ServerSession, refusal: &Refusal, dialect: ErrorDialect) {
+async fn answer_refused_head(session: &mut ServerSession, refusal: &Refusal, dialect: ErrorDialect) -> Reply {
     session.set_keepalive(None);
     let request_id = request_id::choose(b"");
     let reply = Reply::refused(refusal.ending(), dialect, &request_id);
@@ -371,9 +381,10 @@ async fn answer_refused_head(session: &mut ServerSession, refusal: &Refusal, dia
         target: "hookgate::request",
         request_id = request_id.as_str(),
         status = reply.status as u64,
-        reason = refusal.ending().reason.spec().code;
+        reason = refusal.code();
         "refused: {refusal}"
     );
+    reply
 }
 
 /// Writes the reply; false when the client could not be written to.

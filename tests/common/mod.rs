@@ -207,7 +207,7 @@ fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>
 }
 
 /// A running gateway process with its output captured.
-pub struct Gateway {
+pub struct GatewayProcess {
     pub addr: SocketAddr,
     /// The admin listener (metrics, health).
     pub admin: SocketAddr,
@@ -217,14 +217,14 @@ pub struct Gateway {
     _rules: tempfile::TempDir,
 }
 
-impl Gateway {
+impl GatewayProcess {
     /// Starts `hookgate serve` on `rules` (the text of one rules file) on a free port.
-    pub fn start(rules: &str) -> Gateway {
-        Gateway::start_with(rules, &[])
+    pub fn start(rules: &str) -> GatewayProcess {
+        GatewayProcess::start_with(rules, &[])
     }
 
     /// As `start`, with more command-line arguments.
-    pub fn start_with(rules: &str, args: &[&str]) -> Gateway {
+    pub fn start_with(rules: &str, args: &[&str]) -> GatewayProcess {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
@@ -254,7 +254,7 @@ impl Gateway {
             assert!(Instant::now() < deadline, "gateway never accepted on {addr}");
             std::thread::sleep(Duration::from_millis(10));
         }
-        Gateway { addr, admin, child, stdout, stderr, _rules: dir }
+        GatewayProcess { addr, admin, child, stdout, stderr, _rules: dir }
     }
 
     /// Replaces the rules file the gateway was started with (takes effect on `SIGHUP`).
@@ -323,7 +323,7 @@ impl Gateway {
     }
 }
 
-impl Drop for Gateway {
+impl Drop for GatewayProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
