@@ -664,6 +664,26 @@ backend = "console"
                 vec!["a.toml:1: backend `x` of kind mattermost needs a url"],
             ),
             (
+                vec![("a.toml", "[backends.x]\nkind = \"log\"\ntypo = 1\n".into())],
+                vec!["a.toml:3: unknown field `typo`, expected `kind`"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://h\"\ntimeout = 1\n".into())],
+                vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `max_message_chars`"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = 8066\nmax_message_chars = \"many\"\n".into())],
+                vec!["a.toml:3: backend `x`: url must be a string"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://h\"\nmax_message_chars = \"many\"\n".into())],
+                vec!["a.toml:4: backend `x`: max_message_chars must be an integer"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nurl = \"http://h\"\n".into())],
+                vec!["a.toml:1: backend `x`: missing field `kind`"],
+            ),
+            (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "[hooks.overrides]\nchannels = [\"^ok$\", \"(unclosed\"]")))],
                 vec!["a.toml:13: hook `ci`: invalid channels regex: regex parse error:\n    (unclosed\n    ^\nerror: unclosed group"],
             ),
@@ -719,6 +739,20 @@ backend = "console"
         let p = &default.hooks[0].policy;
         assert_eq!((p.username, p.icon, p.channel, p.max_props_bytes), (Mode::Allow, Mode::Allow, Mode::Allow, 65_536));
         assert!(p.channels.is_none() && p.channel_map.is_empty());
+    }
+
+    /// Host names are resolved when connecting, so checking rules needs no DNS: a name that
+    /// resolves nowhere loads.
+    #[test]
+    fn backend_host_names_are_not_resolved_at_load() {
+        let rules = load_files(&[(
+            "a.toml",
+            "[backends.chat]\nkind = \"mattermost\"\nurl = \"http://chat.invalid:8065/mm\"\n\n\
+             [[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"chat\"\nbackend_key = \"abc\"\n",
+        )])
+        .unwrap();
+        assert_eq!(rules.backend("chat").unwrap().kind, "mattermost");
+        assert_eq!(target(&rules.hooks[0]), "abc");
     }
 
     #[test]
