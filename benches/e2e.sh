@@ -154,11 +154,19 @@ print(f"{name}\t{rps:.0f}\t{p50:.0f}\t{p99:.0f}\t{cpu_us:.1f}\t{reqs}\t{bad}")
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); wrk -t1 -c$conns, ${secs}s per run, $rounds rounds, interleaved"
+# The order turns round each round: run with identical binaries, a fixed order measured the
+# first one up to 19% dearer than the last, more than the differences looked for.
 for round in $(seq 1 "$rounds"); do
+  order="hookgate nginx baseline"
+  [ $((round % 2)) = 0 ] && order="baseline nginx hookgate"
   for body in json form; do
-    run "hookgate-$body" "$hookgate_pid" "http://127.0.0.1:$hookgate_port/hooks/benchkey" "$work/$body.lua"
-    run "nginx-$body" "$nginx_worker" "http://127.0.0.1:$nginx_port/hooks/benchkey" "$work/$body.lua"
-    [ -z "$baseline" ] || run "baseline-$body" "$baseline_pid" "http://127.0.0.1:$baseline_port/hooks/benchkey" "$work/$body.lua"
+    for who in $order; do
+      case $who in
+        hookgate) run "hookgate-$body" "$hookgate_pid" "http://127.0.0.1:$hookgate_port/hooks/benchkey" "$work/$body.lua" ;;
+        nginx) run "nginx-$body" "$nginx_worker" "http://127.0.0.1:$nginx_port/hooks/benchkey" "$work/$body.lua" ;;
+        baseline) [ -z "$baseline" ] || run "baseline-$body" "$baseline_pid" "http://127.0.0.1:$baseline_port/hooks/benchkey" "$work/$body.lua" ;;
+      esac
+    done
   done
 done
 
