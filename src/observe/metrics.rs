@@ -13,6 +13,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// From 50 µs (a pipeline stage) to 30 s (a stalled backend).
@@ -20,6 +21,9 @@ const BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     30.0,
 ];
+
+/// Rule sets with at most this many hooks get every hook's series up front.
+pub const EAGER_HOOKS: usize = 1_000;
 
 /// The (field, action) pairs a policy decision can produce.
 const OVERRIDES: &[(Field, ActionKind)] = &[
@@ -159,40 +163,31 @@ impl Metrics {
         out
     }
 
-    /// Label handles for a rule set; build once per load, use for every request.
+    /// Label handles for a rule set; build once per load, use for every request. A hook's series are made when it first answers a request, not here: with 100,000 hooks,
+    /// making all of them up front took seconds and gigabytes for series most hooks never use.
     pub fn handles(&self, rules: &Rules) -> RuleHandles {
         self.hooks.set(rules.hooks.len() as i64);
+        let vecs = HookVecs {
+            requests: self.requests.clone(),
+            rejections: self.rejections.clone(),
+            overrides: self.overrides.clone(),
+        };
         let per_hook = rules.gateway.per_hook_metrics;
-        RuleHandles {
-            hooks: rules
-                .hooks
-                .iter()
-                .map(|h| self.hook_handles(if per_hook { &h.name } else { "all" }, true))
-                .collect(),
+        let handles = RuleHandles {
+            names: if per_hook { rules.hooks.iter().map(|h| h.name.as_str().into()).collect() } else { Vec::new() },
+            hooks: if per_hook { rules.hooks.iter().map(|_| OnceLock::new()).collect() } else { Vec::new() },
+            all: (!per_hook).then(|| vecs.handles("all", true)),
             // No policy runs for a key that matched nothing.
-            unknown: self.hook_handles("unknown", false),
+            unknown: vecs.handles("unknown", false),
             backends: rules.backends.iter().map(|b| self.backend_handles(&b.name)).collect(),
+            vecs,
+        };
+        if rules.hooks.len() <= EAGER_HOOKS {
+            for i in 0..rules.hooks.len() {
+                handles.hook(Some(i));
+            }
         }
-    }
-
-    fn hook_handles(&self, label: &str, with_policy: bool) -> HookHandles {
-        let overrides = if with_policy { OVERRIDES } else { &[] };
-        HookHandles {
-            label: label.to_owned(),
-            requests: Reason::statuses()
-                .into_iter()
-                .map(|c| (c, self.requests.with_label_values(&[label, &c.to_string()])))
-                .collect(),
-            // One handle per row of the reason table; rows that share a label share its counter.
-            rejections: Reason::ALL
-                .iter()
-                .map(|r| (*r, self.rejections.with_label_values(&[label, r.spec().metric])))
-                .collect(),
-            overrides: overrides
-                .iter()
-                .map(|&(f, a)| (f, a, self.overrides.with_label_values(&[label, f.as_str(), a.as_str()])))
-                .collect(),
-        }
+        handles
     }
 
     fn backend_handles(&self, name: &str) -> BackendHandles {
@@ -252,9 +247,43 @@ impl Drop for InflightGuard<'_> {
     }
 }
 
-/// Handles for one rule set: one entry per hook and backend, by index, plus unknown keys.
+/// The per-hook counter families, to make a hook's series from.
+struct HookVecs {
+    requests: IntCounterVec,
+    rejections: IntCounterVec,
+    overrides: IntCounterVec,
+}
+
+impl HookVecs {
+    fn handles(&self, label: &str, with_policy: bool) -> HookHandles {
+        let overrides = if with_policy { OVERRIDES } else { &[] };
+        HookHandles {
+            label: label.to_owned(),
+            requests: Reason::statuses()
+                .into_iter()
+                .map(|c| (c, self.requests.with_label_values(&[label, &c.to_string()])))
+                .collect(),
+            // One handle per row of the reason table; rows that share a label share its counter.
+            rejections: Reason::ALL
+                .iter()
+                .map(|r| (*r, self.rejections.with_label_values(&[label, r.spec().metric])))
+                .collect(),
+            overrides: overrides
+                .iter()
+                .map(|&(f, a)| (f, a, self.overrides.with_label_values(&[label, f.as_str(), a.as_str()])))
+                .collect(),
+        }
+    }
+}
+
+/// Handles for one rule set: per hook (by position, made on first use) and per backend, plus
+/// unknown keys.
 pub struct RuleHandles {
-    hooks: Vec<HookHandles>,
+    vecs: HookVecs,
+    names: Vec<Box<str>>,
+    hooks: Vec<OnceLock<HookHandles>>,
+    /// Every hook's handles when `per_hook_metrics = false`.
+    all: Option<HookHandles>,
     unknown: HookHandles,
     backends: Vec<BackendHandles>,
 }
@@ -262,7 +291,13 @@ pub struct RuleHandles {
 impl RuleHandles {
     /// The hook's handles; `None` is a request whose key matched no hook.
     pub fn hook(&self, index: Option<usize>) -> &HookHandles {
-        index.and_then(|i| self.hooks.get(i)).unwrap_or(&self.unknown)
+        if let Some(all) = &self.all {
+            return if index.is_some() { all } else { &self.unknown };
+        }
+        match index.and_then(|i| Some((self.hooks.get(i)?, self.names.get(i)?))) {
+            Some((cell, name)) => cell.get_or_init(|| self.vecs.handles(name, true)),
+            None => &self.unknown,
+        }
     }
 
     pub fn backend(&self, index: usize) -> &BackendHandles {

@@ -583,7 +583,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", "[gateway\n".into())],
-                vec!["a.toml:1: invalid table header\nexpected `.`, `]`"],
+                vec!["a.toml:1: unclosed table, expected `]`"],
             ),
             (
                 vec![("a.toml", "[gateway]\n".into()), ("b.toml", "\n[gateway]\n".into())],
