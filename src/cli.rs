@@ -190,7 +190,7 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     );
     let metrics = Arc::new(Metrics::new());
     let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics, None)));
-    let reloader = Reloader { dir: dir.to_owned(), active: active.clone(), metrics: metrics.clone() };
+    let reloader = Reloader::new(dir.to_owned(), active.clone(), metrics.clone());
     server.add_service(background_service("rules reloader", reloader));
     let mut webhooks = Service::new("hookgate webhooks".into(), WebhookService::new(active, metrics.clone()));
     webhooks.add_tcp(&listen.to_string());

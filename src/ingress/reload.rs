@@ -11,18 +11,36 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 pub struct Reloader {
-    pub dir: PathBuf,
-    pub active: Arc<ArcSwap<Active>>,
-    pub metrics: Arc<Metrics>,
+    dir: PathBuf,
+    active: Arc<ArcSwap<Active>>,
+    metrics: Arc<Metrics>,
+    /// Rule sets swapped out while requests still held them. They are let go here, once the
+    /// last request is done: dropping 100,000 hooks on the request thread stalled requests.
+    retired: Mutex<Vec<Arc<Active>>>,
 }
 
+/// How often retired rule sets are looked at.
+const RETIRE_EVERY: Duration = Duration::from_millis(100);
+
 impl Reloader {
+    pub fn new(dir: PathBuf, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> Reloader {
+        Reloader { dir, active, metrics, retired: Mutex::new(Vec::new()) }
+    }
+
+    /// Drops the retired rule sets no request holds any more.
+    fn release_retired(&self) {
+        let mut retired = self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        retired.retain(|active| Arc::strong_count(active) > 1);
+    }
+
     /// Loads the rules again and swaps them in when valid. Returns whether they were.
     pub fn reload(&self) -> bool {
+        let started = std::time::Instant::now();
         let current = self.active.load_full();
         match delivery::load_rules(&self.dir) {
             Ok(mut rules) => {
@@ -38,8 +56,10 @@ impl Reloader {
                 rules.gateway.admin_listen = running.admin_listen.clone();
                 let hooks = rules.hooks.len() as u64;
                 self.active.store(Arc::new(Active::new(rules, &self.metrics, Some(&current))));
+                self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(current);
                 self.metrics.rules_reloaded(true);
-                log::info!(target: "hookgate", hooks = hooks; "rules reloaded");
+                let took_ms = started.elapsed().as_millis() as u64;
+                log::info!(target: "hookgate", hooks = hooks, took_ms = took_ms; "rules reloaded");
                 true
             }
             Err(problems) => {
@@ -64,9 +84,11 @@ impl BackgroundService for Reloader {
                 return;
             }
         };
+        let mut retire = tokio::time::interval(RETIRE_EVERY);
         loop {
             tokio::select! {
                 _ = hangups.recv() => { self.reload(); }
+                _ = retire.tick() => self.release_retired(),
                 _ = shutdown.changed() => return,
             }
         }
