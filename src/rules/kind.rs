@@ -53,8 +53,8 @@ impl BackendTable {
         self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// A string key; `Err(())` when it is there but not a string (reported).
-    pub fn string(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<String>>, ()> {
+    /// A string key; `Err` when it is there but not a string.
+    pub fn string(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<String>>, Reported> {
         match self.get(key) {
             None => Ok(None),
             Some(Written { value: toml::Value::String(s), at }) => {
@@ -62,7 +62,7 @@ impl BackendTable {
             }
             Some(Written { at, .. }) => {
                 findings.error(at.clone(), format!("backend `{}`: {key} must be a string", self.name));
-                Err(())
+                Err(Reported)
             }
         }
     }
@@ -81,6 +81,10 @@ impl BackendTable {
         }
     }
 }
+
+/// A value was refused and the problem is already in the findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reported;
 
 /// A hook's keys that belong to its backend's kind, as written.
 #[derive(Debug)]
