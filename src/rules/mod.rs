@@ -129,12 +129,12 @@ pub struct Findings {
 
 impl Findings {
     pub fn error(&mut self, at: Location, message: String) {
-        self.problems.push(Problem { path: at.file.clone(), at: Some(at), message });
+        self.problems.push(Problem { path: at.file.to_string(), at: Some(at), message });
     }
 
     /// A warning; its message starts with `warning:`.
     pub fn warn(&mut self, at: Location, message: String) {
-        self.warnings.push(Problem { path: at.file.clone(), at: Some(at), message: format!("warning: {message}") });
+        self.warnings.push(Problem { path: at.file.to_string(), at: Some(at), message: format!("warning: {message}") });
     }
 
     /// `n` when it is between 1 and `max`; reported otherwise.
@@ -150,7 +150,7 @@ impl Findings {
 /// Where something is written: `FILE:LINE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub file: String,
+    pub file: Arc<str>,
     pub line: usize,
 }
 
