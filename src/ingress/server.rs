@@ -75,7 +75,8 @@ impl WebhookService {
 
     /// An answer given before any hook could be known.
     fn count_unknown(&self, reply: &Reply) {
-        self.active.load().handles.hook(None).answered(&self.metrics, reply.status, reply.reason);
+        let active = self.active.load();
+        active.handles.hook(&active.rules, None).answered(&self.metrics, reply.status, reply.reason);
     }
 
     /// A place for a new client connection, or `None` when `max_connections` are open.
@@ -191,7 +192,7 @@ impl HttpServerApp for WebhookService {
             session.set_keepalive(None);
         }
         let written = write_reply(&mut session, &reply, &record.request_id).await;
-        active.handles.hook(record.hook).answered(&self.metrics, reply.status, reply.reason);
+        active.handles.hook(&active.rules, record.hook).answered(&self.metrics, reply.status, reply.reason);
         self.metrics.total_stage(started.elapsed());
         let reason = reply.reason.map_or("ok", |r| r.spec().code);
         log_request(&active.rules, &record, reply.status, reason, started.elapsed());
@@ -248,7 +249,7 @@ impl WebhookService {
         record.pipeline = timings.total();
         self.metrics.stages(&timings);
         self.metrics.dropped(&dropped);
-        active.handles.hook(Some(index)).overrides(&actions);
+        active.handles.hook(rules, Some(index)).overrides(&actions);
         let message = match result {
             Ok(message) => message,
             Err(refusal) => return Ok(refused(&refusal, record)),

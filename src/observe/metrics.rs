@@ -174,7 +174,6 @@ impl Metrics {
         };
         let per_hook = rules.gateway.per_hook_metrics;
         let handles = RuleHandles {
-            names: if per_hook { rules.hooks.iter().map(|h| h.name.as_str().into()).collect() } else { Vec::new() },
             hooks: if per_hook { rules.hooks.iter().map(|_| OnceLock::new()).collect() } else { Vec::new() },
             all: (!per_hook).then(|| vecs.handles("all", true)),
             // No policy runs for a key that matched nothing.
@@ -184,7 +183,7 @@ impl Metrics {
         };
         if rules.hooks.len() <= EAGER_HOOKS {
             for i in 0..rules.hooks.len() {
-                handles.hook(Some(i));
+                handles.hook(rules, Some(i));
             }
         }
         handles
@@ -280,7 +279,6 @@ impl HookVecs {
 /// unknown keys.
 pub struct RuleHandles {
     vecs: HookVecs,
-    names: Vec<Box<str>>,
     hooks: Vec<OnceLock<HookHandles>>,
     /// Every hook's handles when `per_hook_metrics = false`.
     all: Option<HookHandles>,
@@ -289,13 +287,14 @@ pub struct RuleHandles {
 }
 
 impl RuleHandles {
-    /// The hook's handles; `None` is a request whose key matched no hook.
-    pub fn hook(&self, index: Option<usize>) -> &HookHandles {
+    /// The handles of the hook at `index` in `rules`, the rule set these were made for; `None`
+    /// is a request whose key matched no hook.
+    pub fn hook(&self, rules: &Rules, index: Option<usize>) -> &HookHandles {
         if let Some(all) = &self.all {
             return if index.is_some() { all } else { &self.unknown };
         }
-        match index.and_then(|i| Some((self.hooks.get(i)?, self.names.get(i)?))) {
-            Some((cell, name)) => cell.get_or_init(|| self.vecs.handles(name, true)),
+        match index.and_then(|i| Some((self.hooks.get(i)?, rules.hooks.get(i)?))) {
+            Some((cell, hook)) => cell.get_or_init(|| self.vecs.handles(&hook.name, true)),
             None => &self.unknown,
         }
     }

@@ -47,37 +47,28 @@ impl Timings {
 }
 
 pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Processed {
-    let mut processed = Processed {
-        result: Err(Refusal::NoText),
-        dropped: Vec::new(),
-        actions: Vec::new(),
-        timings: Timings::default(),
-    };
+    let mut timings = Timings::default();
     let started = Instant::now();
     let decoded = decode::decode(content_type, body);
-    processed.timings.decode = Some(started.elapsed());
+    timings.decode = Some(started.elapsed());
     let mut req = match decoded {
         Ok((req, _shape)) => req,
-        Err(refusal) => {
-            processed.result = Err(refusal);
-            return processed;
-        }
+        Err(refusal) => return Processed { result: Err(refusal), dropped: Vec::new(), actions: Vec::new(), timings },
     };
     let started = Instant::now();
     translate::translate(&mut req, hook.markup, &hook.slack);
-    processed.timings.translate = Some(started.elapsed());
-    processed.dropped = std::mem::take(&mut req.dropped);
+    timings.translate = Some(started.elapsed());
+    let dropped = std::mem::take(&mut req.dropped);
     let started = Instant::now();
-    processed.result = match check_content(&req) {
-        Err(refusal) => Err(refusal),
+    let (result, actions) = match check_content(&req) {
+        Err(refusal) => (Err(refusal), Vec::new()),
         Ok(()) => {
             let decision = policy::decide(&hook.policy, req);
-            processed.actions = decision.actions;
-            decision.result
+            (decision.result, decision.actions)
         }
     };
-    processed.timings.policy = Some(started.elapsed());
-    processed
+    timings.policy = Some(started.elapsed());
+    Processed { result, dropped, actions, timings }
 }
 
 /// Content checks, in the contract's order: `no_text`, then `too_many_attachments`, then `type`.
