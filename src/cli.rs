@@ -8,6 +8,7 @@ use crate::observe::logging::{self, LogFormat};
 use crate::observe::metrics::Metrics;
 use crate::rules::keys;
 use crate::rules::Rules;
+use crate::tls::{self, listener::ServingCertificate};
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use pingora::server::configuration::{Opt, ServerConf};
@@ -151,7 +152,7 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         log::warn!(target: "hookgate", "{w}");
     }
     if let Some(addr) = listen {
-        rules.gateway.listen = addr.to_string();
+        rules.gateway.listen = Some(addr.to_string());
     }
     if let Some(addr) = admin_listen {
         rules.gateway.admin_listen = addr.to_string();
@@ -160,13 +161,24 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         log::error!("{e}");
         return 1;
     }
-    let (listen, admin) = match (concrete_address(&rules.gateway.listen), concrete_address(&rules.gateway.admin_listen))
-    {
-        (Ok(listen), Ok(admin)) => (listen, admin),
-        (Err(e), _) | (_, Err(e)) => {
-            log::error!("cannot listen on {} and {}: {e}", rules.gateway.listen, rules.gateway.admin_listen);
+    let gateway = &rules.gateway;
+    let addresses = (
+        gateway.listen.as_deref().map(concrete_address).transpose(),
+        gateway.tls.as_ref().map(|tls| concrete_address(&tls.listen)).transpose(),
+        concrete_address(&gateway.admin_listen),
+    );
+    let (plain, secure, admin) = match addresses {
+        (Ok(plain), Ok(secure), Ok(admin)) => (plain, secure, admin),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            let listeners: Vec<_> = gateway.webhook_listeners().chain([gateway.admin_listen.as_str()]).collect();
+            log::error!("cannot listen on {}: {e}", listeners.join(", "));
             return 1;
         }
+    };
+    // Ready means the first webhook listener accepts; the loader makes sure there is one.
+    let Some(first) = plain.or(secure) else {
+        log::error!("no webhook listener: set listen or listen_tls");
+        return 1;
     };
     let mut conf = ServerConf::default();
     conf.threads = 1;
@@ -184,18 +196,28 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         rules = dir.display().to_string().as_str(),
         hooks = rules.hooks.len() as u64,
         backends = rules.backends.len() as u64,
-        listen = listen.to_string().as_str(),
+        listen = plain.map(|a| a.to_string()).unwrap_or_default().as_str(),
+        listen_tls = secure.map(|a| a.to_string()).unwrap_or_default().as_str(),
         admin = admin.to_string().as_str();
         "listening"
     );
     let metrics = Arc::new(Metrics::new());
+    let serving = rules.gateway.tls.as_ref().map(|tls| {
+        metrics.tls_cert_expiry(&tls.listen, tls.identity.not_after);
+        Arc::new(ServingCertificate::new(tls.identity.key.clone()))
+    });
     let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics, None)));
-    let reloader = Reloader::new(dir.to_owned(), active.clone(), metrics.clone());
+    let reloader = Reloader::new(dir.to_owned(), active.clone(), metrics.clone(), serving.clone());
     server.add_service(background_service("rules reloader", reloader));
     let mut webhooks = Service::new("hookgate webhooks".into(), WebhookService::new(active, metrics.clone()));
-    webhooks.add_tcp(&listen.to_string());
+    if let Some(addr) = plain {
+        webhooks.add_tcp(&addr.to_string());
+    }
+    if let (Some(addr), Some(certificate)) = (secure, serving) {
+        webhooks.add_tls_with_settings(&addr.to_string(), None, tls::listener::settings(certificate));
+    }
     server.add_service(webhooks);
-    let mut admin_service = Service::new("hookgate admin".into(), Admin::new(metrics, listen));
+    let mut admin_service = Service::new("hookgate admin".into(), Admin::new(metrics, first));
     admin_service.add_tcp(&admin.to_string());
     server.add_service(admin_service);
     server.run_forever()

@@ -4,7 +4,8 @@
 //! `ingress` (pingora: bytes in, a reply out) -> `pipeline` (admit the head; decode, translate
 //! and police the body into a `Message`) -> `delivery` (the message as a `Job` rendered by its
 //! backend's kind, then sent) -> `ingress::respond` (every ending through the one table in
-//! `reason`). `rules` is plain validated data at the bottom; `observe` counts and logs each hop.
+//! `reason`). `rules` is plain validated data at the bottom; `observe` counts and logs each hop;
+//! `tls` holds certificates and backend trust for both sides.
 
 pub mod cli;
 pub mod delivery;
@@ -14,3 +15,4 @@ pub mod pipeline;
 pub mod reason;
 pub mod refusal;
 pub mod rules;
+pub mod tls;

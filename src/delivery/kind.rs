@@ -6,6 +6,7 @@ use super::http::pool::Pool;
 use crate::pipeline::message::Message;
 use crate::reason::{Ending, Reason};
 use crate::rules::{KindConfig, KindRules};
+use crate::tls::client::TlsFailure;
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -49,6 +50,8 @@ pub enum Upstream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     Connect,
+    /// The TLS handshake failed; nothing was sent.
+    Tls(TlsFailure),
     Timeout,
     /// The connection failed after the request may have been sent.
     Io,
@@ -59,6 +62,7 @@ impl Failure {
     pub fn label(self) -> &'static str {
         match self {
             Failure::Connect => "connect_error",
+            Failure::Tls(_) => "tls_error",
             Failure::Timeout => "timeout",
             Failure::Io => "io_error",
         }

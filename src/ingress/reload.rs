@@ -6,6 +6,8 @@
 use crate::delivery;
 use crate::ingress::server::Active;
 use crate::observe::metrics::Metrics;
+use crate::rules::{GatewaySettings, TlsListener};
+use crate::tls::listener::ServingCertificate;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -19,6 +21,8 @@ pub struct Reloader {
     dir: PathBuf,
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
+    /// The HTTPS listener's certificate, when there is one: a reload swaps in the new files'.
+    serving: Option<Arc<ServingCertificate>>,
     /// Rule sets swapped out while requests still held them. They are let go here, once the
     /// last request is done: dropping 100,000 hooks on the request thread stalled requests.
     retired: Mutex<Vec<Arc<Active>>>,
@@ -28,8 +32,13 @@ pub struct Reloader {
 const RETIRE_EVERY: Duration = Duration::from_millis(100);
 
 impl Reloader {
-    pub fn new(dir: PathBuf, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> Reloader {
-        Reloader { dir, active, metrics, retired: Mutex::new(Vec::new()) }
+    pub fn new(
+        dir: PathBuf,
+        active: Arc<ArcSwap<Active>>,
+        metrics: Arc<Metrics>,
+        serving: Option<Arc<ServingCertificate>>,
+    ) -> Reloader {
+        Reloader { dir, active, metrics, serving, retired: Mutex::new(Vec::new()) }
     }
 
     /// Drops the retired rule sets no request holds any more.
@@ -44,16 +53,7 @@ impl Reloader {
         let current = self.active.load_full();
         match delivery::load_rules(&self.dir) {
             Ok(mut rules) => {
-                // Listeners are bound once; moving them takes a restart or an upgrade.
-                let running = &current.rules.gateway;
-                if rules.gateway.listen != running.listen || rules.gateway.admin_listen != running.admin_listen {
-                    log::warn!(
-                        target: "hookgate",
-                        "listen and admin_listen keep their running values until a restart or --upgrade"
-                    );
-                }
-                rules.gateway.listen = running.listen.clone();
-                rules.gateway.admin_listen = running.admin_listen.clone();
+                self.keep_listeners(&current.rules.gateway, &mut rules.gateway);
                 let hooks = rules.hooks.len() as u64;
                 self.active.store(Arc::new(Active::new(rules, &self.metrics, Some(&current))));
                 self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(current);
@@ -70,6 +70,32 @@ impl Reloader {
                 log::error!(target: "hookgate", problems = problems.len() as u64; "rules not reloaded; the previous rules keep serving");
                 false
             }
+        }
+    }
+}
+
+impl Reloader {
+    /// Listeners are bound once, so their addresses keep their running values until a restart or
+    /// an upgrade; the HTTPS listener's certificate is the part a reload does change.
+    fn keep_listeners(&self, running: &GatewaySettings, new: &mut GatewaySettings) {
+        let addresses =
+            |g: &GatewaySettings| (g.listen.clone(), g.tls.as_ref().map(|t| t.listen.clone()), g.admin_listen.clone());
+        if addresses(running) != addresses(new) {
+            log::warn!(
+                target: "hookgate",
+                "listen, listen_tls and admin_listen keep their running values until a restart or --upgrade"
+            );
+        }
+        new.listen = running.listen.clone();
+        new.admin_listen = running.admin_listen.clone();
+        match (&self.serving, &running.tls, new.tls.take()) {
+            (Some(serving), Some(listener), Some(loaded)) => {
+                serving.replace(loaded.identity.key.clone());
+                self.metrics.tls_cert_expiry(&listener.listen, loaded.identity.not_after);
+                new.tls = Some(TlsListener { listen: listener.listen.clone(), identity: loaded.identity });
+            }
+            // The running listener keeps its certificate; one that is not running cannot start.
+            _ => new.tls = running.tls.clone(),
         }
     }
 }

@@ -40,8 +40,22 @@ const OVERRIDES: &[(Field, ActionKind)] = &[
     (Field::Type, ActionKind::Applied),
 ];
 /// Backend answers that get a pre-built counter; others are resolved when they happen.
-const UPSTREAM_CODES: &[&str] =
-    &["200", "201", "400", "403", "404", "413", "429", "500", "502", "503", "connect_error", "timeout", "io_error"];
+const UPSTREAM_CODES: &[&str] = &[
+    "200",
+    "201",
+    "400",
+    "403",
+    "404",
+    "413",
+    "429",
+    "500",
+    "502",
+    "503",
+    "connect_error",
+    "tls_error",
+    "timeout",
+    "io_error",
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +69,7 @@ pub struct Metrics {
     dropped_fields: Vec<(&'static str, IntCounter)>,
     inflight: IntGauge,
     reloads: IntCounterVec,
+    tls_cert_expiry: IntGaugeVec,
     hooks: IntGauge,
     stage_decode: Histogram,
     stage_translate: Histogram,
@@ -134,7 +149,7 @@ impl Metrics {
             upstream_requests: counter_vec(
                 &r,
                 "hookgate_upstream_requests_total",
-                "Exchanges with backends, by backend and answer (status, connect_error, timeout, io_error).",
+                "Exchanges with backends, by backend and answer (status, connect_error, tls_error, timeout, io_error).",
                 &["backend", "code"],
             ),
             upstream_duration: histogram_vec(
@@ -146,6 +161,13 @@ impl Metrics {
             inflight: gauge(&r, "hookgate_inflight_requests", "Webhook requests being handled now."),
             hooks: gauge(&r, "hookgate_hooks", "Hooks in the active rule set."),
             reloads,
+            tls_cert_expiry: {
+                let help = "Unix time at which the TLS listener's certificate ends, by listen_tls as written.";
+                let vec = IntGaugeVec::new(Opts::new("hookgate_tls_cert_expiry_seconds", help), &["listener"])
+                    .expect("valid metric");
+                r.register(Box::new(vec.clone())).expect("registered once");
+                vec
+            },
             stage_decode: stages.with_label_values(&["decode"]),
             stage_translate: stages.with_label_values(&["translate"]),
             stage_policy: stages.with_label_values(&["policy"]),
@@ -195,6 +217,11 @@ impl Metrics {
             codes: UPSTREAM_CODES.iter().map(|c| (*c, self.upstream_requests.with_label_values(&[name, c]))).collect(),
             duration: self.upstream_duration.with_label_values(&[name]),
         }
+    }
+
+    /// The serving certificate's notAfter, set at start and at each reload.
+    pub fn tls_cert_expiry(&self, listener: &str, not_after: i64) {
+        self.tls_cert_expiry.with_label_values(&[listener]).set(not_after);
     }
 
     pub fn rules_reloaded(&self, ok: bool) {

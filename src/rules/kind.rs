@@ -7,6 +7,7 @@
 use super::{Findings, Location};
 use std::any::Any;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A backend kind as the rules loader sees it.
@@ -45,6 +46,8 @@ pub struct Written<T> {
 pub struct BackendTable {
     pub name: String,
     pub at: Location,
+    /// The rules directory, which file names in the table are relative to.
+    pub dir: PathBuf,
     pub keys: Vec<(String, Written<toml::Value>)>,
 }
 
@@ -62,6 +65,18 @@ impl BackendTable {
             }
             Some(Written { at, .. }) => {
                 findings.error(at.clone(), format!("backend `{}`: {key} must be a string", self.name));
+                Err(Reported)
+            }
+        }
+    }
+
+    /// A boolean key; `Err` when it is there but not a boolean.
+    pub fn boolean(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<bool>>, Reported> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Written { value: toml::Value::Boolean(b), at }) => Ok(Some(Written { value: *b, at: at.clone() })),
+            Some(Written { at, .. }) => {
+                findings.error(at.clone(), format!("backend `{}`: {key} must be true or false", self.name));
                 Err(Reported)
             }
         }

@@ -8,7 +8,8 @@ use super::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, SlackMaps, DEFA
 use super::keys::{self, Digest, KeyTable};
 use super::kind::{BackendTable, HookKeys, KindRules, Written};
 use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawSlack};
-use super::{Backend, Findings, GatewaySettings, Location, Problem, Rules};
+use super::{Backend, Findings, GatewaySettings, Location, Problem, Rules, TlsListener};
+use crate::tls::identity::{Identity, IdentityError};
 use regex::Regex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ pub fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Problem>>
             }
         }
     }
-    let merged = Merger::new(kinds).merge(&files, &mut findings);
+    let merged = Merger::new(kinds, dir).merge(&files, &mut findings);
     if !findings.problems.is_empty() {
         return Err(findings.problems);
     }
@@ -141,6 +142,8 @@ fn problem_at_path(path: &str, message: String) -> Problem {
 
 struct Merger<'k> {
     kinds: &'k [&'k dyn KindRules],
+    /// The rules directory: file names in the rules are relative to it.
+    dir: &'k Path,
     gateway: Option<(GatewaySettings, Location)>,
     slack: SlackMaps,
     /// Where each `[slack.users]` / `[slack.channels]` id was mapped, to name duplicates.
@@ -155,9 +158,10 @@ struct Merger<'k> {
 }
 
 impl<'k> Merger<'k> {
-    fn new(kinds: &'k [&'k dyn KindRules]) -> Merger<'k> {
+    fn new(kinds: &'k [&'k dyn KindRules], dir: &'k Path) -> Merger<'k> {
         Merger {
             kinds,
+            dir,
             gateway: None,
             slack: SlackMaps::default(),
             slack_seen: HashMap::new(),
@@ -238,7 +242,9 @@ impl<'k> Merger<'k> {
         }
         let raw = raw.get_ref();
         let mut gateway = GatewaySettings::default();
-        for (field, target) in [("listen", &raw.listen), ("admin_listen", &raw.admin_listen)] {
+        for (field, target) in
+            [("listen", &raw.listen), ("listen_tls", &raw.listen_tls), ("admin_listen", &raw.admin_listen)]
+        {
             if let Some(addr) = target {
                 if addr.get_ref().parse::<SocketAddr>().is_err() {
                     findings.error(file.at(addr), format!("{field} {:?} is not an IP:PORT address", addr.get_ref()));
@@ -246,8 +252,11 @@ impl<'k> Merger<'k> {
             }
         }
         if let Some(listen) = &raw.listen {
-            gateway.listen = listen.get_ref().clone();
+            gateway.listen = Some(listen.get_ref().clone());
+        } else if raw.listen_tls.is_some() {
+            gateway.listen = None;
         }
+        gateway.tls = self.tls_listener(file, &at, raw, findings);
         if let Some(admin) = &raw.admin_listen {
             gateway.admin_listen = admin.get_ref().clone();
         }
@@ -287,6 +296,56 @@ impl<'k> Merger<'k> {
         self.gateway = Some((gateway, at));
     }
 
+    /// `listen_tls` and the certificate it serves: the three keys go together, and the files
+    /// must hold a key matching a leaf that has not expired.
+    fn tls_listener(
+        &self,
+        file: &SourceFile,
+        gateway_at: &Location,
+        raw: &RawGateway,
+        findings: &mut Findings,
+    ) -> Option<TlsListener> {
+        let (listen, cert, key) = match (&raw.listen_tls, &raw.tls_cert, &raw.tls_key) {
+            (None, None, None) => return None,
+            (Some(listen), Some(cert), Some(key)) => (listen, cert, key),
+            (Some(listen), _, _) => {
+                findings.error(file.at(listen), "listen_tls needs tls_cert and tls_key".into());
+                return None;
+            }
+            (None, cert, key) => {
+                let at = cert.as_ref().or(key.as_ref()).map_or(gateway_at.clone(), |k| file.at(k));
+                findings.error(at, "tls_cert and tls_key are only read with listen_tls".into());
+                return None;
+            }
+        };
+        let (cert_at, key_at) = (file.at(cert), file.at(key));
+        let now = std::time::SystemTime::now();
+        match Identity::load(&self.dir.join(cert.get_ref()), &self.dir.join(key.get_ref()), now) {
+            Ok(identity) => {
+                if identity.expires_soon(now) {
+                    findings.warn(
+                        cert_at,
+                        format!(
+                            "the certificate in {} expires at {}, within 14 days",
+                            cert.get_ref(),
+                            identity.expiry()
+                        ),
+                    );
+                }
+                Some(TlsListener { listen: listen.get_ref().clone(), identity })
+            }
+            Err(e) => {
+                let at = match &e {
+                    IdentityError::NoKey(_) | IdentityError::BadKey { .. } | IdentityError::Mismatch { .. } => key_at,
+                    IdentityError::Read { path, .. } if path.ends_with(key.get_ref()) => key_at,
+                    _ => cert_at,
+                };
+                findings.error(at, e.to_string());
+                None
+            }
+        }
+    }
+
     /// A backend table: `kind` picks the kind, which reads the rest. A key another kind reads has
     /// no meaning here; a key no kind reads is unknown.
     fn add_backend(&mut self, file: &SourceFile, name: &str, raw: &Spanned<RawBackend>, findings: &mut Findings) {
@@ -323,7 +382,7 @@ impl<'k> Merger<'k> {
         if findings.problems.len() > before {
             return;
         }
-        let table = BackendTable { name: name.to_owned(), at: at.clone(), keys };
+        let table = BackendTable { name: name.to_owned(), at: at.clone(), dir: self.dir.to_owned(), keys };
         if let Some(config) = kind.backend(&table, findings) {
             self.backend_seen.insert(name.to_owned(), (self.backends.len(), at));
             self.backends.push(Backend { name: name.to_owned(), kind: kind.name(), config });
@@ -581,7 +640,7 @@ backend = "console"
             ),
         ])
         .unwrap();
-        assert_eq!(rules.gateway.listen, "127.0.0.1:9000");
+        assert_eq!(rules.gateway.listen.as_deref(), Some("127.0.0.1:9000"));
         assert_eq!(rules.gateway.admin_listen, "127.0.0.1:9465");
         assert_eq!(rules.gateway.max_body_bytes, 1000);
         assert_eq!(rules.gateway.errors, super::super::ErrorDialect::Mattermost);
@@ -613,7 +672,7 @@ backend = "console"
     #[test]
     fn defaults_apply_without_a_gateway_table() {
         let rules = load_files(&[("a.toml", BACKENDS)]).unwrap();
-        assert_eq!(rules.gateway.listen, "127.0.0.1:8065");
+        assert_eq!(rules.gateway.listen.as_deref(), Some("127.0.0.1:8065"));
         assert_eq!(rules.gateway.max_body_bytes, 300_000);
         assert_eq!(rules.gateway.errors, super::super::ErrorDialect::Slack);
     }
@@ -626,7 +685,7 @@ backend = "console"
         let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
             (
                 vec![("a.toml", "[gateway]\nlisten = \"127.0.0.1:1\"\ntypo = 1\n".into())],
-                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`"],
+                vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `listen_tls`, `tls_cert`, `tls_key`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`"],
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
@@ -695,8 +754,8 @@ backend = "console"
                 vec!["a.toml:2: unknown variant `xml`, expected `slack` or `mattermost`"],
             ),
             (
-                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"https://chat.example\"\n".into())],
-                vec!["a.toml:3: backend `x`: only http:// backend URLs are supported (this build has no TLS)"],
+                vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"ftp://chat.example\"\n".into())],
+                vec!["a.toml:3: backend `x`: url must start with http:// or https://"],
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://127.0.0.1:1\"\ntimeout_ms = -5\n".into())],
@@ -720,7 +779,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://h\"\ntimeout = 1\n".into())],
-                vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `max_message_chars`"],
+                vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `max_message_chars`, `ca_file`, `tls_server_name`, `tls_verify`"],
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = 8066\nmax_message_chars = \"many\"\n".into())],
@@ -764,6 +823,101 @@ backend = "console"
             let got = load_files(&files).expect_err("rules should be refused");
             assert_eq!(got, want, "files {files:?}");
         }
+    }
+
+    /// A self-signed certificate for `localhost` ending `days` from now, and its key, as PEM.
+    fn certificate(days: i64) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn tls_files_are_checked_at_load() {
+        let (cert, key) = certificate(90);
+        let (soon, soon_key) = certificate(10);
+        let (expired, expired_key) = certificate(-1);
+        let (_, other_key) = certificate(90);
+        let gateway = |cert: &str, key: &str| {
+            format!("[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n")
+        };
+        let files = |rules: String, pems: &[(&str, &str)]| {
+            let mut all = vec![("a.toml".to_owned(), rules)];
+            all.extend(pems.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+            all
+        };
+        let run = |all: Vec<(String, String)>| {
+            let refs: Vec<(&str, &str)> = all.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            load_files(&refs)
+        };
+
+        let good = run(files(gateway("c.pem", "k.pem"), &[("c.pem", &cert), ("k.pem", &key)])).unwrap();
+        assert_eq!(good.gateway.listen, None, "listen_tls alone serves HTTPS only");
+        assert_eq!(good.gateway.tls.as_ref().unwrap().listen, "127.0.0.1:8443");
+        assert!(good.warnings.is_empty(), "{:?}", good.warnings);
+
+        let warned = run(files(gateway("c.pem", "k.pem"), &[("c.pem", &soon), ("k.pem", &soon_key)])).unwrap();
+        let warnings: Vec<String> = warned.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("a.toml:3: warning: the certificate in c.pem expires at"), "{warnings:?}");
+
+        let cases: Vec<(Vec<(String, String)>, &str)> = vec![
+            (files(gateway("none.pem", "k.pem"), &[("k.pem", &key)]), "a.toml:3: cannot read none.pem: No such file"),
+            (files(gateway("c.pem", "none.pem"), &[("c.pem", &cert)]), "a.toml:4: cannot read none.pem: No such file"),
+            (
+                files(gateway("c.pem", "k.pem"), &[("c.pem", &cert), ("k.pem", &other_key)]),
+                "a.toml:4: the private key in k.pem does not match the certificate in c.pem",
+            ),
+            (
+                files(gateway("c.pem", "k.pem"), &[("c.pem", &expired), ("k.pem", &expired_key)]),
+                "a.toml:3: the certificate in c.pem expired at",
+            ),
+            (files(gateway("k.pem", "k.pem"), &[("k.pem", &key)]), "a.toml:3: k.pem holds no PEM certificate"),
+            (files(gateway("c.pem", "c.pem"), &[("c.pem", &cert)]), "a.toml:4: c.pem holds no PEM private key"),
+            (
+                files("[gateway]\nlisten_tls = \"127.0.0.1:8443\"\n".into(), &[]),
+                "a.toml:2: listen_tls needs tls_cert and tls_key",
+            ),
+            (
+                files("[gateway]\ntls_cert = \"c.pem\"\n".into(), &[]),
+                "a.toml:2: tls_cert and tls_key are only read with listen_tls",
+            ),
+            (
+                files(
+                    "[backends.chat]\nkind = \"mattermost\"\nurl = \"http://127.0.0.1\"\nca_file = \"c.pem\"\n".into(),
+                    &[],
+                ),
+                "a.toml:4: backend `chat`: ca_file, tls_server_name and tls_verify need an https:// url",
+            ),
+            (
+                files(
+                    "[backends.chat]\nkind = \"mattermost\"\nurl = \"https://127.0.0.1\"\nca_file = \"none.pem\"\n"
+                        .into(),
+                    &[],
+                ),
+                "a.toml:4: backend `chat`: ca_file: cannot read none.pem: No such file",
+            ),
+            (
+                files(
+                    "[backends.chat]\nkind = \"mattermost\"\nurl = \"https://127.0.0.1\"\ntls_verify = \"no\"\n".into(),
+                    &[],
+                ),
+                "a.toml:4: backend `chat`: tls_verify must be true or false",
+            ),
+        ];
+        for (files, want) in cases {
+            let got = run(files.clone()).expect_err("rules should be refused");
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert!(got[0].starts_with(want), "{got:?} does not start with {want:?} for {files:?}");
+        }
+
+        let unverified = "[backends.chat]\nkind = \"mattermost\"\nurl = \"https://127.0.0.1\"\ntls_verify = false\n";
+        let rules = run(files(unverified.into(), &[])).unwrap();
+        let warnings: Vec<String> = rules.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("a.toml:4: warning: backend `chat`: tls_verify = false"), "{warnings:?}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub use kind::{BackendTable, HookKeys, KindConfig, KindRules, Written};
 pub use load::load;
 pub use schema::ErrorDialect;
 
+use crate::tls::identity::Identity;
 use keys::{Digest, KeyTable};
 use std::collections::HashMap;
 use std::fmt;
@@ -57,10 +58,24 @@ impl Rules {
     }
 }
 
+/// Where webhooks are served when the rules name no listener.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8065";
+
+/// `listen_tls` with `tls_cert` and `tls_key`, read and checked.
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    /// As written: the `listener` label of `hookgate_tls_cert_expiry_seconds`.
+    pub listen: String,
+    pub identity: Identity,
+}
+
 /// The `[gateway]` table with defaults applied.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
-    pub listen: String,
+    /// The plain HTTP listener; none when only `listen_tls` is written.
+    pub listen: Option<String>,
+    /// The HTTPS listener and the certificate it serves.
+    pub tls: Option<TlsListener>,
     pub admin_listen: String,
     pub max_body_bytes: usize,
     pub errors: ErrorDialect,
@@ -77,6 +92,11 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
+    /// The webhook listeners' addresses, plain first.
+    pub fn webhook_listeners(&self) -> impl Iterator<Item = &str> {
+        self.listen.as_deref().into_iter().chain(self.tls.as_ref().map(|t| t.listen.as_str()))
+    }
+
     /// The admin listener serves metrics without authentication, so it stays on loopback unless
     /// the rules say otherwise.
     pub fn check_admin_listen(&self) -> Result<(), String> {
@@ -98,7 +118,8 @@ impl GatewaySettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
-            listen: "127.0.0.1:8065".into(),
+            listen: Some(DEFAULT_LISTEN.into()),
+            tls: None,
             admin_listen: "127.0.0.1:9465".into(),
             max_body_bytes: 300_000,
             errors: ErrorDialect::Slack,

@@ -34,6 +34,9 @@ pub struct RawSlack {
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
     pub listen: Option<Spanned<String>>,
+    pub listen_tls: Option<Spanned<String>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
     pub admin_listen: Option<Spanned<String>>,
     pub max_body_bytes: Option<Spanned<i64>>,
     pub errors: Option<ErrorDialect>,

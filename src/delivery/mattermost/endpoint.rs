@@ -8,6 +8,7 @@
 use crate::delivery::http::answer::{self, Answer};
 use crate::delivery::http::pool::Pool;
 use crate::delivery::kind::Failure;
+use crate::tls::client::{BackendTls, TlsFailure, TrustError, TrustOptions};
 use bytes::Bytes;
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
@@ -23,11 +24,18 @@ use tokio::io::AsyncWriteExt;
 /// never at load, so `hookgate check` needs no DNS and a changed address is followed by the next
 /// connection.
 pub struct Endpoint {
-    /// `HOST:PORT`, the key of its idle connections in the pool.
-    authority: Arc<str>,
+    /// The backend's name, for log lines.
+    backend: String,
+    /// `HOST:PORT`, resolved when connecting.
+    address: String,
+    /// The key of its idle connections in the pool: the address, and for `https://` what the
+    /// connection was verified against, so no connection is shared across trust settings.
+    pool_key: Arc<str>,
     /// The peer, built once, when the host is an IP address.
     literal: Option<HttpPeer>,
     connect_timeout: Duration,
+    /// Set for `https://` URLs.
+    tls: Option<BackendTls>,
     /// `Host` header: the URL's authority as written.
     host: String,
     /// The URL's path without a trailing `/`, prefixed to `/hooks/{key}`.
@@ -38,7 +46,7 @@ pub struct Endpoint {
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
-            .field("authority", &self.authority)
+            .field("pool_key", &self.pool_key)
             .field("host", &self.host)
             .field("base_path", &self.base_path)
             .field("timeout", &self.timeout)
@@ -46,34 +54,67 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+/// Why a backend's URL or TLS keys cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{0}")]
+    Url(String),
+    #[error("{0}")]
+    Trust(#[from] TrustError),
+}
+
 impl Endpoint {
-    pub fn new(url: &str, timeout_ms: u64, connect_timeout_ms: u64) -> Result<Self, String> {
-        if url.starts_with("https://") {
-            return Err("only http:// backend URLs are supported (this build has no TLS)".into());
-        }
-        let rest = url.strip_prefix("http://").ok_or("url must start with http://")?;
+    /// `trust` is read for `https://` URLs only.
+    pub fn new(
+        backend: &str,
+        url: &str,
+        timeout_ms: u64,
+        connect_timeout_ms: u64,
+        trust: &TrustOptions<'_>,
+    ) -> Result<Self, EndpointError> {
+        let malformed = || {
+            EndpointError::Url(format!("url {url:?} must be http[s]://HOST[:PORT][/PATH] without credentials or query"))
+        };
+        let (rest, default_port, secure) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, "80", false),
+            (_, Some(rest)) => (rest, "443", true),
+            _ => return Err(EndpointError::Url("url must start with http:// or https://".into())),
+        };
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
         if authority.is_empty() || authority.contains('@') || path.contains(['?', '#']) {
-            return Err(format!("url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"));
+            return Err(malformed());
         }
-        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        let address = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
             && !authority.ends_with(']')
         {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
-        let (host, port) = with_port.rsplit_once(':').unwrap_or((&with_port, "80"));
+        let (host, port) = address.rsplit_once(':').unwrap_or((&address, default_port));
         if host.is_empty() || port.parse::<u16>().is_err() {
-            return Err(format!("url {url:?} must be http://HOST[:PORT][/PATH] without credentials or query"));
+            return Err(malformed());
         }
+        let tls = if secure { Some(BackendTls::new(host, trust)?) } else { None };
+        let pool_key = match &tls {
+            None => address.clone(),
+            Some(tls) => format!(
+                "https://{address} name={} ca={} verify={}",
+                tls.server_name(),
+                trust.ca_file.map_or("system".into(), |p| p.display().to_string()),
+                trust.verify
+            ),
+        };
         let connect_timeout = Duration::from_millis(connect_timeout_ms);
-        let literal = with_port.parse::<SocketAddr>().ok().map(|address| peer(address, connect_timeout));
+        let literal = address.parse::<SocketAddr>().ok().map(|address| peer(address, connect_timeout));
         let base_path = path.trim_end_matches('/');
         Ok(Endpoint {
-            authority: with_port.into(),
+            backend: backend.to_owned(),
+            pool_key: pool_key.into(),
+            address,
             literal,
             connect_timeout,
+            tls,
             host: authority.to_owned(),
             base_path: if base_path.is_empty() { String::new() } else { format!("/{base_path}") },
             timeout: Duration::from_millis(timeout_ms),
@@ -83,12 +124,14 @@ impl Endpoint {
     /// POSTs one body within the backend's timeout.
     pub async fn post(&self, pool: &Pool, backend_key: &str, body: Bytes, request_id: &str) -> Result<Answer, Failure> {
         let exchange = async {
-            let stream = match pool.take(&self.authority) {
+            let stream = match pool.take(&self.pool_key) {
                 Some(stream) => stream,
                 None => match self.connect(pool).await {
                     Ok(stream) => stream,
-                    // Nothing was sent, so one more try cannot post twice.
-                    Err(_) => self.connect(pool).await?,
+                    // Nothing was sent, so one more try cannot post twice. A failed handshake is
+                    // not tried again: a certificate does not change in a millisecond.
+                    Err(Failure::Connect) => self.connect(pool).await?,
+                    Err(failure) => return Err(failure),
                 },
             };
             self.exchange(pool, stream, backend_key, &body, request_id).await
@@ -96,19 +139,37 @@ impl Endpoint {
         fast_timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
     }
 
-    /// A new connection, resolving the host first when it is a name.
+    /// A new connection, resolving the host first when it is a name, with its TLS handshake
+    /// for `https://`.
     async fn connect(&self, pool: &Pool) -> Result<Stream, Failure> {
         let resolved;
         let peer = match &self.literal {
             Some(peer) => peer,
             None => {
-                let mut addresses = tokio::net::lookup_host(&*self.authority).await.map_err(|_| Failure::Connect)?;
+                let mut addresses = tokio::net::lookup_host(&self.address).await.map_err(|_| Failure::Connect)?;
                 let address = addresses.next().ok_or(Failure::Connect)?;
                 resolved = peer(address, self.connect_timeout);
                 &resolved
             }
         };
-        pool.connect(peer).await.map_err(|_| Failure::Connect)
+        let stream = pool.connect(peer).await.map_err(|_| Failure::Connect)?;
+        let Some(tls) = &self.tls else { return Ok(stream) };
+        let handshake = fast_timeout(self.connect_timeout, tls.handshake(stream));
+        let (reason, detail) = match handshake.await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(failed)) => failed,
+            Err(_) => (TlsFailure::Handshake, format!("no handshake within {} ms", self.connect_timeout.as_millis())),
+        };
+        log::warn!(
+            target: "hookgate",
+            backend = self.backend.as_str(),
+            address = self.address.as_str(),
+            server_name = tls.server_name(),
+            reason = reason.label(),
+            error = detail.as_str();
+            "TLS handshake with the backend failed"
+        );
+        Err(Failure::Tls(reason))
     }
 
     /// The request head and body, written in one piece: a flushed head followed by a separate
@@ -143,7 +204,7 @@ impl Endpoint {
         stream.flush().await.map_err(|_| Failure::Io)?;
         let (answer, reusable) = answer::read(&mut stream).await.map_err(|_| Failure::Io)?;
         if reusable {
-            pool.put(self.authority.clone(), stream);
+            pool.put(self.pool_key.clone(), stream);
         }
         Ok(answer)
     }
@@ -161,7 +222,8 @@ mod tests {
 
     #[test]
     fn urls() {
-        let parts = |e: &Endpoint| (e.authority.to_string(), e.host.clone(), e.base_path.clone(), e.literal.is_some());
+        let parts = |e: &Endpoint| (e.pool_key.to_string(), e.host.clone(), e.base_path.clone(), e.literal.is_some());
+        let system = TrustOptions { ca_file: None, server_name: None, verify: true };
         let cases = [
             ("http://127.0.0.1:8066", ("127.0.0.1:8066", "127.0.0.1:8066", "", true)),
             ("http://127.0.0.1:9/chat/", ("127.0.0.1:9", "127.0.0.1:9", "/chat", true)),
@@ -169,15 +231,32 @@ mod tests {
             ("http://localhost", ("localhost:80", "localhost", "", false)),
             ("http://chat.invalid:8065/mm", ("chat.invalid:8065", "chat.invalid:8065", "/mm", false)),
             ("http://[::1]:8066/", ("[::1]:8066", "[::1]:8066", "", true)),
+            (
+                "https://chat.invalid/mm",
+                ("https://chat.invalid:443 name=chat.invalid ca=system verify=true", "chat.invalid", "/mm", false),
+            ),
+            ("https://[::1]:8443", ("https://[::1]:8443 name=::1 ca=system verify=true", "[::1]:8443", "", true)),
         ];
-        for (url, (authority, host, base, literal)) in cases {
-            let e = Endpoint::new(url, 5000, 1000).unwrap();
-            assert_eq!(parts(&e), (authority.to_owned(), host.to_owned(), base.to_owned(), literal), "{url}");
+        for (url, (key, host, base, literal)) in cases {
+            let e = Endpoint::new("chat", url, 5000, 1000, &system).unwrap();
+            assert_eq!(parts(&e), (key.to_owned(), host.to_owned(), base.to_owned(), literal), "{url}");
         }
         for bad in
-            ["https://x", "ftp://x", "http://", "http://u:p@host", "http://h/x?y=1", "127.0.0.1:80", "http://h:99999"]
+            ["ftp://x", "http://", "https://", "http://u:p@host", "http://h/x?y=1", "127.0.0.1:80", "http://h:99999"]
         {
-            assert!(Endpoint::new(bad, 5000, 1000).is_err(), "accepted {bad}");
+            assert!(Endpoint::new("chat", bad, 5000, 1000, &system).is_err(), "accepted {bad}");
         }
+    }
+
+    #[test]
+    fn tls_server_name_replaces_the_host() {
+        let named = TrustOptions { ca_file: None, server_name: Some("chat.internal"), verify: false };
+        let e = Endpoint::new("chat", "https://127.0.0.1:8443", 5000, 1000, &named).unwrap();
+        assert_eq!(&*e.pool_key, "https://127.0.0.1:8443 name=chat.internal ca=system verify=false");
+        let bad = TrustOptions { ca_file: None, server_name: Some("not a name"), verify: true };
+        assert!(matches!(
+            Endpoint::new("chat", "https://127.0.0.1", 5000, 1000, &bad),
+            Err(EndpointError::Trust(TrustError::BadName(_)))
+        ));
     }
 }

@@ -1,5 +1,6 @@
 //! The `mattermost` kind: its keys (`url`, `timeout_ms`, `connect_timeout_ms`,
-//! `max_message_chars`, and each hook's `backend_key`), its post size (`split.rs`), its HTTP
+//! `max_message_chars`, `ca_file`, `tls_server_name`, `tls_verify`, and each hook's
+//! `backend_key`), its post size (`split.rs`), its HTTP
 //! exchange (`endpoint.rs`) and its table of answers (contract section 6).
 
 pub mod endpoint;
@@ -8,9 +9,10 @@ pub mod split;
 use super::http::answer::Answer;
 use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules};
+use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules, Written};
+use crate::tls::client::{TrustError, TrustOptions};
 use async_trait::async_trait;
-use endpoint::Endpoint;
+use endpoint::{Endpoint, EndpointError};
 use std::sync::Arc;
 
 pub struct Mattermost;
@@ -29,7 +31,8 @@ pub struct Target {
     pub backend_key: String,
 }
 
-const KEYS: &[&str] = &["url", "timeout_ms", "connect_timeout_ms", "max_message_chars"];
+const KEYS: &[&str] =
+    &["url", "timeout_ms", "connect_timeout_ms", "max_message_chars", "ca_file", "tls_server_name", "tls_verify"];
 
 impl KindRules for Mattermost {
     fn name(&self) -> &'static str {
@@ -49,13 +52,44 @@ impl KindRules for Mattermost {
         let timeout = table.positive("timeout_ms", 5_000, 600_000, findings);
         let connect = table.positive("connect_timeout_ms", 1_000, 600_000, findings);
         let max_message_chars = table.positive("max_message_chars", 16_383, 1 << 24, findings);
-        let (Some(timeout), Some(connect), Some(max_message_chars)) = (timeout, connect, max_message_chars) else {
+        let ca_file = table.string("ca_file", findings);
+        let server_name = table.string("tls_server_name", findings);
+        let verify = table.boolean("tls_verify", findings);
+        let (Some(timeout), Some(connect), Some(max_message_chars), Ok(ca_file), Ok(server_name), Ok(verify)) =
+            (timeout, connect, max_message_chars, ca_file, server_name, verify)
+        else {
             return None;
         };
-        match Endpoint::new(&url.value, timeout as u64, connect as u64) {
+        let name = &table.name;
+        let tls_keys =
+            [ca_file.as_ref().map(|w| &w.at), server_name.as_ref().map(|w| &w.at), verify.as_ref().map(|w| &w.at)];
+        if !url.value.starts_with("https://") {
+            if let Some(at) = tls_keys.into_iter().flatten().next() {
+                let message = format!("backend `{name}`: ca_file, tls_server_name and tls_verify need an https:// url");
+                findings.error(at.clone(), message);
+                return None;
+            }
+        } else if let Some(Written { value: false, at }) = &verify {
+            findings.warn(
+                at.clone(),
+                format!("backend `{name}`: tls_verify = false accepts any certificate; anyone on the path can read the messages"),
+            );
+        }
+        let ca_path = ca_file.as_ref().map(|f| table.dir.join(&f.value));
+        let trust = TrustOptions {
+            ca_file: ca_path.as_deref(),
+            server_name: server_name.as_ref().map(|n| n.value.as_str()),
+            verify: verify.map_or(true, |v| v.value),
+        };
+        match Endpoint::new(name, &url.value, timeout as u64, connect as u64, &trust) {
             Ok(endpoint) => Some(Arc::new(Config { endpoint, max_message_chars })),
             Err(e) => {
-                findings.error(url.at, format!("backend `{}`: {e}", table.name));
+                let at = match &e {
+                    EndpointError::Url(_) => url.at,
+                    EndpointError::Trust(TrustError::BadName(_)) => server_name.map_or(url.at, |n| n.at),
+                    EndpointError::Trust(_) => ca_file.map_or(url.at, |f| f.at),
+                };
+                findings.error(at, format!("backend `{name}`: {e}"));
                 None
             }
         }
