@@ -2,8 +2,11 @@
 
 Usage: slack_sdk_client.py SCENARIO URL
 Prints one JSON object per call: what was sent, and the status, body and Retry-After seen.
+With HOOKGATE_CA set, https:// URLs are verified against that CA file (a test CA) as well.
 """
 import json
+import os
+import ssl
 import sys
 
 from slack_sdk.webhook import WebhookClient
@@ -40,7 +43,8 @@ def header(response, name):
 
 def main():
     scenario, url = sys.argv[1], sys.argv[2]
-    client = WebhookClient(url)
+    ca = os.environ.get("HOOKGATE_CA")
+    client = WebhookClient(url, ssl=ssl.create_default_context(cafile=ca) if ca else None)
     for name, call in calls(scenario):
         response = call(client)
         print(json.dumps({

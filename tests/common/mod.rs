@@ -2,6 +2,8 @@
 //! and a raw HTTP/1.1 client that shows exactly what went over the wire.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod tls;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,6 +60,8 @@ struct Shared {
     /// Open client connections, to cut them when the backend is stopped.
     open: Mutex<Vec<TcpStream>>,
     stopped: std::sync::atomic::AtomicBool,
+    /// Set for a backend that speaks HTTPS.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A loopback HTTP/1.1 server that records every request and answers with a settable status
@@ -70,9 +74,18 @@ pub struct RecordingBackend {
 
 impl RecordingBackend {
     pub fn start() -> RecordingBackend {
+        RecordingBackend::listen(None)
+    }
+
+    /// A backend that speaks HTTPS with this certificate chain and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> RecordingBackend {
+        RecordingBackend::listen(Some(tls::server_config(cert_pem, key_pem)))
+    }
+
+    fn listen(tls: Option<Arc<rustls::ServerConfig>>) -> RecordingBackend {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared { tls, ..Shared::default() });
         shared.status.store(200, Ordering::SeqCst);
         accept_loop(listener, shared.clone());
         RecordingBackend { addr, shared }
@@ -114,7 +127,8 @@ impl RecordingBackend {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn set_status(&self, status: u16) {
@@ -138,15 +152,22 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 shared.open.lock().unwrap().push(copy);
             }
             let shared = shared.clone();
-            std::thread::spawn(move || serve_recording(conn, &shared));
+            std::thread::spawn(move || {
+                conn.set_read_timeout(Some(WAIT)).unwrap();
+                match &shared.tls {
+                    None => serve_recording(conn, &shared),
+                    Some(config) => {
+                        let Ok(session) = rustls::ServerConnection::new(config.clone()) else { return };
+                        serve_recording(rustls::StreamOwned::new(session, conn), &shared)
+                    }
+                }
+            });
         }
     });
 }
 
-fn serve_recording(conn: TcpStream, shared: &Shared) {
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut conn = conn;
+fn serve_recording(conn: impl Read + Write, shared: &Shared) {
+    let mut reader = BufReader::new(conn);
     // Keep-alive: one request after another on the same connection, as a real server would.
     loop {
         let Some((head, headers)) = read_head(&mut reader) else {
@@ -179,7 +200,8 @@ fn serve_recording(conn: TcpStream, shared: &Shared) {
             "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n{retry_after}Content-Length: {}\r\n\r\n{answer}",
             answer.len()
         );
-        if conn.write_all(response.as_bytes()).is_err() {
+        let conn = reader.get_mut();
+        if conn.write_all(response.as_bytes()).and_then(|()| conn.flush()).is_err() {
             return;
         }
     }
@@ -209,12 +231,14 @@ fn read_head(reader: &mut impl BufRead) -> Option<(String, Vec<(String, String)>
 /// A running gateway process with its output captured.
 pub struct GatewayProcess {
     pub addr: SocketAddr,
+    /// The HTTPS listener, when the rules have `listen_tls`.
+    pub tls_addr: Option<SocketAddr>,
     /// The admin listener (metrics, health).
     pub admin: SocketAddr,
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
-    _rules: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl GatewayProcess {
@@ -225,8 +249,16 @@ impl GatewayProcess {
 
     /// As `start`, with more command-line arguments.
     pub fn start_with(rules: &str, args: &[&str]) -> GatewayProcess {
+        GatewayProcess::start_with_files(rules, &[], args)
+    }
+
+    /// As `start_with`, with more files (certificates) in the rules directory.
+    pub fn start_with_files(rules: &str, files: &[(&str, &str)], args: &[&str]) -> GatewayProcess {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["serve", "--rules"])
             .arg(dir.path())
@@ -240,7 +272,7 @@ impl GatewayProcess {
         let (tx, rx) = mpsc::channel();
         let stderr = collect_lines(child.stderr.take().unwrap(), Some(tx));
         let deadline = Instant::now() + WAIT;
-        let (addr, admin) = loop {
+        let (addr, tls_addr, admin) = loop {
             let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
                 let _ = child.kill();
                 panic!("gateway did not start; stderr: {:?}", stderr.lock().unwrap())
@@ -249,17 +281,24 @@ impl GatewayProcess {
                 break addrs;
             }
         };
-        // The address is logged before pingora binds it: wait until it accepts.
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "gateway never accepted on {addr}");
-            std::thread::sleep(Duration::from_millis(10));
+        // The addresses are logged before pingora binds them: wait until they accept.
+        for listener in [Some(addr), tls_addr].into_iter().flatten() {
+            while TcpStream::connect(listener).is_err() {
+                assert!(Instant::now() < deadline, "gateway never accepted on {listener}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
-        GatewayProcess { addr, admin, child, stdout, stderr, _rules: dir }
+        GatewayProcess { addr, tls_addr, admin, child, stdout, stderr, dir }
+    }
+
+    /// The rules directory the gateway was started with.
+    pub fn rules_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Replaces the rules file the gateway was started with (takes effect on `SIGHUP`).
     pub fn write_rules(&self, rules: &str) {
-        std::fs::write(self._rules.path().join("rules.toml"), rules).unwrap();
+        std::fs::write(self.dir.path().join("rules.toml"), rules).unwrap();
     }
 
     /// Sends the gateway process a signal, e.g. `HUP`.
@@ -331,7 +370,7 @@ impl Drop for GatewayProcess {
 }
 
 /// The webhook and admin addresses in the `listening` log line, in text or JSON format.
-fn listen_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+fn listen_addresses(line: &str) -> Option<(SocketAddr, Option<SocketAddr>, SocketAddr)> {
     if !line.contains("listening") {
         return None;
     }
@@ -343,7 +382,7 @@ fn listen_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
         let at = line.find(&key)?;
         line[at + key.len()..].split_whitespace().next()?.parse().ok()
     };
-    Some((field("listen")?, field("admin")?))
+    Some((field("listen")?, field("listen_tls"), field("admin")?))
 }
 
 fn collect_lines(pipe: impl Read + Send + 'static, notify: Option<mpsc::Sender<String>>) -> Arc<Mutex<Vec<String>>> {

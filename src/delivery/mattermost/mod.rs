@@ -79,7 +79,7 @@ impl KindRules for Mattermost {
         let trust = TrustOptions {
             ca_file: ca_path.as_deref(),
             server_name: server_name.as_ref().map(|n| n.value.as_str()),
-            verify: verify.map_or(true, |v| v.value),
+            verify: verify.is_none_or(|v| v.value),
         };
         match Endpoint::new(name, &url.value, timeout as u64, connect as u64, &trust) {
             Ok(endpoint) => Some(Arc::new(Config { endpoint, max_message_chars })),
