@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RULES ?= rules
 
-.PHONY: run test bench fuzz deps test-deps client-deps
+.PHONY: run test bench fuzz deps test-deps client-deps deb
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 300000
 FUZZ_TIMEOUT ?= 2
@@ -49,8 +49,18 @@ run: deps
 	$(CARGO) build --release --quiet
 	./target/release/hookgate serve --rules $(RULES)
 
-test: deps test-deps client-deps
+# As root, the package is built first: tests/deb.rs installs it into the machine and removes it.
+test: deps test-deps client-deps $(if $(filter 0,$(shell id -u)),deb)
 	$(CARGO) test --quiet
+
+# A Debian package made by cargo-deb (installed into ~/.cargo/bin when missing):
+# target/debian/hookgate_VERSION-1_ARCH.deb with the binary, the systemd unit
+# (packaging/debian/), the shipped rules as conffiles under /etc/hookgate, and the README.
+deb: deps
+	$(call need,dpkg-shlibdeps,dpkg-dev)
+	@command -v cargo-deb >/dev/null 2>&1 || { \
+	  echo "installing cargo-deb"; $(CARGO) install cargo-deb --locked --quiet; }
+	$(CARGO) deb --quiet
 
 # The pipeline benchmarks (criterion), the end-to-end comparison with nginx (wrk), hostile
 # bodies against plain text of the same size (fails when a shape costs more than 10x), then rule

@@ -3,7 +3,9 @@
 # nginx proxy_pass (one worker, no translation: the ceiling a plain proxy sets), both in front of
 # the same backend. For each: requests per second, p50/p99 latency (wrk), CPU time per request of
 # the proxy process (utime+stime from /proc/PID/stat around each run), then hookgate's peak RSS
-# with 1,000 concurrent connections. Prints the ratios hookgate/nginx.
+# with 1,000 concurrent connections. Prints the ratios hookgate/nginx. The JSON message also runs
+# over TLS (keep-alive clients, so handshakes are rare and the cost is the record layer): hookgate's
+# listen_tls against nginx's `listen ... ssl`, same certificate, same plain backend.
 #
 # Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
 # HOOKGATE_ARGS adds arguments to `hookgate serve`, e.g. HOOKGATE_ARGS="--log-level warn".
@@ -26,8 +28,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 
 backend_port=$(free_port); nginx_port=$(free_port); hookgate_port=$(free_port); admin_port=$(free_port)
+nginx_tls_port=$(free_port); hookgate_tls_port=$(free_port)
 baseline=${HOOKGATE_BASELINE:-}
 baseline_port=$(free_port); baseline_admin_port=$(free_port)
+
+# One EC P-256 certificate for both TLS listeners.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
 # The backend both proxies forward to: a one-worker nginx answering 200 ok to everything.
 mkdir -p "$work/backend/logs" "$work/proxy/logs"
@@ -55,8 +62,12 @@ http {
   client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
   keepalive_requests 1000000;
   upstream chat { server 127.0.0.1:$backend_port; keepalive 128; }
+  ssl_certificate $work/cert.pem;
+  ssl_certificate_key $work/key.pem;
+  ssl_protocols TLSv1.2 TLSv1.3;
   server {
     listen 127.0.0.1:$nginx_port;
+    listen 127.0.0.1:$nginx_tls_port ssl;
     location /hooks/ {
       client_body_buffer_size 512k;
       proxy_http_version 1.1;
@@ -91,13 +102,23 @@ channels = ["^builds$", "^@"]
 [slack.users]
 U024BE7LH = "alice"
 EOF
-start_hookgate() { # binary port admin_port name
-  "$1" serve --rules "$work/rules" --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" ${HOOKGATE_ARGS:-} \
+# This build also serves HTTPS; a baseline binary may predate listen_tls, so it keeps the rules above.
+mkdir -p "$work/rules-tls"
+cp "$work/rules/bench.toml" "$work/rules-tls/"
+cat > "$work/rules-tls/gateway.toml" <<EOF
+[gateway]
+listen_tls = "127.0.0.1:$hookgate_tls_port"
+tls_cert = "$work/cert.pem"
+tls_key = "$work/key.pem"
+EOF
+start_hookgate() { # binary port admin_port name [rules]
+  "$1" serve --rules "${5:-$work/rules}" --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" ${HOOKGATE_ARGS:-} \
     --pid-file "$work/$4.pid" --upgrade-sock "$work/$4.sock" >/dev/null 2>"$work/$4.log" &
 }
 cargo build --release --quiet
-start_hookgate ./target/release/hookgate "$hookgate_port" "$admin_port" hookgate; hookgate_pid=$!; pids+=($hookgate_pid)
-wait_port "$backend_port"; wait_port "$nginx_port"; wait_port "$hookgate_port"
+start_hookgate ./target/release/hookgate "$hookgate_port" "$admin_port" hookgate "$work/rules-tls"
+hookgate_pid=$!; pids+=($hookgate_pid)
+for port in "$backend_port" "$nginx_port" "$nginx_tls_port" "$hookgate_port" "$hookgate_tls_port"; do wait_port "$port"; done
 if [ -n "$baseline" ]; then
   start_hookgate "$baseline" "$baseline_port" "$baseline_admin_port" baseline; baseline_pid=$!; pids+=($baseline_pid)
   wait_port "$baseline_port"
@@ -118,10 +139,11 @@ PY
 lua "$message" "application/json" > "$work/json.lua"
 lua "$form" "application/x-www-form-urlencoded" > "$work/form.lua"
 
-# Sanity: both answer 200 to the message before anything is measured.
+# Sanity: all answer 200 to the message before anything is measured.
 for url in "http://127.0.0.1:$hookgate_port/hooks/benchkey" "http://127.0.0.1:$nginx_port/hooks/benchkey" \
+  "https://127.0.0.1:$hookgate_tls_port/hooks/benchkey" "https://127.0.0.1:$nginx_tls_port/hooks/benchkey" \
   ${baseline:+"http://127.0.0.1:$baseline_port/hooks/benchkey"}; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data "$message" "$url")
+  code=$(curl -s --cacert "$work/cert.pem" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data "$message" "$url")
   [ "$code" = 200 ] || { echo "$url answered $code" >&2; exit 1; }
 done
 
@@ -168,6 +190,12 @@ for round in $(seq 1 "$rounds"); do
       esac
     done
   done
+  for who in $order; do
+    case $who in
+      hookgate) run "hookgate-tls-json" "$hookgate_pid" "https://127.0.0.1:$hookgate_tls_port/hooks/benchkey" "$work/json.lua" ;;
+      nginx) run "nginx-tls-json" "$nginx_worker" "https://127.0.0.1:$nginx_tls_port/hooks/benchkey" "$work/json.lua" ;;
+    esac
+  done
 done
 
 # Memory: 1,000 concurrent connections for a few seconds, then hookgate's peak RSS.
@@ -186,12 +214,15 @@ print(f"{'run':<16}{'req/s':>10}{'p50 us':>10}{'p99 us':>10}{'CPU us/req':>12}{'
 for name in sorted(by):
     print(f"{name:<16}{med(name,0):>10.0f}{med(name,1):>10.0f}{med(name,2):>10.0f}{med(name,3):>12.1f}{sum(r[4] for r in by[name]):>10}")
 print("medians over rounds; ratios hookgate/nginx:")
-for body in ("json", "form"):
+for body in ("json", "form", "tls-json"):
     h, n = f"hookgate-{body}", f"nginx-{body}"
     print(f"  {body}: CPU per request {med(h,3)/med(n,3):.2f}x, req/s {med(h,0)/med(n,0):.2f}x, p99 {med(h,2)/med(n,2):.2f}x")
     if f"baseline-{body}" in by:
         b = f"baseline-{body}"
         print(f"  {body}, baseline/nginx: CPU per request {med(b,3)/med(n,3):.2f}x; this build/baseline: {med(h,3)/med(b,3):.2f}x")
+plain = med("hookgate-json", 3) / med("nginx-json", 3)
+tls = med("hookgate-tls-json", 3) / med("nginx-tls-json", 3)
+print(f"TLS ratio {tls:.2f}x against the plain ratio {plain:.2f}x: {tls / plain:.2f} of it; target <= 1.10")
 peak = int(sys.argv[2]) / 1024
 print(f"hookgate peak RSS after 1,000 concurrent connections: {peak:.1f} MiB ({float(sys.argv[3]):.0f} req/s at c=1000); target < 64 MiB")
 PY
