@@ -34,7 +34,7 @@ fn check_accepts_the_shipped_rules() {
     assert_eq!(
         stdout(&out),
         format!(
-            "{rules}/gateway.toml:21: warning: hook `demo` stores its key in plain text; store the output of `hookgate hash-key` instead\n\
+            "{rules}/gateway.toml:27: warning: hook `demo` stores its key in plain text; store the output of `hookgate hash-key` instead\n\
              {rules}: ok, 2 hooks, 2 backends\n"
         )
     );

@@ -34,7 +34,9 @@ fn package() -> PathBuf {
             name.starts_with(&prefix) && name.ends_with(".deb")
         })
     });
-    found.unwrap_or_else(|| panic!("no {prefix}*.deb in {}: `make test` builds it as root; run `make deb`", dir.display()))
+    found.unwrap_or_else(|| {
+        panic!("no {prefix}*.deb in {}: `make test` builds it as root; run `make deb`", dir.display())
+    })
 }
 
 /// Purges the package when the test ends, passed or not.
@@ -75,7 +77,8 @@ fn the_package_installs_checks_its_rules_and_is_purged() {
     }
     assert!(Path::new("/usr/share/doc/hookgate/README.md").is_file());
     let user = text(&run("getent", &["passwd", "hookgate"]));
-    let uid: u32 = user.split(':').nth(2).and_then(|u| u.parse().ok()).unwrap_or_else(|| panic!("no hookgate user: {user}"));
+    let uid: u32 =
+        user.split(':').nth(2).and_then(|u| u.parse().ok()).unwrap_or_else(|| panic!("no hookgate user: {user}"));
     assert!(uid < 1000, "hookgate is a system user: {user}");
 
     drop(_purge);

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Rules serving HTTPS on a free port with `cert.pem` and `key.pem`, in front of `backend_url`.
-fn https_rules(backend_url: &str) -> String {
+/// Rules serving HTTPS on a free port with `cert.pem` and `key.pem`, in front of `backend_url`
+/// (with `backend_extra` keys).
+fn https_rules(backend_url: &str, backend_extra: &str) -> String {
     format!(
         r#"
 [gateway]
@@ -28,6 +29,7 @@ tls_key = "key.pem"
 [backends.chat]
 kind = "mattermost"
 url = "{backend_url}"
+{backend_extra}
 
 [[hooks]]
 name = "slack"
@@ -40,11 +42,13 @@ rate = 0
     )
 }
 
+/// A gateway serving HTTPS with a leaf of `ca`; it trusts `ca` for TLS backends too.
 fn https_gateway(ca: &TestCa, backend: &RecordingBackend) -> (GatewayProcess, tls::Leaf) {
     let leaf = ca.leaf(&["127.0.0.1", "localhost"]);
+    let extra = if backend.url().starts_with("https://") { "ca_file = \"ca.pem\"" } else { "" };
     let gateway = GatewayProcess::start_with_files(
-        &https_rules(&backend.url()),
-        &[("cert.pem", &leaf.chain), ("key.pem", &leaf.key)],
+        &https_rules(&backend.url(), extra),
+        &[("cert.pem", &leaf.chain), ("key.pem", &leaf.key), ("ca.pem", &ca.pem)],
         &[],
     );
     (gateway, leaf)
@@ -140,10 +144,13 @@ fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     stdout.lines().map(str::to_owned).collect()
 }
 
+/// The issue's "done": clients that changed only the host of their https:// URL, and a backend
+/// that speaks nothing but TLS.
 #[test]
 fn slack_clients_post_over_https_by_changing_only_the_url() {
     let ca = TestCa::new("hookgate test CA");
-    let backend = RecordingBackend::start();
+    let backend_leaf = ca.leaf(&["127.0.0.1"]);
+    let backend = RecordingBackend::start_tls(&backend_leaf.chain, &backend_leaf.key);
     let (gateway, _) = https_gateway(&ca, &backend);
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
@@ -196,6 +203,8 @@ fn slack_clients_post_over_https_by_changing_only_the_url() {
         run("curl", &["-sS", "--cacert", ca_file, "--data-urlencode", r#"payload={"text":"from *curl*"}"#, &url], &[]);
     assert_eq!(out, ["ok"]);
     assert_eq!(forwarded(7), [r#"{"text":"from **curl**"}"#]);
+    assert!(backend.received().iter().all(|r| r.path == "/hooks/mmslack"));
+    assert_eq!(gateway.metric(r#"hookgate_upstream_requests_total{backend="chat",code="200"}"#), Some(8.0));
 }
 
 /// The backends of `tls_backends`: each hook posts to one of them.
@@ -279,7 +288,7 @@ fn check_reports_certificate_problems_with_file_and_line() {
     let ca = TestCa::new("hookgate test CA");
     let check = |leaf: &tls::Leaf| {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("rules.toml"), https_rules("http://127.0.0.1:9")).unwrap();
+        std::fs::write(dir.path().join("rules.toml"), https_rules("http://127.0.0.1:9", "")).unwrap();
         std::fs::write(dir.path().join("cert.pem"), &leaf.chain).unwrap();
         std::fs::write(dir.path().join("key.pem"), &leaf.key).unwrap();
         let out =
