@@ -7,6 +7,7 @@
 //! `reason`). `rules` is plain validated data at the bottom; `observe` counts and logs each hop;
 //! `tls` holds certificates and backend trust for both sides.
 
+pub mod active;
 pub mod cli;
 pub mod delivery;
 pub mod ingress;
@@ -15,4 +16,5 @@ pub mod pipeline;
 pub mod reason;
 pub mod refusal;
 pub mod rules;
+pub mod spool;
 pub mod tls;

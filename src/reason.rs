@@ -28,6 +28,10 @@ pub enum Reason {
     BadRequest,
     /// The request head is larger than the parser takes.
     HeadTooLarge,
+    /// A spooled hook's message would take the spool past `max_bytes`.
+    SpoolFull,
+    /// A spooled hook's message could not be stored.
+    SpoolFailed,
 }
 
 /// A request that ended other than `ok`: its row, the wait it carries and Mattermost's detail.
@@ -81,7 +85,7 @@ const fn row(status: u16, code: &'static str, metric: &'static str, mattermost: 
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 20] = [
         Reason::InvalidMethod,
         Reason::UnknownHook,
         Reason::TooLarge,
@@ -100,6 +104,8 @@ impl Reason {
         Reason::Overloaded,
         Reason::BadRequest,
         Reason::HeadTooLarge,
+        Reason::SpoolFull,
+        Reason::SpoolFailed,
     ];
 
     pub const fn spec(self) -> Spec {
@@ -188,6 +194,19 @@ impl Reason {
                     "backend_unavailable",
                     "backend_unavailable",
                     ("hookgate.backend_unavailable", "The chat server is unavailable."),
+                )
+            },
+            SpoolFull => Spec {
+                retry: Retry::After(BACKEND_RETRY_AFTER_SECS),
+                ..row(503, "overloaded", "spool_full", ("hookgate.spool_full", "The spool is full."))
+            },
+            SpoolFailed => Spec {
+                retry: Retry::After(BACKEND_RETRY_AFTER_SECS),
+                ..row(
+                    503,
+                    "backend_unavailable",
+                    "spool_error",
+                    ("hookgate.spool_error", "The message could not be stored."),
                 )
             },
             Overloaded => Spec {

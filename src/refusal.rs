@@ -34,6 +34,12 @@ pub enum Refusal {
     /// The request head is over the size or header-line limit.
     #[error("request head too large")]
     HeadTooLarge,
+    /// The spool holds `max_bytes` already.
+    #[error("the spool is full")]
+    SpoolFull,
+    /// The spool could not store the message; nothing was stored.
+    #[error("the spool could not store the message")]
+    SpoolFailed,
 }
 
 impl Refusal {
@@ -55,6 +61,8 @@ impl Refusal {
             Refusal::Overloaded => Reason::Overloaded,
             Refusal::BadRequest(_) => Reason::BadRequest,
             Refusal::HeadTooLarge => Reason::HeadTooLarge,
+            Refusal::SpoolFull => Reason::SpoolFull,
+            Refusal::SpoolFailed => Reason::SpoolFailed,
         }
     }
 

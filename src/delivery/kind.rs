@@ -44,6 +44,8 @@ pub enum Upstream {
     Failed(Failure),
     /// Written locally (the log backend): nothing to count upstream.
     Logged,
+    /// Stored by the spool for later delivery.
+    Spooled,
 }
 
 /// Why there is no answer.

@@ -3,8 +3,8 @@
 //! (requests in flight finish on the set they started with); an invalid one is logged with
 //! `FILE:LINE` and the old set keeps serving.
 
+use crate::active::Active;
 use crate::delivery;
-use crate::ingress::server::Active;
 use crate::observe::metrics::Metrics;
 use crate::rules::{GatewaySettings, TlsListener};
 use crate::tls::listener::ServingCertificate;
@@ -52,7 +52,18 @@ impl Reloader {
         let started = std::time::Instant::now();
         let current = self.active.load_full();
         match delivery::load_rules(&self.dir) {
+            Ok(new) if current.rules.spool.is_none() && new.spool.is_some() => {
+                log::error!(
+                    target: "hookgate",
+                    "rules not reloaded: a hook now uses delivery = \"spool\" and no spool is running; restart to open it"
+                );
+                self.metrics.rules_reloaded(false);
+                false
+            }
             Ok(mut rules) => {
+                if current.rules.spool.is_some() && rules.spool != current.rules.spool {
+                    log::warn!(target: "hookgate", "[spool] settings keep their running values until a restart or --upgrade");
+                }
                 self.keep_listeners(&current.rules.gateway, &mut rules.gateway);
                 let hooks = rules.hooks.len() as u64;
                 self.active.store(Arc::new(Active::new(rules, &self.metrics, Some(&current))));

@@ -6,16 +6,19 @@
 //! This file only moves bytes and records what happened; every decision is made elsewhere.
 
 use super::respond::Reply;
+use crate::active::Active;
+use crate::delivery::job::Job;
 use crate::delivery::kind::Upstream;
 use crate::delivery::{self, Direct, Outcome};
-use crate::observe::metrics::{Metrics, RuleHandles};
+use crate::observe::metrics::Metrics;
 use crate::observe::request_id;
 use crate::pipeline::admit::{self, Head};
-use crate::pipeline::ratelimit::Limiters;
 use crate::pipeline::{self, Processed};
 use crate::reason::Close;
 use crate::refusal::Refusal;
-use crate::rules::{ErrorDialect, Rules};
+use crate::rules::{Delivery, ErrorDialect, Rules};
+use crate::spool::store::StoreError;
+use crate::spool::{Refused, Spool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -39,36 +42,23 @@ const UPSTREAM_POOL_SIZE: usize = 128;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEAD_LINES: usize = 100;
 
-/// A rule set with the metric handles and rate buckets built for it; swapped as one on reload.
-pub struct Active {
-    pub rules: Rules,
-    pub handles: RuleHandles,
-    pub limiters: Limiters,
-}
-
-impl Active {
-    /// `previous` lends its rate buckets to hooks whose limits did not change.
-    pub fn new(rules: Rules, metrics: &Metrics, previous: Option<&Active>) -> Active {
-        let handles = metrics.handles(&rules);
-        let limiters = Limiters::new(&rules, previous.map(|p| &p.limiters));
-        Active { rules, handles, limiters }
-    }
-}
-
 /// The webhook listener's pingora application.
 pub struct WebhookService {
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
     direct: Direct,
+    /// Set when a hook of the rules the gateway started with uses `delivery = "spool"`.
+    spool: Option<Arc<Spool>>,
     connections: Arc<AtomicUsize>,
 }
 
 impl WebhookService {
-    pub fn new(active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> WebhookService {
+    pub fn new(active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>, spool: Option<Arc<Spool>>) -> WebhookService {
         WebhookService {
             active,
             metrics,
             direct: Direct::new(UPSTREAM_POOL_SIZE),
+            spool,
             connections: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -260,6 +250,9 @@ impl WebhookService {
         };
         let backend = &rules.backends[backend_index];
         let job = delivery::accept(hook, backend, &record.request_id, received, message);
+        if hook.delivery == Delivery::Spool {
+            return Ok(self.store(job, record, dialect).await);
+        }
         let backend_metrics = active.handles.backend(backend_index);
         let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
         let outcome = self.direct.deliver(job, hook, backend, &mut observe).await;
@@ -270,6 +263,35 @@ impl WebhookService {
         };
         record.delivery = Some(outcome);
         Ok(reply)
+    }
+}
+
+impl WebhookService {
+    /// A spooled hook's job: `ok` once the store has it durably.
+    async fn store(&self, job: Job, record: &mut Record, dialect: ErrorDialect) -> Reply {
+        let started = Instant::now();
+        let parts = job.posts.len();
+        let result = match &self.spool {
+            Some(spool) => spool.append(job).await,
+            // The reloader refuses rules that spool without a running spool.
+            None => Err(Refused::Store(StoreError("no spool is running".into()))),
+        };
+        let took = started.elapsed();
+        self.metrics.upstream_stage(took);
+        let refusal = match result {
+            Ok(()) => None,
+            Err(Refused::Full) => Some(Refusal::SpoolFull),
+            Err(Refused::Store(e)) => {
+                log::error!(target: "hookgate", request_id = record.request_id.as_str(); "{e}");
+                Some(Refusal::SpoolFailed)
+            }
+        };
+        record.delivery =
+            Some(Outcome { result: Ok(()), upstream: Some(Upstream::Spooled), delivered: 0, parts, took });
+        match refusal {
+            None => Reply::ok(),
+            Some(refusal) => Reply::refused(refusal.ending(), dialect, &record.request_id),
+        }
     }
 }
 
@@ -420,6 +442,7 @@ fn log_request(rules: &Rules, record: &Record, status: u16, reason: &str, total:
                 Some(Upstream::Status(code)) => Cow::Owned(code.to_string()),
                 Some(Upstream::Failed(failure)) => Cow::Borrowed(failure.label()),
                 Some(Upstream::Logged) => Cow::Borrowed("log"),
+                Some(Upstream::Spooled) => Cow::Borrowed("spool"),
             };
             (upstream, outcome.took.as_micros() as u64, outcome.delivered as u64, outcome.parts as u64)
         }

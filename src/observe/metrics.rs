@@ -10,8 +10,8 @@ use crate::pipeline::Timings;
 use crate::reason::Reason;
 use crate::rules::{Field, Rules};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -70,6 +70,7 @@ pub struct Metrics {
     inflight: IntGauge,
     reloads: IntCounterVec,
     tls_cert_expiry: IntGaugeVec,
+    spool: SpoolMetrics,
     hooks: IntGauge,
     stage_decode: Histogram,
     stage_translate: Histogram,
@@ -87,6 +88,12 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let vec =
         HistogramVec::new(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()), labels).expect("valid metric");
+    registry.register(Box::new(vec.clone())).expect("metric registered once");
+    vec
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let vec = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     registry.register(Box::new(vec.clone())).expect("metric registered once");
     vec
 }
@@ -168,6 +175,30 @@ impl Metrics {
                 r.register(Box::new(vec.clone())).expect("registered once");
                 vec
             },
+            spool: SpoolMetrics {
+                messages: gauge_vec(
+                    &r,
+                    "hookgate_spool_messages",
+                    "Messages in the spool, by hook and state (pending, dead).",
+                    &["hook", "state"],
+                ),
+                oldest: {
+                    let help = "Age of each hook's oldest pending message.";
+                    let vec = GaugeVec::new(Opts::new("hookgate_spool_oldest_pending_age_seconds", help), &["hook"])
+                        .expect("valid metric");
+                    r.register(Box::new(vec.clone())).expect("metric registered once");
+                    vec
+                },
+                attempts: counter_vec(
+                    &r,
+                    "hookgate_spool_attempts_total",
+                    "Spool delivery attempts, by hook and result (delivered, retry, dead).",
+                    &["hook", "result"],
+                ),
+                commits: histogram_vec(&r, "hookgate_spool_commit_duration_seconds", "Time of one spool commit.", &[])
+                    .with_label_values::<&str>(&[]),
+                bytes: gauge(&r, "hookgate_spool_bytes", "Payload bytes stored in the spool, pending and dead."),
+            },
             stage_decode: stages.with_label_values(&["decode"]),
             stage_translate: stages.with_label_values(&["translate"]),
             stage_policy: stages.with_label_values(&["policy"]),
@@ -222,6 +253,10 @@ impl Metrics {
     /// The serving certificate's notAfter, set at start and at each reload.
     pub fn tls_cert_expiry(&self, listener: &str, not_after: i64) {
         self.tls_cert_expiry.with_label_values(&[listener]).set(not_after);
+    }
+
+    pub fn spool(&self) -> &SpoolMetrics {
+        &self.spool
     }
 
     pub fn rules_reloaded(&self, ok: bool) {
@@ -371,7 +406,7 @@ impl BackendHandles {
     /// One exchange with the backend and how it ended. The log backend has no exchange to count.
     pub fn exchange(&self, metrics: &Metrics, upstream: Upstream, took: Duration) {
         let code = match upstream {
-            Upstream::Logged => return,
+            Upstream::Logged | Upstream::Spooled => return,
             Upstream::Status(status) => {
                 let mut buf = [0u8; 3];
                 let text = status_text(status, &mut buf);
@@ -398,6 +433,39 @@ fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
     buf[1] = b'0' + (status / 10 % 10) as u8;
     buf[2] = b'0' + (status % 10) as u8;
     std::str::from_utf8(buf).unwrap_or("000")
+}
+
+/// The spool's series (contract section 11).
+pub struct SpoolMetrics {
+    messages: IntGaugeVec,
+    oldest: GaugeVec,
+    attempts: IntCounterVec,
+    commits: Histogram,
+    bytes: IntGauge,
+}
+
+impl SpoolMetrics {
+    pub fn committed(&self, took: Duration) {
+        self.commits.observe(took.as_secs_f64());
+    }
+
+    /// One delivery attempt of `hook`: `delivered`, `retry` or `dead`.
+    pub fn attempt(&self, hook: &str, result: &str) {
+        self.attempts.with_label_values(&[hook, result]).inc();
+    }
+
+    /// The store as it is now: per hook, pending and dead messages and the oldest pending age in
+    /// seconds.
+    pub fn stored(&self, hooks: &[(&str, u64, u64, f64)], bytes: u64) {
+        self.messages.reset();
+        self.oldest.reset();
+        for (hook, pending, dead, oldest) in hooks {
+            self.messages.with_label_values(&[hook, "pending"]).set(*pending as i64);
+            self.messages.with_label_values(&[hook, "dead"]).set(*dead as i64);
+            self.oldest.with_label_values(&[hook]).set(*oldest);
+        }
+        self.bytes.set(bytes as i64);
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub struct Hook {
     /// The rules' `[slack.users]` and `[slack.channels]`, shared by every hook.
     pub slack: Arc<SlackMaps>,
     pub limit: RateLimit,
+    pub delivery: Delivery,
 }
 
 impl Default for Hook {
@@ -41,8 +42,20 @@ impl Default for Hook {
             policy: Policy::default(),
             slack: Arc::default(),
             limit: RateLimit::default(),
+            delivery: Delivery::default(),
         }
     }
+}
+
+/// What `200 ok` means for a hook (contract section 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// The backend accepted the message while the client waited.
+    #[default]
+    Direct,
+    /// The message is stored durably and will be delivered, in order, by the spool.
+    Spool,
 }
 
 /// How a hook's text is read (contract section 5).

@@ -7,8 +7,8 @@
 use super::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, SlackMaps, DEFAULT_BURST, DEFAULT_RATE};
 use super::keys::{self, Digest, KeyTable};
 use super::kind::{BackendTable, HookKeys, KindRules, Written};
-use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawSlack};
-use super::{Backend, Findings, GatewaySettings, Location, Problem, Rules, TlsListener};
+use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawSlack, RawSpool};
+use super::{Backend, Delivery, Findings, GatewaySettings, Location, Problem, Rules, SpoolSettings, TlsListener};
 use crate::tls::identity::{Identity, IdentityError};
 use regex::Regex;
 use std::collections::HashMap;
@@ -145,6 +145,7 @@ struct Merger<'k> {
     /// The rules directory: file names in the rules are relative to it.
     dir: &'k Path,
     gateway: Option<(GatewaySettings, Location)>,
+    spool: Option<(SpoolSettings, Location)>,
     slack: SlackMaps,
     /// Where each `[slack.users]` / `[slack.channels]` id was mapped, to name duplicates.
     slack_seen: HashMap<(&'static str, String), Location>,
@@ -163,6 +164,7 @@ impl<'k> Merger<'k> {
             kinds,
             dir,
             gateway: None,
+            spool: None,
             slack: SlackMaps::default(),
             slack_seen: HashMap::new(),
             backends: Vec::new(),
@@ -184,6 +186,9 @@ impl<'k> Merger<'k> {
             if let Some(slack) = &file.raw.slack {
                 self.add_slack(file, slack, findings);
             }
+            if let Some(spool) = &file.raw.spool {
+                self.add_spool(file, spool, findings);
+            }
         }
         // Hooks refer to backends from any file, so they are read once every backend is known.
         for file in files {
@@ -194,6 +199,8 @@ impl<'k> Merger<'k> {
         if !findings.problems.is_empty() {
             return None;
         }
+        let spooled = self.hooks.iter().any(|(hook, _)| hook.delivery == Delivery::Spool);
+        let spool = self.spool.map(|(s, _)| s).or_else(|| spooled.then(|| SpoolSettings::new(self.dir)));
         let keys = KeyTable::new(self.hooks.iter().map(|(_, d)| *d).collect());
         let slack = Arc::new(self.slack);
         let hooks = self
@@ -209,7 +216,9 @@ impl<'k> Merger<'k> {
             backend_names: self.backend_seen.into_iter().map(|(name, (i, _))| (name, i)).collect(),
             backends: self.backends,
             hooks,
+            spool,
             keys,
+            hook_names: std::sync::OnceLock::new(),
             warnings: std::mem::take(&mut findings.warnings),
         })
     }
@@ -232,6 +241,44 @@ impl<'k> Merger<'k> {
                 target.insert(id.clone(), name.get_ref().clone());
             }
         }
+    }
+
+    fn add_spool(&mut self, file: &SourceFile, raw: &Spanned<RawSpool>, findings: &mut Findings) {
+        let at = file.at(raw);
+        if let Some((_, first)) = &self.spool {
+            findings.error(at, format!("[spool] is defined twice; first at {first}"));
+            return;
+        }
+        let raw = raw.get_ref();
+        let mut spool = SpoolSettings::new(self.dir);
+        if let Some(path) = &raw.path {
+            if path.get_ref().is_empty() {
+                findings.error(file.at(path), "spool path must not be empty".into());
+            }
+            spool.path = self.dir.join(path.get_ref());
+        }
+        if let Some(max) = &raw.max_bytes {
+            spool.max_bytes = positive(file, max, "max_bytes", i64::MAX, findings).unwrap_or(0) as u64;
+        }
+        for (field, value, target) in [
+            ("max_age", &raw.max_age, &mut spool.max_age),
+            ("retry_initial", &raw.retry_initial, &mut spool.retry_initial),
+            ("retry_max", &raw.retry_max, &mut spool.retry_max),
+        ] {
+            let Some(value) = value else { continue };
+            match humantime::parse_duration(value.get_ref()) {
+                Ok(d) if !d.is_zero() => *target = d,
+                _ => findings.error(
+                    file.at(value),
+                    format!("{field} {:?} is not a duration such as 500ms, 1s, 5m or 72h", value.get_ref()),
+                ),
+            }
+        }
+        if spool.retry_initial > spool.retry_max {
+            let at = raw.retry_initial.as_ref().map_or(at.clone(), |v| file.at(v));
+            findings.error(at, "retry_initial must not be longer than retry_max".into());
+        }
+        self.spool = Some((spool, at));
     }
 
     fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, findings: &mut Findings) {
@@ -478,6 +525,7 @@ impl<'k> Merger<'k> {
                 policy,
                 slack: Arc::default(),
                 limit: RateLimit { rate, burst: burst as u32 },
+                delivery: hook.delivery,
             },
             digest,
         ));

@@ -11,7 +11,7 @@ mod load;
 mod schema;
 
 pub use hook::{
-    ChannelMap, Defaults, Field, Hook, Markup, Mode, Policy, RateLimit, SlackMaps, DEFAULT_BURST,
+    ChannelMap, Defaults, Delivery, Field, Hook, Markup, Mode, Policy, RateLimit, SlackMaps, DEFAULT_BURST,
     DEFAULT_MAX_PROPS_BYTES, DEFAULT_RATE,
 };
 pub use kind::{BackendTable, HookKeys, KindConfig, KindRules, Written};
@@ -31,8 +31,13 @@ pub struct Rules {
     pub gateway: GatewaySettings,
     pub backends: Vec<Backend>,
     pub hooks: Vec<Hook>,
+    /// Set when `[spool]` is written or a hook has `delivery = "spool"`.
+    pub spool: Option<SpoolSettings>,
     keys: KeyTable,
     backend_names: HashMap<String, usize>,
+    /// Hook positions by name, made on first use: only the spool looks hooks up by name, and
+    /// 100,000 hooks need not pay for the map otherwise.
+    hook_names: std::sync::OnceLock<HashMap<Box<str>, usize>>,
     /// Things that work but deserve attention (keys stored in plain text).
     pub warnings: Vec<Problem>,
 }
@@ -53,6 +58,14 @@ impl Rules {
         self.backend_names.get(name).copied()
     }
 
+    /// The position in `hooks` of the hook named `name`: valid for this rule set only.
+    pub fn hook_named(&self, name: &str) -> Option<usize> {
+        let names = self
+            .hook_names
+            .get_or_init(|| self.hooks.iter().enumerate().map(|(i, h)| (h.name.as_str().into(), i)).collect());
+        names.get(name).copied()
+    }
+
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.backend_index(name).map(|i| &self.backends[i])
     }
@@ -67,6 +80,32 @@ pub struct TlsListener {
     /// As written: the `listener` label of `hookgate_tls_cert_expiry_seconds`.
     pub listen: String,
     pub identity: Identity,
+}
+
+/// `[spool]` with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolSettings {
+    /// The store's directory, resolved against the rules directory.
+    pub path: std::path::PathBuf,
+    /// Stored payload bytes past which spooled requests are refused.
+    pub max_bytes: u64,
+    /// A message not delivered by then becomes a dead letter.
+    pub max_age: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl SpoolSettings {
+    /// The defaults, with the store in `spool/` beside the rules.
+    pub fn new(rules_dir: &std::path::Path) -> SpoolSettings {
+        SpoolSettings {
+            path: rules_dir.join("spool"),
+            max_bytes: 1 << 30,
+            max_age: Duration::from_secs(72 * 3600),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+        }
+    }
 }
 
 /// The `[gateway]` table with defaults applied.

@@ -3,7 +3,7 @@
 //! Unknown keys are errors (`deny_unknown_fields`) so a typo never passes silently. Values that
 //! need checking beyond their type are checked in `validate`, which turns these into `Rules`.
 
-use super::hook::{Markup, Mode};
+use super::hook::{Delivery, Markup, Mode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -18,6 +18,18 @@ pub struct RawFile {
     #[serde(default)]
     pub hooks: Vec<Spanned<RawHook>>,
     pub slack: Option<RawSlack>,
+    pub spool: Option<Spanned<RawSpool>>,
+}
+
+/// `[spool]`: where the embedded store lives, how much it holds, how long and how often it tries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    pub path: Option<Spanned<String>>,
+    pub max_bytes: Option<Spanned<i64>>,
+    pub max_age: Option<Spanned<String>>,
+    pub retry_initial: Option<Spanned<String>>,
+    pub retry_max: Option<Spanned<String>>,
 }
 
 /// `[slack.users]` and `[slack.channels]`: Slack ids to backend names, for mentions.
@@ -77,6 +89,8 @@ pub struct RawHook {
     pub icon_url: String,
     #[serde(default)]
     pub markup: Markup,
+    #[serde(default)]
+    pub delivery: Delivery,
     pub max_props_bytes: Option<Spanned<i64>>,
     pub rate: Option<Spanned<f64>>,
     pub burst: Option<Spanned<i64>>,

@@ -22,6 +22,8 @@ pub struct Recorded {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When the request had been read whole.
+    pub at: Instant,
 }
 
 /// A header's value, whatever the case of its name.
@@ -54,6 +56,8 @@ pub const BACKEND_RETRY_AFTER: &str = "17";
 #[derive(Default)]
 struct Shared {
     status: AtomicU16,
+    /// The `Retry-After` sent with a 429; `BACKEND_RETRY_AFTER` when 0.
+    retry_after: AtomicU16,
     received: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
     script: Mutex<VecDeque<u16>>,
@@ -131,6 +135,11 @@ impl RecordingBackend {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// The `Retry-After` seconds sent with a 429 from now on.
+    pub fn set_retry_after(&self, secs: u16) {
+        self.shared.retry_after.store(secs, Ordering::SeqCst);
+    }
+
     pub fn set_status(&self, status: u16) {
         self.shared.status.store(status, Ordering::SeqCst);
     }
@@ -183,7 +192,7 @@ fn serve_recording(conn: impl Read + Write, shared: &Shared) {
         if shared.stopped.load(Ordering::SeqCst) {
             return;
         }
-        shared.received.lock().unwrap().push(Recorded { method, path, headers, body });
+        shared.received.lock().unwrap().push(Recorded { method, path, headers, body, at: Instant::now() });
         let scripted = shared.script.lock().unwrap().pop_front();
         let status = scripted.unwrap_or_else(|| shared.status.load(Ordering::SeqCst));
         match status {
@@ -195,7 +204,11 @@ fn serve_recording(conn: impl Read + Write, shared: &Shared) {
             _ => {}
         }
         let answer = if status == 200 { "ok" } else { "{\"id\":\"backend.error\"}" };
-        let retry_after = if status == 429 { format!("Retry-After: {BACKEND_RETRY_AFTER}\r\n") } else { String::new() };
+        let retry_after = match (status, shared.retry_after.load(Ordering::SeqCst)) {
+            (429, 0) => format!("Retry-After: {BACKEND_RETRY_AFTER}\r\n"),
+            (429, secs) => format!("Retry-After: {secs}\r\n"),
+            _ => String::new(),
+        };
         let response = format!(
             "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\n{retry_after}Content-Length: {}\r\n\r\n{answer}",
             answer.len()

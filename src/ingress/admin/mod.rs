@@ -1,8 +1,13 @@
 //! The admin listener, separate from the webhook listener and on loopback by default:
-//! `GET /metrics` (Prometheus text format), `/healthz`, `/readyz`, and `/dashboard.json` (the
-//! Grafana dashboard for these metrics, ready to import).
+//! `GET /metrics` (Prometheus text format), `/healthz`, `/readyz`, `/dashboard.json` (the
+//! Grafana dashboard for these metrics, ready to import), and the spool's API under `/spool`.
 
+mod spool;
+
+use crate::active::Active;
 use crate::observe::metrics::Metrics;
+use crate::spool::Spool;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
@@ -17,14 +22,21 @@ pub const DASHBOARD: &str = include_str!("dashboard.json");
 
 pub struct Admin {
     metrics: Arc<Metrics>,
+    active: Arc<ArcSwap<Active>>,
+    spool: Option<Arc<Spool>>,
     /// The webhook listener, which must accept connections before the gateway is ready.
     webhook_listen: SocketAddr,
     ready: AtomicBool,
 }
 
 impl Admin {
-    pub fn new(metrics: Arc<Metrics>, webhook_listen: SocketAddr) -> Admin {
-        Admin { metrics, webhook_listen, ready: AtomicBool::new(false) }
+    pub fn new(
+        metrics: Arc<Metrics>,
+        active: Arc<ArcSwap<Active>>,
+        spool: Option<Arc<Spool>>,
+        webhook_listen: SocketAddr,
+    ) -> Admin {
+        Admin { metrics, active, spool, webhook_listen, ready: AtomicBool::new(false) }
     }
 
     /// Rules are loaded before any listener starts, so ready means the webhook listener accepts.
@@ -51,6 +63,16 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let (method, uri) = (&session.req_header().method, &session.req_header().uri);
+        if uri.path() == "/spool" || uri.path().starts_with("/spool/") {
+            let active = self.active.load();
+            let (status, body) =
+                spool::answer(self.spool.as_deref(), &active.rules, method, uri.path(), uri.query().unwrap_or(""))
+                    .await;
+            let mut text = serde_json::to_vec_pretty(&body).unwrap_or_default();
+            text.push(b'\n');
+            return reply(status, "application/json", text);
+        }
         if session.req_header().method != Method::GET {
             return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec());
         }

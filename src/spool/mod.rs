@@ -1,0 +1,257 @@
+//! The spool (contract section 11): jobs of `delivery = "spool"` hooks stored durably before the
+//! client hears `ok`, then delivered in order by `worker.rs`.
+//!
+//! One writer thread owns the store engine (`store.rs`; the embedded one is `sqlite.rs`). Every
+//! operation, from requests and from the worker alike, is sent to it; it takes whatever has
+//! queued up, runs it all in one transaction and answers each only after the commit returned, so
+//! concurrent requests share one fsync (group commit).
+
+pub mod sqlite;
+pub mod store;
+pub mod worker;
+
+use crate::delivery::job::Job;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use store::{DeadLetter, Engine, Head, HookStatus, Seq, Settle, StoreError};
+use tokio::sync::{oneshot, Notify};
+
+/// Operations taken into one transaction at most.
+const MAX_BATCH: usize = 1024;
+
+/// Why a job was not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    /// `max_bytes` would be passed; try again after some delivery.
+    #[error("the spool holds max_bytes already")]
+    Full,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+enum Op {
+    Append(Job, u64),
+    Heads,
+    Settle(Seq, Settle),
+    Status,
+    Dead(String),
+    Replay(String, Option<Seq>),
+    DropDead(String, Seq),
+}
+
+enum Reply {
+    Appended,
+    Heads(Vec<Head>),
+    Settled,
+    Status(Vec<(String, HookStatus)>),
+    Dead(Vec<DeadLetter>),
+    Replayed(usize),
+    Dropped(bool),
+}
+
+type Answer = oneshot::Sender<Result<Reply, StoreError>>;
+
+/// Called with each commit's duration, for the commit histogram.
+pub type CommitObserver = Box<dyn Fn(Duration) + Send>;
+
+/// Opens the store engine; called once at start to check it, and again by the writer thread.
+pub type Opener = Box<dyn Fn() -> Result<Box<dyn Engine>, StoreError> + Send + Sync>;
+
+/// The running spool: a handle to the writer thread.
+pub struct Spool {
+    /// The writer thread's queue. The thread starts on first use: `--daemon` forks after the
+    /// spool is made, and neither a thread nor an open database survives a fork.
+    ops: OnceLock<mpsc::Sender<(Op, Answer)>>,
+    open: Arc<Opener>,
+    on_commit: Mutex<Option<CommitObserver>>,
+    /// Payload bytes stored, pending and dead; reserved before an append is sent.
+    bytes: AtomicU64,
+    max_bytes: u64,
+    /// Woken when there may be new work for the worker.
+    pub wake: Notify,
+}
+
+impl Spool {
+    /// Opens the store once to check it can be used, and reads what it holds.
+    pub fn new(open: Opener, max_bytes: u64, on_commit: CommitObserver) -> Result<Spool, StoreError> {
+        let stored = open()?.bytes()?;
+        Ok(Spool {
+            ops: OnceLock::new(),
+            open: Arc::new(open),
+            on_commit: Mutex::new(Some(on_commit)),
+            bytes: AtomicU64::new(stored),
+            max_bytes,
+            wake: Notify::new(),
+        })
+    }
+
+    fn writer(&self) -> &mpsc::Sender<(Op, Answer)> {
+        self.ops.get_or_init(|| {
+            let (ops, queue) = mpsc::channel::<(Op, Answer)>();
+            let open = self.open.clone();
+            let on_commit = self.on_commit.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let on_commit = on_commit.unwrap_or_else(|| Box::new(|_| ()));
+            let started = std::thread::Builder::new().name("hookgate-spool".into()).spawn(move || match open() {
+                Ok(mut engine) => write_loop(engine.as_mut(), &queue, &on_commit),
+                Err(e) => {
+                    log::error!(target: "hookgate", "spool: the store cannot be opened: {e}");
+                    while let Ok((_, answer)) = queue.recv() {
+                        let _ = answer.send(Err(e.clone()));
+                    }
+                }
+            });
+            if let Err(e) = started {
+                log::error!(target: "hookgate", "spool: cannot start the writer thread: {e}");
+            }
+            ops
+        })
+    }
+
+    async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        let (answer, reply) = oneshot::channel();
+        self.writer().send((op, answer)).map_err(|_| StoreError("the spool's writer has stopped".into()))?;
+        reply.await.map_err(|_| StoreError("the spool's writer has stopped".into()))?
+    }
+
+    /// Stores a job; returns once it is durable.
+    pub async fn append(&self, job: Job) -> Result<(), Refused> {
+        let size = bytes(&job);
+        let reserved = self.bytes.fetch_add(size, Ordering::AcqRel);
+        if reserved + size > self.max_bytes {
+            self.bytes.fetch_sub(size, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        match self.call(Op::Append(job, size)).await {
+            Ok(_) => {
+                self.wake.notify_one();
+                Ok(())
+            }
+            Err(e) => {
+                self.bytes.fetch_sub(size, Ordering::AcqRel);
+                Err(Refused::Store(e))
+            }
+        }
+    }
+
+    /// The oldest pending job of every hook.
+    pub async fn heads(&self) -> Result<Vec<Head>, StoreError> {
+        match self.call(Op::Heads).await? {
+            Reply::Heads(heads) => Ok(heads),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Records an attempt's end; `head` is the job it was made for.
+    pub async fn settle(&self, head: &Head, settle: Settle) -> Result<(), StoreError> {
+        let delivered = settle == Settle::Delivered;
+        self.call(Op::Settle(head.seq, settle)).await?;
+        if delivered {
+            self.bytes.fetch_sub(bytes(&head.job), Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    pub async fn status(&self) -> Result<Vec<(String, HookStatus)>, StoreError> {
+        match self.call(Op::Status).await? {
+            Reply::Status(status) => Ok(status),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub async fn dead(&self, hook: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        match self.call(Op::Dead(hook.to_owned())).await? {
+            Reply::Dead(letters) => Ok(letters),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Dead letters back to the end of the hook's queue; how many.
+    pub async fn replay(&self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError> {
+        match self.call(Op::Replay(hook.to_owned(), seq)).await? {
+            Reply::Replayed(n) => {
+                self.wake.notify_one();
+                Ok(n)
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Removes a dead letter; false when the hook has none of that id.
+    pub async fn drop_dead(&self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
+        let letters = self.dead(hook).await?;
+        let Some(letter) = letters.iter().find(|l| l.seq == seq) else { return Ok(false) };
+        match self.call(Op::DropDead(hook.to_owned(), seq)).await? {
+            Reply::Dropped(true) => {
+                self.bytes.fetch_sub(bytes(&letter.job), Ordering::AcqRel);
+                Ok(true)
+            }
+            Reply::Dropped(false) => Ok(false),
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Payload bytes stored now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
+    }
+}
+
+/// What a job counts towards `max_bytes`: the bodies it will send.
+fn bytes(job: &Job) -> u64 {
+    job.posts.iter().map(|p| p.len() as u64).sum()
+}
+
+fn mismatch() -> StoreError {
+    StoreError("the spool's writer answered another question".into())
+}
+
+/// The writer thread: batches of operations, one transaction each, answered after the commit.
+fn write_loop(engine: &mut dyn Engine, queue: &mpsc::Receiver<(Op, Answer)>, on_commit: &CommitObserver) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let results: Vec<Result<Reply, StoreError>> = match engine.begin() {
+            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+            Ok(()) => {
+                let results: Vec<_> = batch.iter().map(|(op, _)| apply(engine, op)).collect();
+                match engine.commit() {
+                    Ok(()) => results,
+                    Err(e) => {
+                        engine.rollback();
+                        log::error!(target: "hookgate", "spool commit failed, nothing of this batch was stored: {e}");
+                        batch.iter().map(|_| Err(e.clone())).collect()
+                    }
+                }
+            }
+        };
+        on_commit(started.elapsed());
+        for ((_, answer), result) in batch.into_iter().zip(results) {
+            let _ = answer.send(result);
+        }
+    }
+}
+
+fn apply(engine: &mut dyn Engine, op: &Op) -> Result<Reply, StoreError> {
+    Ok(match op {
+        Op::Append(job, bytes) => {
+            engine.append(job, *bytes)?;
+            Reply::Appended
+        }
+        Op::Heads => Reply::Heads(engine.heads()?),
+        Op::Settle(seq, settle) => {
+            engine.settle(*seq, settle)?;
+            Reply::Settled
+        }
+        Op::Status => Reply::Status(engine.status()?),
+        Op::Dead(hook) => Reply::Dead(engine.dead(hook)?),
+        Op::Replay(hook, seq) => Reply::Replayed(engine.replay(hook, *seq)?),
+        Op::DropDead(hook, seq) => Reply::Dropped(engine.drop_dead(hook, *seq)?),
+    })
+}

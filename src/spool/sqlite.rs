@@ -1,0 +1,281 @@
+//! The embedded store: one SQLite database in the spool directory, in WAL mode with
+//! `synchronous = FULL`, so a commit has reached the disk when it returns and a `kill -9` or a
+//! power cut at any moment leaves either the whole batch or none of it.
+
+use super::store::{DeadLetter, Engine, Head, HookStatus, Seq, Settle, StoreError};
+use crate::delivery::job::Job;
+use rusqlite::{params, Connection};
+use std::path::Path;
+
+pub struct Sqlite {
+    db: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY,
+    hook TEXT NOT NULL,
+    job TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    parts_done INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(hook, state, seq);
+";
+
+fn fail(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl Sqlite {
+    /// Opens (or creates) `dir/spool.sqlite3`. Fails when the directory cannot be made or
+    /// written: a spool that cannot keep what it acknowledges must not start.
+    pub fn open(dir: &Path) -> Result<Sqlite, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("spool.sqlite3");
+        let db = Connection::open(&path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError(format!("{} cannot use WAL (journal_mode {mode})", path.display())));
+        }
+        db.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;").map_err(fail)?;
+        // Creating the table writes the file, so an unwritable directory fails here, at start.
+        db.execute_batch(SCHEMA).map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
+        Ok(Sqlite { db })
+    }
+}
+
+fn job_of(text: &str) -> Result<Job, rusqlite::Error> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+impl Engine for Sqlite {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.db.execute_batch("BEGIN IMMEDIATE").map_err(fail)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.db.execute_batch("COMMIT").map_err(fail)
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.db.execute_batch("ROLLBACK");
+    }
+
+    fn append(&mut self, job: &Job, bytes: u64) -> Result<Seq, StoreError> {
+        let text = serde_json::to_string(job).map_err(fail)?;
+        self.db
+            .prepare_cached("INSERT INTO jobs (hook, job, bytes, received_ms) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![job.hook, text, bytes as i64, job.received_ms as i64]))
+            .map_err(fail)?;
+        Ok(self.db.last_insert_rowid())
+    }
+
+    fn heads(&mut self) -> Result<Vec<Head>, StoreError> {
+        let mut statement = self
+            .db
+            .prepare_cached(
+                "SELECT seq, job, parts_done, attempts, next_ms FROM jobs WHERE seq IN \
+                 (SELECT min(seq) FROM jobs WHERE state = 'pending' GROUP BY hook)",
+            )
+            .map_err(fail)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(Head {
+                    seq: r.get(0)?,
+                    job: job_of(&r.get::<_, String>(1)?)?,
+                    parts_done: r.get::<_, i64>(2)? as usize,
+                    attempts: r.get::<_, i64>(3)? as u32,
+                    next_ms: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
+    fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<(), StoreError> {
+        let done = match settle {
+            Settle::Delivered => self.db.execute("DELETE FROM jobs WHERE seq = ?1", [seq]),
+            Settle::Retry { parts_done, attempts, next_ms, error } => self.db.execute(
+                "UPDATE jobs SET parts_done = ?2, attempts = ?3, next_ms = ?4, last_error = ?5 WHERE seq = ?1",
+                params![seq, *parts_done as i64, attempts, *next_ms as i64, error],
+            ),
+            Settle::Dead { parts_done, attempts, reason } => self.db.execute(
+                "UPDATE jobs SET state = 'dead', parts_done = ?2, attempts = ?3, last_error = ?4 WHERE seq = ?1",
+                params![seq, *parts_done as i64, attempts, reason],
+            ),
+        };
+        done.map(|_| ()).map_err(fail)
+    }
+
+    fn status(&mut self) -> Result<Vec<(String, HookStatus)>, StoreError> {
+        let mut statement = self
+            .db
+            .prepare_cached(
+                "SELECT hook, \
+                   sum(state = 'pending'), sum(state = 'dead'), \
+                   min(CASE WHEN state = 'pending' THEN received_ms END), \
+                   (SELECT next_ms FROM jobs h WHERE h.hook = j.hook AND h.state = 'pending' ORDER BY seq LIMIT 1), \
+                   (SELECT last_error FROM jobs h WHERE h.hook = j.hook AND h.state = 'pending' ORDER BY seq LIMIT 1) \
+                 FROM jobs j GROUP BY hook ORDER BY hook",
+            )
+            .map_err(fail)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    HookStatus {
+                        pending: r.get::<_, i64>(1)? as u64,
+                        dead: r.get::<_, i64>(2)? as u64,
+                        oldest_pending_ms: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                        next_attempt_ms: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                        last_error: r.get(5)?,
+                    },
+                ))
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
+    fn dead(&mut self, hook: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut statement = self
+            .db
+            .prepare_cached(
+                "SELECT seq, job, attempts, last_error FROM jobs WHERE hook = ?1 AND state = 'dead' ORDER BY seq",
+            )
+            .map_err(fail)?;
+        let rows = statement
+            .query_map([hook], |r| {
+                Ok(DeadLetter {
+                    seq: r.get(0)?,
+                    job: job_of(&r.get::<_, String>(1)?)?,
+                    attempts: r.get::<_, i64>(2)? as u32,
+                    reason: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                })
+            })
+            .map_err(fail)?;
+        rows.collect::<Result<_, _>>().map_err(fail)
+    }
+
+    fn replay(&mut self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError> {
+        let chosen: Vec<Seq> = {
+            let mut statement = self
+                .db
+                .prepare_cached(
+                    "SELECT seq FROM jobs WHERE hook = ?1 AND state = 'dead' AND (?2 IS NULL OR seq = ?2) ORDER BY seq",
+                )
+                .map_err(fail)?;
+            let rows = statement.query_map(params![hook, seq], |r| r.get(0)).map_err(fail)?;
+            rows.collect::<Result<_, _>>().map_err(fail)?
+        };
+        // A replayed job goes behind everything queued: it takes a new, higher sequence number.
+        for old in &chosen {
+            self.db
+                .execute(
+                    "UPDATE jobs SET seq = (SELECT max(seq) + 1 FROM jobs), state = 'pending', attempts = 0, \
+                     next_ms = 0, last_error = NULL WHERE seq = ?1",
+                    [old],
+                )
+                .map_err(fail)?;
+        }
+        Ok(chosen.len())
+    }
+
+    fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
+        let removed = self
+            .db
+            .execute("DELETE FROM jobs WHERE hook = ?1 AND seq = ?2 AND state = 'dead'", params![hook, seq])
+            .map_err(fail)?;
+        Ok(removed > 0)
+    }
+
+    fn bytes(&mut self) -> Result<u64, StoreError> {
+        self.db
+            .query_row("SELECT coalesce(sum(bytes), 0) FROM jobs", [], |r| r.get::<_, i64>(0))
+            .map(|b| b as u64)
+            .map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(hook: &str, n: u32) -> Job {
+        Job {
+            hook: hook.into(),
+            backend: "chat".into(),
+            request_id: format!("r{n}"),
+            received_ms: 1_000 + n as u64,
+            posts: vec![format!("{{\"text\":\"{n}\"}}")],
+        }
+    }
+
+    fn committed<T>(db: &mut Sqlite, f: impl FnOnce(&mut Sqlite) -> T) -> T {
+        db.begin().unwrap();
+        let out = f(db);
+        db.commit().unwrap();
+        out
+    }
+
+    #[test]
+    fn queues_settle_replay_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Sqlite::open(dir.path()).unwrap();
+        let seqs: Vec<Seq> = committed(&mut db, |db| {
+            [job("a", 1), job("b", 2), job("a", 3)].iter().map(|j| db.append(j, 10).unwrap()).collect()
+        });
+        let heads = committed(&mut db, |db| db.heads().unwrap());
+        assert_eq!(heads.iter().map(|h| h.job.request_id.as_str()).collect::<Vec<_>>(), ["r1", "r2"]);
+
+        let retry = Settle::Retry { parts_done: 0, attempts: 1, next_ms: 5_000, error: "backend answered 500".into() };
+        committed(&mut db, |db| db.settle(seqs[0], &retry).unwrap());
+        let dead = Settle::Dead { parts_done: 0, attempts: 1, reason: "backend does not know the channel".into() };
+        committed(&mut db, |db| db.settle(seqs[1], &dead).unwrap());
+        let status = committed(&mut db, |db| db.status().unwrap());
+        assert_eq!(
+            status,
+            [
+                (
+                    "a".to_owned(),
+                    HookStatus {
+                        pending: 2,
+                        dead: 0,
+                        oldest_pending_ms: Some(1_001),
+                        next_attempt_ms: Some(5_000),
+                        last_error: Some("backend answered 500".into())
+                    }
+                ),
+                ("b".to_owned(), HookStatus { pending: 0, dead: 1, ..HookStatus::default() }),
+            ]
+        );
+        drop(db);
+
+        // Reopened: what was committed is there.
+        let mut db = Sqlite::open(dir.path()).unwrap();
+        assert_eq!(committed(&mut db, |db| db.bytes().unwrap()), 30);
+        let letters = committed(&mut db, |db| db.dead("b").unwrap());
+        assert_eq!((letters.len(), letters[0].job.request_id.as_str()), (1, "r2"));
+        committed(&mut db, |db| db.settle(seqs[0], &Settle::Delivered).unwrap());
+        assert_eq!(committed(&mut db, |db| db.replay("b", None).unwrap()), 1);
+        assert!(!committed(&mut db, |db| db.drop_dead("b", seqs[1]).unwrap()), "replayed, no longer dead");
+        let heads = committed(&mut db, |db| db.heads().unwrap());
+        let order: Vec<(&str, &str)> = heads.iter().map(|h| (h.job.hook.as_str(), h.job.request_id.as_str())).collect();
+        assert_eq!(order, [("a", "r3"), ("b", "r2")]);
+        assert!(heads[1].seq > seqs[2], "a replayed job goes to the end");
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, "x").unwrap();
+        let error = Sqlite::open(&file.join("spool")).err().expect("refused");
+        assert!(error.0.contains("cannot create"), "{error}");
+    }
+}

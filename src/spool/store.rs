@@ -1,0 +1,79 @@
+//! What the spool asks of a store engine: append accepted jobs, hand out each hook's oldest
+//! pending job, record what became of an attempt, and answer the admin's questions. All calls
+//! come from the spool's one writer thread, between `begin` and `commit`, so an engine needs no
+//! locking of its own and every call in a batch shares one durable commit.
+
+use crate::delivery::job::Job;
+
+/// A stored job's identity: the order it was acknowledged in, across all hooks.
+pub type Seq = i64;
+
+/// A pending job at the head of its hook's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: Seq,
+    pub job: Job,
+    /// Posts of the job already accepted by the backend, from an earlier attempt.
+    pub parts_done: usize,
+    pub attempts: u32,
+    /// Not to be tried before this, in milliseconds since the Unix epoch.
+    pub next_ms: u64,
+}
+
+/// One hook's part of the store, for `GET /spool` and the gauges.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HookStatus {
+    pub pending: u64,
+    pub dead: u64,
+    /// When the oldest pending job was received, in milliseconds since the Unix epoch.
+    pub oldest_pending_ms: Option<u64>,
+    /// When the head job will be tried next.
+    pub next_attempt_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// A dead letter, as the admin lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub seq: Seq,
+    pub job: Job,
+    pub attempts: u32,
+    pub reason: String,
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Every post was accepted: the job leaves the store.
+    Delivered,
+    /// Try again at `next_ms`; `parts_done` posts need not be sent again.
+    Retry { parts_done: usize, attempts: u32, next_ms: u64, error: String },
+    /// Never to be tried again unless replayed.
+    Dead { parts_done: usize, attempts: u32, reason: String },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("spool store: {0}")]
+pub struct StoreError(pub String);
+
+pub trait Engine: Send {
+    fn begin(&mut self) -> Result<(), StoreError>;
+    /// Makes everything since `begin` durable; only after it returns is an append acknowledged.
+    fn commit(&mut self) -> Result<(), StoreError>;
+    fn rollback(&mut self);
+    /// Stores a job as pending at the end of its hook's queue; `bytes` is what counts towards
+    /// `max_bytes`.
+    fn append(&mut self, job: &Job, bytes: u64) -> Result<Seq, StoreError>;
+    /// The oldest pending job of every hook.
+    fn heads(&mut self) -> Result<Vec<Head>, StoreError>;
+    fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<(), StoreError>;
+    fn status(&mut self) -> Result<Vec<(String, HookStatus)>, StoreError>;
+    fn dead(&mut self, hook: &str) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Dead letters of `hook` (one, or all when `seq` is `None`) back to the end of its queue,
+    /// attempts reset. Returns how many.
+    fn replay(&mut self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError>;
+    /// Removes one dead letter; false when there is none of that id.
+    fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<bool, StoreError>;
+    /// Payload bytes of everything stored, pending and dead.
+    fn bytes(&mut self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,352 @@
+//! The spool's delivery worker: for each hook, its oldest pending job, one at a time, so each
+//! hook's messages reach the backend in the order they were acknowledged. What an attempt's end
+//! means for the job (delivered, retried when, dead) is decided by `decide`, a pure function.
+
+use super::store::{Head, Settle};
+use super::Spool;
+use crate::active::Active;
+use crate::delivery::http::pool::Pool;
+use crate::delivery::kind::{self, Exchange, Undelivered};
+use crate::delivery::{self, job};
+use crate::observe::metrics::Metrics;
+use crate::rules::{Delivery, SpoolSettings};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The longest the worker sleeps without looking at the store: a reload may have brought back an
+/// orphaned hook, and nothing else wakes it for that.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
+/// How long shutdown waits for attempts in flight.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
+/// Idle backend connections the worker keeps.
+const POOL_SIZE: usize = 64;
+
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    spool: Arc<Spool>,
+    active: Arc<ArcSwap<Active>>,
+    metrics: Arc<Metrics>,
+    settings: SpoolSettings,
+    pool: Pool,
+    /// Hooks with an attempt in flight.
+    busy: Mutex<HashSet<String>>,
+    /// Backends that answered 429, paused until then.
+    paused: Mutex<HashMap<String, Instant>>,
+}
+
+impl Worker {
+    pub fn new(
+        spool: Arc<Spool>,
+        active: Arc<ArcSwap<Active>>,
+        metrics: Arc<Metrics>,
+        settings: SpoolSettings,
+    ) -> Self {
+        let shared = Shared {
+            spool,
+            active,
+            metrics,
+            settings,
+            pool: Pool::new(POOL_SIZE),
+            busy: Mutex::new(HashSet::new()),
+            paused: Mutex::new(HashMap::new()),
+        };
+        Worker { shared: Arc::new(shared) }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[async_trait]
+impl BackgroundService for Worker {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let shared = &self.shared;
+        match shared.spool.status().await {
+            Ok(status) => {
+                let pending: u64 = status.iter().map(|(_, s)| s.pending).sum();
+                // After a crash, the head of each queue may have reached the backend already.
+                log::info!(target: "hookgate", pending = pending, hooks = status.len() as u64; "spool: resuming messages");
+            }
+            Err(e) => log::error!(target: "hookgate", "spool: cannot read the store: {e}"),
+        }
+        let mut gauges_at = Instant::now();
+        loop {
+            let wait = shared.start_due().await;
+            if gauges_at.elapsed() >= IDLE_LOOK {
+                shared.update_gauges().await;
+                gauges_at = Instant::now();
+            }
+            tokio::select! {
+                _ = shared.spool.wake.notified() => {}
+                _ = tokio::time::sleep(wait.min(IDLE_LOOK)) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        // Attempts in flight finish, so their outcome is recorded; the rest waits in the store.
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        while !lock(&shared.busy).is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Shared {
+    /// Starts an attempt for every due head whose hook is idle; returns how long until the next
+    /// head is due.
+    async fn start_due(self: &Arc<Self>) -> Duration {
+        let heads = match self.spool.heads().await {
+            Ok(heads) => heads,
+            Err(e) => {
+                log::error!(target: "hookgate", "spool: cannot read the store: {e}");
+                return IDLE_LOOK;
+            }
+        };
+        let now = SystemTime::now();
+        let now_ms = job::now_ms(now);
+        let mut wait = IDLE_LOOK;
+        for head in heads {
+            if lock(&self.busy).contains(&head.job.hook) {
+                continue;
+            }
+            if head.job.received_ms.saturating_add(self.settings.max_age.as_millis() as u64) <= now_ms {
+                let settle = Settle::Dead {
+                    parts_done: head.parts_done,
+                    attempts: head.attempts,
+                    reason: "older than max_age".into(),
+                };
+                self.record(&head, settle, None).await;
+                continue;
+            }
+            if head.next_ms > now_ms {
+                wait = wait.min(Duration::from_millis(head.next_ms - now_ms));
+                continue;
+            }
+            if let Some(until) = lock(&self.paused).get(&head.job.backend).copied() {
+                if let Some(left) = until.checked_duration_since(Instant::now()) {
+                    wait = wait.min(left);
+                    continue;
+                }
+            }
+            // A hook or backend the rules no longer have is orphaned: kept until it returns.
+            let active = self.active.load_full();
+            let (Some(hook), Some(backend)) =
+                (active.rules.hook_named(&head.job.hook), active.rules.backend_index(&head.job.backend))
+            else {
+                continue;
+            };
+            lock(&self.busy).insert(head.job.hook.clone());
+            let shared = self.clone();
+            tokio::spawn(async move {
+                let name = head.job.hook.clone();
+                shared.attempt(head, &active, hook, backend).await;
+                lock(&shared.busy).remove(&name);
+                shared.spool.wake.notify_one();
+            });
+        }
+        wait
+    }
+
+    /// Sends the job's remaining posts in order and records how it went.
+    async fn attempt(&self, head: Head, active: &Active, hook_index: usize, backend_index: usize) {
+        let hook = &active.rules.hooks[hook_index];
+        let backend = &active.rules.backends[backend_index];
+        let handles = active.handles.backend(backend_index);
+        let mut done = head.parts_done;
+        let mut failure = None;
+        let mut upstream = None;
+        match delivery::kind(backend.kind) {
+            None => failure = Some(Undelivered::Unavailable(kind::Failure::Connect)),
+            Some(kind) => {
+                for post in &head.job.posts[done.min(head.job.posts.len())..] {
+                    let sent = Instant::now();
+                    let send = kind::Send {
+                        backend: backend.config.as_ref(),
+                        hook: hook.target.as_ref(),
+                        body: Bytes::from(post.clone()),
+                        request_id: &head.job.request_id,
+                        pool: &self.pool,
+                    };
+                    let Exchange { upstream: answer, result } = kind.send(send).await;
+                    handles.exchange(&self.metrics, answer, sent.elapsed());
+                    upstream = Some(answer);
+                    if let Err(undelivered) = result {
+                        failure = Some(undelivered);
+                        break;
+                    }
+                    done += 1;
+                }
+            }
+        }
+        let attempts = head.attempts + 1;
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        let decision = decide(failure.as_ref(), done, attempts, &self.settings, jitter);
+        if let Pause::For(wait) = &decision.pause {
+            lock(&self.paused).insert(head.job.backend.clone(), Instant::now() + *wait);
+        }
+        let upstream = upstream.map_or("none".to_owned(), |u| match u {
+            kind::Upstream::Status(code) => code.to_string(),
+            kind::Upstream::Failed(f) => f.label().to_owned(),
+            kind::Upstream::Logged => "log".to_owned(),
+            kind::Upstream::Spooled => "spool".to_owned(),
+        });
+        self.record(&head, decision.settle, Some((attempts, upstream))).await;
+    }
+
+    /// Commits an attempt's end, logs it and counts it.
+    async fn record(&self, head: &Head, settle: Settle, attempt: Option<(u32, String)>) {
+        let (result, detail) = match &settle {
+            Settle::Delivered => ("delivered", String::new()),
+            Settle::Retry { error, next_ms, .. } => {
+                let wait = next_ms.saturating_sub(job::now_ms(SystemTime::now()));
+                ("retry", format!("{error}; next attempt in {} ms", wait))
+            }
+            Settle::Dead { reason, .. } => ("dead", reason.clone()),
+        };
+        let (number, upstream) = attempt.unwrap_or((head.attempts, "none".into()));
+        if let Err(e) = self.spool.settle(head, settle).await {
+            // Not recorded: the job stays as it was and is tried again, which may send it twice.
+            log::error!(target: "hookgate", request_id = head.job.request_id.as_str(); "spool: cannot record an attempt: {e}");
+            return;
+        }
+        self.metrics.spool().attempt(&head.job.hook, result);
+        log::info!(
+            target: "hookgate::spool",
+            request_id = head.job.request_id.as_str(),
+            hook = head.job.hook.as_str(),
+            attempt = number as u64,
+            outcome = result,
+            upstream = upstream.as_str(),
+            detail = detail.as_str();
+            "delivery attempt"
+        );
+    }
+
+    /// The gauges for every spooled hook of the rules (0 when it has nothing stored) and every
+    /// hook the store holds messages of.
+    async fn update_gauges(&self) {
+        let Ok(status) = self.spool.status().await else { return };
+        let active = self.active.load();
+        let now_ms = job::now_ms(SystemTime::now());
+        let mut hooks: BTreeMap<&str, (u64, u64, f64)> = active
+            .rules
+            .hooks
+            .iter()
+            .filter(|h| h.delivery == Delivery::Spool)
+            .map(|h| (h.name.as_str(), (0, 0, 0.0)))
+            .collect();
+        for (hook, s) in &status {
+            let age = s.oldest_pending_ms.map_or(0.0, |t| now_ms.saturating_sub(t) as f64 / 1000.0);
+            hooks.insert(hook.as_str(), (s.pending, s.dead, age));
+        }
+        let rows: Vec<(&str, u64, u64, f64)> = hooks.into_iter().map(|(h, (p, d, a))| (h, p, d, a)).collect();
+        self.metrics.spool().stored(&rows, self.spool.bytes());
+    }
+}
+
+/// Whether an attempt's end pauses the whole backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pause {
+    None,
+    For(Duration),
+}
+
+/// What becomes of a job after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub settle: Settle,
+    pub pause: Pause,
+}
+
+/// The contract's table (section 11): 2xx delivered; 429 waits its `Retry-After` and pauses the
+/// backend as long; 400, 403, 404 and 413 will never be taken, so the job is dead at once; 5xx,
+/// no connection, a timeout or a TLS failure retry after a backoff doubling from `retry_initial`
+/// to `retry_max`, scaled by `jitter` (0.8 to 1.2).
+pub fn decide(
+    failure: Option<&Undelivered>,
+    parts_done: usize,
+    attempts: u32,
+    settings: &SpoolSettings,
+    jitter: f64,
+) -> Outcome {
+    let now_ms = job::now_ms(SystemTime::now());
+    let retry = |wait: Duration, error: String| Settle::Retry {
+        parts_done,
+        attempts,
+        next_ms: now_ms + wait.as_millis() as u64,
+        error,
+    };
+    let Some(failure) = failure else { return Outcome { settle: Settle::Delivered, pause: Pause::None } };
+    match failure {
+        Undelivered::RateLimited { retry_after } => {
+            let wait = Duration::from_secs(*retry_after);
+            Outcome { settle: retry(wait, failure.to_string()), pause: Pause::For(wait) }
+        }
+        Undelivered::Refused | Undelivered::Forbidden | Undelivered::NotFound | Undelivered::TooLarge => {
+            Outcome { settle: Settle::Dead { parts_done, attempts, reason: failure.to_string() }, pause: Pause::None }
+        }
+        Undelivered::Error(_) | Undelivered::Unavailable(_) | Undelivered::PartlyDelivered { .. } => {
+            let doubled = settings.retry_initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+            let wait = doubled.min(settings.retry_max).mul_f64(jitter);
+            Outcome { settle: retry(wait, failure.to_string()), pause: Pause::None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::kind::Failure;
+
+    #[test]
+    fn attempts_end_as_the_contract_table_says() {
+        let settings = SpoolSettings {
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            ..SpoolSettings::new(std::path::Path::new("."))
+        };
+        let wait = |o: &Outcome| match &o.settle {
+            Settle::Retry { next_ms, .. } => Some(next_ms.saturating_sub(job::now_ms(SystemTime::now()))),
+            _ => None,
+        };
+        let delivered = decide(None, 2, 1, &settings, 1.0);
+        assert_eq!(delivered, Outcome { settle: Settle::Delivered, pause: Pause::None });
+
+        let limited = decide(Some(&Undelivered::RateLimited { retry_after: 2 }), 0, 1, &settings, 1.0);
+        assert_eq!(limited.pause, Pause::For(Duration::from_secs(2)));
+        assert!((1_900..=2_000).contains(&wait(&limited).unwrap()), "{limited:?}");
+
+        for permanent in [Undelivered::Refused, Undelivered::Forbidden, Undelivered::NotFound, Undelivered::TooLarge] {
+            let dead = decide(Some(&permanent), 1, 3, &settings, 1.0);
+            assert_eq!(dead.settle, Settle::Dead { parts_done: 1, attempts: 3, reason: permanent.to_string() });
+        }
+
+        // Backoff: 1 s, 2 s, 4 s, ... capped at retry_max, scaled by the jitter.
+        let cases = [
+            (1, 1.0, 1_000),
+            (2, 1.0, 2_000),
+            (3, 1.0, 4_000),
+            (10, 1.0, 300_000),
+            (40, 1.0, 300_000),
+            (2, 0.8, 1_600),
+        ];
+        for (attempts, jitter, want_ms) in cases {
+            for failure in [Undelivered::Error(500), Undelivered::Unavailable(Failure::Timeout)] {
+                let outcome = decide(Some(&failure), 0, attempts, &settings, jitter);
+                let got = wait(&outcome).unwrap();
+                assert!((want_ms - 100..=want_ms).contains(&got), "attempt {attempts}: waits {got} ms, want {want_ms}");
+                assert_eq!(outcome.pause, Pause::None);
+            }
+        }
+    }
+}

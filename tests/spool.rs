@@ -1,0 +1,327 @@
+//! The spool (contract section 11) on the real binary: acknowledged messages survive a backend
+//! outage and `kill -9` of the gateway, arrive in order, wait out a 429's Retry-After, become
+//! dead letters on a permanent refusal (then replayed or dropped through the admin API), and
+//! `max_bytes` and an unusable store are refused rather than acknowledged. The recording backend
+//! stands in for the chat server; it can be stopped and told what to answer.
+
+mod common;
+
+use common::{GatewayProcess, RecordingBackend, WAIT};
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Rules with one spooled hook (`key-spool`) and one direct hook (`key-direct`) on `backend_url`,
+/// the store in `spool_dir`.
+fn rules(backend_url: &str, spool_dir: &std::path::Path, spool_extra: &str) -> String {
+    format!(
+        r#"
+[spool]
+path = "{}"
+retry_initial = "100ms"
+retry_max = "400ms"
+{spool_extra}
+
+[backends.chat]
+kind = "mattermost"
+url = "{backend_url}"
+connect_timeout_ms = 200
+timeout_ms = 2000
+
+[[hooks]]
+name = "alerts"
+key = "key-spool"
+backend = "chat"
+backend_key = "mmalerts"
+delivery = "spool"
+rate = 0
+
+[[hooks]]
+name = "limited"
+key = "key-limited"
+backend = "chat"
+backend_key = "mmlimited"
+delivery = "spool"
+rate = 0.001
+burst = 1
+"#,
+        spool_dir.display()
+    )
+}
+
+fn post(gateway: &GatewayProcess, key: &str, text: &str) -> (u16, String) {
+    let body = format!(r#"{{"text":"{text}"}}"#);
+    let response = gateway.post(&format!("/hooks/{key}"), Some("application/json"), body.as_bytes());
+    (response.status, response.text())
+}
+
+/// The texts the backend received, in order.
+fn texts(backend: &RecordingBackend) -> Vec<String> {
+    backend
+        .received()
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            v["text"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+/// Waits until the backend has received `count` requests.
+fn wait_received(backend: &RecordingBackend, count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while backend.received().len() < count {
+        assert!(Instant::now() < deadline, "{} of {count} delivered", backend.received().len());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn admin_json(gateway: &GatewayProcess, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = common::Conn::open(gateway.admin).request(method, path, &[], b"");
+    (response.status, serde_json::from_str(&response.text()).unwrap_or(serde_json::Value::Null))
+}
+
+#[test]
+fn an_outage_of_the_backend_loses_nothing_and_keeps_the_order() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.stop();
+    let gateway = GatewayProcess::start(&rules(&backend.url(), spool.path(), ""));
+    for i in 0..200 {
+        assert_eq!(post(&gateway, "key-spool", &format!("m{i}")), (200, "ok".into()), "message {i}");
+    }
+    let (_, status) = admin_json(&gateway, "GET", "/spool");
+    assert_eq!(status["hooks"]["alerts"]["pending"], 200, "{status}");
+    assert_eq!(status["hooks"]["alerts"]["orphaned"], false);
+    assert!(status["hooks"]["alerts"]["last_error"].as_str().is_some_and(|e| e.contains("unavailable")), "{status}");
+    let line = gateway.wait_for_log("outcome=retry");
+    assert!(line.contains("hook=alerts") && line.contains("attempt="), "{line}");
+
+    backend.restart();
+    wait_received(&backend, 200, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    let want: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts(&backend), want, "each once, in the order acknowledged");
+    assert!(backend.received().iter().all(|r| r.path == "/hooks/mmalerts"));
+    let deadline = Instant::now() + WAIT;
+    while gateway.metric(r#"hookgate_spool_messages{hook="alerts",state="pending"}"#) != Some(0.0) {
+        assert!(Instant::now() < deadline, "the pending gauge never fell to 0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(gateway.metric(r#"hookgate_spool_attempts_total{hook="alerts",result="delivered"}"#), Some(200.0));
+    let request_line = gateway.wait_for_log("upstream=spool");
+    assert!(request_line.contains("status=200"), "{request_line}");
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_message() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    let rules = rules(&backend.url(), spool.path(), "");
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut next = 0usize;
+    let rounds = 20;
+    for round in 0..rounds {
+        let gateway = GatewayProcess::start(&rules);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Four clients posting numbered messages until the gateway dies under them.
+        let clients: Vec<_> = (0..4)
+            .map(|c| {
+                let (stop, acknowledged, addr) = (stop.clone(), acknowledged.clone(), gateway.addr);
+                let first = next + c * 10_000;
+                std::thread::spawn(move || {
+                    for n in first..first + 10_000 {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let body = format!(r#"{{"text":"n{n}"}}"#);
+                        let mut conn = common::Conn::open(addr);
+                        let sent = conn.try_send(
+                            format!(
+                                "POST /hooks/key-spool HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        );
+                        if sent.is_err() {
+                            return;
+                        }
+                        match conn.read_response() {
+                            Some(r) if r.status == 200 => acknowledged.lock().unwrap().push(format!("n{n}")),
+                            Some(r) => panic!("message n{n} answered {} {}", r.status, r.text()),
+                            None => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        next += 40_000;
+        // Every other round the backend is down, so the gateway dies with a backlog.
+        if round % 2 == 1 {
+            backend.stop();
+        }
+        let pause = 50 + (round * 37 % 250) as u64;
+        std::thread::sleep(Duration::from_millis(pause));
+        drop(gateway); // SIGKILL
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            client.join().unwrap();
+        }
+        if round % 2 == 1 {
+            backend.restart();
+        }
+    }
+    // A last gateway on the same store delivers what is left.
+    let gateway = GatewayProcess::start(&rules);
+    gateway.wait_for_log("spool: resuming messages");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() > 100, "only {} messages were acknowledged", acknowledged.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: std::collections::HashSet<String> = texts(&backend).into_iter().collect();
+        let missing: Vec<&String> = acknowledged.iter().filter(|m| !delivered.contains(*m)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} acknowledged messages never delivered, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for text in texts(&backend) {
+        *seen.entry(text).or_default() += 1;
+    }
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    println!(
+        "{rounds} kill -9 rounds: {} acknowledged, {} delivered, {duplicates} duplicates (each a kill between a \
+         backend's acceptance and its removal being committed)",
+        acknowledged.len(),
+        seen.len()
+    );
+    // At most the job in flight at each kill can be sent again.
+    assert!(duplicates <= rounds, "{duplicates} duplicates in {rounds} kills");
+}
+
+#[test]
+fn a_429_waits_its_retry_after_and_a_404_becomes_a_dead_letter() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.set_retry_after(2);
+    backend.script(&[429]);
+    let gateway = GatewayProcess::start(&rules(&backend.url(), spool.path(), ""));
+    assert_eq!(post(&gateway, "key-spool", "limited once"), (200, "ok".into()));
+    wait_received(&backend, 2, Duration::from_secs(10));
+    let got = backend.received();
+    let waited = got[1].at.duration_since(got[0].at);
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}, before the 2 s Retry-After");
+    assert_eq!(texts(&backend), ["limited once", "limited once"]);
+
+    // A 404: dead at once; the hook's later messages still flow.
+    backend.script(&[404]);
+    assert_eq!(post(&gateway, "key-spool", "to a missing channel"), (200, "ok".into()));
+    wait_received(&backend, 3, WAIT);
+    assert_eq!(post(&gateway, "key-spool", "after it"), (200, "ok".into()));
+    wait_received(&backend, 4, WAIT);
+    assert_eq!(texts(&backend)[2..], ["to a missing channel", "after it"]);
+    let (status, dead) = admin_json(&gateway, "GET", "/spool/alerts/dead?payload=1");
+    assert_eq!(status, 200, "{dead}");
+    let letters = dead["dead"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{dead}");
+    assert_eq!(letters[0]["attempts"], 1);
+    assert!(letters[0]["reason"].as_str().unwrap().contains("does not know the channel"), "{dead}");
+    assert_eq!(letters[0]["payload"][0]["text"], "to a missing channel");
+    let id = letters[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(gateway.metric(r#"hookgate_spool_attempts_total{hook="alerts",result="dead"}"#), Some(1.0));
+
+    // The backend is fixed: replay delivers it.
+    assert_eq!(admin_json(&gateway, "POST", &format!("/spool/alerts/dead/{id}/replay")).0, 200);
+    wait_received(&backend, 5, WAIT);
+    assert_eq!(texts(&backend)[4], "to a missing channel");
+    assert_eq!(admin_json(&gateway, "POST", &format!("/spool/alerts/dead/{id}/replay")).0, 404, "no longer dead");
+
+    // Another dead letter, dropped.
+    backend.script(&[403]);
+    assert_eq!(post(&gateway, "key-spool", "forbidden"), (200, "ok".into()));
+    wait_received(&backend, 6, WAIT);
+    let deadline = Instant::now() + WAIT;
+    let id = loop {
+        let (_, dead) = admin_json(&gateway, "GET", "/spool/alerts/dead");
+        if let Some(letter) = dead["dead"].as_array().and_then(|l| l.first()) {
+            break letter["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no dead letter listed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(admin_json(&gateway, "DELETE", &format!("/spool/alerts/dead/{id}")).0, 200);
+    assert_eq!(admin_json(&gateway, "DELETE", &format!("/spool/alerts/dead/{id}")).0, 404);
+    assert_eq!(admin_json(&gateway, "GET", "/spool/nosuchhook/dead").0, 404);
+    let (_, dead) = admin_json(&gateway, "GET", "/spool/alerts/dead");
+    assert_eq!(dead["dead"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_full_spool_refuses_with_retry_after_and_keeps_what_it_holds() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.stop();
+    // Room for two of these messages, not three.
+    let gateway = GatewayProcess::start(&rules(&backend.url(), spool.path(), "max_bytes = 40"));
+    assert_eq!(post(&gateway, "key-spool", "first"), (200, "ok".into()));
+    assert_eq!(post(&gateway, "key-spool", "second"), (200, "ok".into()));
+    let response = gateway.post("/hooks/key-spool", Some("application/json"), br#"{"text":"third"}"#);
+    assert_eq!((response.status, response.text().as_str()), (503, "overloaded"));
+    assert_eq!(response.header("Retry-After"), Some("5"));
+    assert_eq!(gateway.metric(r#"hookgate_rejections_total{hook="alerts",reason="spool_full"}"#), Some(1.0));
+    backend.restart();
+    wait_received(&backend, 2, Duration::from_secs(10));
+    assert_eq!(texts(&backend), ["first", "second"]);
+    // Delivered messages free their room.
+    let deadline = Instant::now() + WAIT;
+    while post(&gateway, "key-spool", "third") != (200, "ok".into()) {
+        assert!(Instant::now() < deadline, "room never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_received(&backend, 3, WAIT);
+}
+
+#[test]
+fn refused_requests_are_never_stored() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.stop();
+    let gateway = GatewayProcess::start(&rules(&backend.url(), spool.path(), ""));
+    assert_eq!(post(&gateway, "key-limited", "within the burst").0, 200);
+    assert_eq!(post(&gateway, "key-limited", "over the rate").0, 429);
+    let bad = gateway.post("/hooks/key-spool", Some("application/json"), b"{\"text\":");
+    assert_eq!(bad.status, 400);
+    assert_eq!(gateway.post("/hooks/key-spool", Some("application/json"), b"{}").status, 400);
+    assert_eq!(post(&gateway, "no-such-key", "unknown").0, 404);
+    let (_, status) = admin_json(&gateway, "GET", "/spool");
+    assert_eq!(status["hooks"]["limited"]["pending"], 1, "{status}");
+    assert!(status["hooks"].get("alerts").is_none(), "{status}");
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_stops_the_gateway_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    std::fs::write(dir.path().join("rules.toml"), rules("http://127.0.0.1:9", &file.join("spool"), "")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["serve", "--rules"])
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the spool cannot be used, not starting: spool store: cannot create"), "{stderr}");
+}
