@@ -294,6 +294,8 @@ mod tests {
                 "overloaded",
                 "bad_request",
                 "head_too_large",
+                "spool_full",
+                "spool_error",
             ]
         );
         assert_eq!(Reason::statuses(), [200, 405, 404, 413, 400, 403, 429, 502, 503, 431]);

@@ -119,3 +119,73 @@ fn an_upgrade_hands_over_the_sockets_without_failing_a_request() {
     assert_eq!(backend.received().len(), i, "every request answered 200 was delivered");
     drop(new);
 }
+
+/// With a spooled hook, the new process delivers once the old one has let go of the store: every
+/// acknowledged message arrives once, in order, though both processes ran at the same time.
+#[test]
+fn an_upgrade_hands_the_spool_over_without_loss_or_a_second_send() {
+    let backend = RecordingBackend::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "[spool]\npath = \"spool\"\nretry_initial = \"100ms\"\nretry_max = \"200ms\"\n\n\
+         [backends.chat]\nkind = \"mattermost\"\nurl = \"{}\"\n\n\
+         [[hooks]]\nname = \"ci\"\nkey = \"cikey\"\nbackend = \"chat\"\nbackend_key = \"mm\"\nrate = 0\ndelivery = \"spool\"\n",
+        backend.url()
+    );
+    std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+    let (listen, admin) = (free_port(), free_port());
+    let args: Vec<String> = vec![
+        "--rules".into(),
+        dir.path().display().to_string(),
+        "--listen".into(),
+        listen.to_string(),
+        "--admin-listen".into(),
+        admin.to_string(),
+        "--pid-file".into(),
+        dir.path().join("hookgate.pid").display().to_string(),
+        "--upgrade-sock".into(),
+        dir.path().join("upgrade.sock").display().to_string(),
+    ];
+    let (old, old_log) = start(&args);
+    wait_for(&old_log, "listening");
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(Instant::now() < deadline, "the first process never accepted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let post = |i: usize| {
+        let mut conn = Conn::open(listen);
+        conn.post("/hooks/cikey", Some("application/json"), format!(r#"{{"text":"{i}"}}"#).as_bytes()).status
+    };
+    let mut i = 0;
+    for _ in 0..50 {
+        assert_eq!(post(i), 200);
+        i += 1;
+    }
+    let mut upgrade_args = args.clone();
+    upgrade_args.push("--upgrade".into());
+    let (new, new_log) = start(&upgrade_args);
+    std::thread::sleep(Duration::from_millis(300));
+    let quit = Command::new("kill").arg("-QUIT").arg(old.0.id().to_string()).status().unwrap();
+    assert!(quit.success());
+    let switched = Instant::now();
+    while switched.elapsed() < Duration::from_secs(3) {
+        assert_eq!(post(i), 200, "request {i} across the upgrade");
+        i += 1;
+    }
+    wait_for(&new_log, "listening");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while backend.received().len() < i {
+        assert!(Instant::now() < deadline, "{} of {i} delivered", backend.received().len());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let texts: Vec<String> = backend
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["text"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = (0..i).map(|n| n.to_string()).collect();
+    assert_eq!(texts, want, "each acknowledged message once, in order");
+    drop((old, new));
+}

@@ -737,7 +737,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
-                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`"],
+                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`"],
             ),
             (
                 vec![("a.toml", "[gateway\n".into())],

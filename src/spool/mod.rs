@@ -38,6 +38,7 @@ enum Op {
     Dead(String),
     Replay(String, Option<Seq>),
     DropDead(String, Seq),
+    Bytes,
 }
 
 enum Reply {
@@ -48,6 +49,7 @@ enum Reply {
     Dead(Vec<DeadLetter>),
     Replayed(usize),
     Dropped(bool),
+    Bytes(u64),
 }
 
 type Answer = oneshot::Sender<Result<Reply, StoreError>>;
@@ -119,7 +121,7 @@ impl Spool {
         let size = bytes(&job);
         let reserved = self.bytes.fetch_add(size, Ordering::AcqRel);
         if reserved + size > self.max_bytes {
-            self.bytes.fetch_sub(size, Ordering::AcqRel);
+            self.release(size);
             return Err(Refused::Full);
         }
         match self.call(Op::Append(job, size)).await {
@@ -128,7 +130,7 @@ impl Spool {
                 Ok(())
             }
             Err(e) => {
-                self.bytes.fetch_sub(size, Ordering::AcqRel);
+                self.release(size);
                 Err(Refused::Store(e))
             }
         }
@@ -147,7 +149,7 @@ impl Spool {
         let delivered = settle == Settle::Delivered;
         self.call(Op::Settle(head.seq, settle)).await?;
         if delivered {
-            self.bytes.fetch_sub(bytes(&head.job), Ordering::AcqRel);
+            self.release(bytes(&head.job));
         }
         Ok(())
     }
@@ -183,7 +185,7 @@ impl Spool {
         let Some(letter) = letters.iter().find(|l| l.seq == seq) else { return Ok(false) };
         match self.call(Op::DropDead(hook.to_owned(), seq)).await? {
             Reply::Dropped(true) => {
-                self.bytes.fetch_sub(bytes(&letter.job), Ordering::AcqRel);
+                self.release(bytes(&letter.job));
                 Ok(true)
             }
             Reply::Dropped(false) => Ok(false),
@@ -191,9 +193,25 @@ impl Spool {
         }
     }
 
-    /// Payload bytes stored now.
+    /// Payload bytes stored now, as this process counts them.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Counts the stored bytes again from the store. During a graceful upgrade two processes
+    /// append to and deliver from one store, and neither sees the other's changes in its count.
+    pub async fn recount(&self) -> Result<(), StoreError> {
+        match self.call(Op::Bytes).await? {
+            Reply::Bytes(stored) => {
+                self.bytes.store(stored, Ordering::Release);
+                Ok(())
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn release(&self, size: u64) {
+        let _ = self.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b.saturating_sub(size)));
     }
 }
 
@@ -253,5 +271,6 @@ fn apply(engine: &mut dyn Engine, op: &Op) -> Result<Reply, StoreError> {
         Op::Dead(hook) => Reply::Dead(engine.dead(hook)?),
         Op::Replay(hook, seq) => Reply::Replayed(engine.replay(hook, *seq)?),
         Op::DropDead(hook, seq) => Reply::Dropped(engine.drop_dead(hook, *seq)?),
+        Op::Bytes => Reply::Bytes(engine.bytes()?),
     })
 }

@@ -38,11 +38,13 @@ impl Sqlite {
         std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("spool.sqlite3");
         let db = Connection::open(&path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        // Another process (the old one, during a graceful upgrade) may be writing: wait for it.
+        db.busy_timeout(std::time::Duration::from_secs(5)).map_err(fail)?;
         let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(fail)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError(format!("{} cannot use WAL (journal_mode {mode})", path.display())));
         }
-        db.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;").map_err(fail)?;
+        db.execute_batch("PRAGMA synchronous = FULL").map_err(fail)?;
         // Creating the table writes the file, so an unwritable directory fails here, at start.
         db.execute_batch(SCHEMA).map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
         Ok(Sqlite { db })

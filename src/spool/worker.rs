@@ -17,6 +17,9 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,8 +41,11 @@ struct Shared {
     metrics: Arc<Metrics>,
     settings: SpoolSettings,
     pool: Pool,
-    /// Hooks with an attempt in flight.
+    /// Hooks with an attempt in flight, or finished since the store was last read: a list of
+    /// heads read while an attempt was being recorded would still show its job.
     busy: Mutex<HashSet<String>>,
+    /// Hooks whose attempt has been recorded, let go before the store is read again.
+    finished: Mutex<Vec<String>>,
     /// Backends that answered 429, paused until then.
     paused: Mutex<HashMap<String, Instant>>,
 }
@@ -58,6 +64,7 @@ impl Worker {
             settings,
             pool: Pool::new(POOL_SIZE),
             busy: Mutex::new(HashSet::new()),
+            finished: Mutex::new(Vec::new()),
             paused: Mutex::new(HashMap::new()),
         };
         Worker { shared: Arc::new(shared) }
@@ -72,6 +79,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl BackgroundService for Worker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let shared = &self.shared;
+        // Held while delivering; the file closes with the process.
+        let Some(_delivering) = deliver_alone(&shared.settings.path, &mut shutdown).await else { return };
         match shared.spool.status().await {
             Ok(status) => {
                 let pending: u64 = status.iter().map(|(_, s)| s.pending).sum();
@@ -95,8 +104,40 @@ impl BackgroundService for Worker {
         }
         // Attempts in flight finish, so their outcome is recorded; the rest waits in the store.
         let deadline = Instant::now() + SHUTDOWN_WAIT;
-        while !lock(&shared.busy).is_empty() && Instant::now() < deadline {
+        while lock(&shared.busy).len() > lock(&shared.finished).len() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Waits until no other process delivers from this store. During a graceful upgrade both the old
+/// and the new process run; the new one's worker starts once the old one's has finished its
+/// attempt in flight and let go, so no job is sent by both. `None` when shut down meanwhile.
+async fn deliver_alone(dir: &Path, shutdown: &mut ShutdownWatch) -> Option<File> {
+    let path = dir.join("worker.lock");
+    let file = match File::options().create(true).truncate(false).write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) => {
+            log::error!(target: "hookgate", "spool: cannot open {}, delivery is off: {e}", path.display());
+            return None;
+        }
+    };
+    let mut waiting = false;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            if waiting {
+                log::info!(target: "hookgate", "spool: the previous process let go; delivering");
+            }
+            return Some(file);
+        }
+        if !waiting {
+            log::info!(target: "hookgate", "spool: another process is delivering from this store; waiting for it");
+            waiting = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shutdown.changed() => return None,
         }
     }
 }
@@ -105,6 +146,9 @@ impl Shared {
     /// Starts an attempt for every due head whose hook is idle; returns how long until the next
     /// head is due.
     async fn start_due(self: &Arc<Self>) -> Duration {
+        for hook in lock(&self.finished).drain(..) {
+            lock(&self.busy).remove(&hook);
+        }
         let heads = match self.spool.heads().await {
             Ok(heads) => heads,
             Err(e) => {
@@ -150,7 +194,7 @@ impl Shared {
             tokio::spawn(async move {
                 let name = head.job.hook.clone();
                 shared.attempt(head, &active, hook, backend).await;
-                lock(&shared.busy).remove(&name);
+                lock(&shared.finished).push(name);
                 shared.spool.wake.notify_one();
             });
         }
@@ -236,6 +280,9 @@ impl Shared {
     /// hook the store holds messages of.
     async fn update_gauges(&self) {
         let Ok(status) = self.spool.status().await else { return };
+        if let Err(e) = self.spool.recount().await {
+            log::error!(target: "hookgate", "spool: cannot count the stored bytes: {e}");
+        }
         let active = self.active.load();
         let now_ms = job::now_ms(SystemTime::now());
         let mut hooks: BTreeMap<&str, (u64, u64, f64)> = active
