@@ -140,7 +140,20 @@ fn per_hook_metrics_can_collapse_to_all() {
 #[test]
 fn admin_endpoints() {
     let backend = RecordingBackend::start();
-    let gateway = GatewayProcess::start(&rules(&backend.url(), ""));
+    // A spooled hook too, so the spool's series exist for the dashboard's panels.
+    let spool = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "{}\n[spool]\npath = \"{}\"\n\n[[hooks]]\nname = \"spooled\"\nkey = \"spooled-key\"\nbackend = \"chat\"\n\
+         backend_key = \"mmspooled\"\ndelivery = \"spool\"\n",
+        rules(&backend.url(), ""),
+        spool.path().display()
+    );
+    let gateway = GatewayProcess::start(&rules);
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while gateway.metric(r#"hookgate_spool_messages{hook="spooled",state="pending"}"#).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the spool's gauges never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(gateway.admin_get("/healthz"), (200, "ok\n".into()));
     assert_eq!(gateway.admin_get("/readyz"), (200, "ready\n".into()));
     assert_eq!(gateway.admin_get("/nope").0, 404);

@@ -260,7 +260,23 @@ fn a_429_waits_its_retry_after_and_a_404_becomes_a_dead_letter() {
         assert!(Instant::now() < deadline, "no dead letter listed");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(admin_json(&gateway, "DELETE", &format!("/spool/alerts/dead/{id}")).0, 200);
+    // The command line lists and drops it through the admin listener.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+            .arg("spool")
+            .args(args)
+            .args(["--admin", &gateway.admin.to_string()])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, listed) = cli(&["dead", "alerts"]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert!(listed.contains(&format!("\"id\": \"{id}\"")) && listed.contains("backend refused the action"), "{listed}");
+    let (code, status) = cli(&["status"]);
+    assert!(code == Some(0) && status.contains("\"dead\": 1"), "{status}");
+    assert_eq!(cli(&["drop", "alerts", &id]).0, Some(0));
+    assert_eq!(cli(&["drop", "alerts", &id]).0, Some(1), "gone");
     assert_eq!(admin_json(&gateway, "DELETE", &format!("/spool/alerts/dead/{id}")).0, 404);
     assert_eq!(admin_json(&gateway, "GET", "/spool/nosuchhook/dead").0, 404);
     let (_, dead) = admin_json(&gateway, "GET", "/spool/alerts/dead");

@@ -449,6 +449,13 @@ impl SpoolMetrics {
         self.commits.observe(took.as_secs_f64());
     }
 
+    /// Makes a spooled hook's attempt counters, at 0, so `rate()` sees its first attempt.
+    pub fn known(&self, hook: &str) {
+        for result in ["delivered", "retry", "dead"] {
+            self.attempts.with_label_values(&[hook, result]);
+        }
+    }
+
     /// One delivery attempt of `hook`: `delivered`, `retry` or `dead`.
     pub fn attempt(&self, hook: &str, result: &str) {
         self.attempts.with_label_values(&[hook, result]).inc();

@@ -89,12 +89,12 @@ impl BackgroundService for Worker {
             }
             Err(e) => log::error!(target: "hookgate", "spool: cannot read the store: {e}"),
         }
-        let mut gauges_at = Instant::now();
+        let mut gauges_at: Option<Instant> = None;
         loop {
             let wait = shared.start_due().await;
-            if gauges_at.elapsed() >= IDLE_LOOK {
+            if gauges_at.is_none_or(|at| at.elapsed() >= IDLE_LOOK) {
                 shared.update_gauges().await;
-                gauges_at = Instant::now();
+                gauges_at = Some(Instant::now());
             }
             tokio::select! {
                 _ = shared.spool.wake.notified() => {}
@@ -292,6 +292,9 @@ impl Shared {
             .filter(|h| h.delivery == Delivery::Spool)
             .map(|h| (h.name.as_str(), (0, 0, 0.0)))
             .collect();
+        for hook in hooks.keys() {
+            self.metrics.spool().known(hook);
+        }
         for (hook, s) in &status {
             let age = s.oldest_pending_ms.map_or(0.0, |t| now_ms.saturating_sub(t) as f64 / 1000.0);
             hooks.insert(hook.as_str(), (s.pending, s.dead, age));

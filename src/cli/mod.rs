@@ -1,4 +1,6 @@
-//! The command line: `serve`, `check` and `hash-key` (contract section 1).
+//! The command line: `serve`, `check`, `hash-key` (contract section 1) and `spool` (section 11).
+
+mod spool;
 
 use crate::active::Active;
 use crate::delivery;
@@ -72,6 +74,14 @@ enum Command {
     },
     /// Print the sha256: digest of a hook key, for storing keys as digests (reads stdin without KEY).
     HashKey { key: Option<String> },
+    /// Inspect and repair a running gateway's spool through its admin listener.
+    Spool {
+        #[command(subcommand)]
+        action: spool::Action,
+        /// The gateway's admin listener.
+        #[arg(long, default_value = "127.0.0.1:9465", global = true)]
+        admin: String,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -94,6 +104,7 @@ pub fn main() -> i32 {
         }
         Command::Check { rules } => check(&rules),
         Command::HashKey { key } => hash_key(key),
+        Command::Spool { action, admin } => spool::run(action, &admin),
     }
 }
 
