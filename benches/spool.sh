@@ -101,14 +101,16 @@ print(f"{name}\t{rps:.0f}\t{p50:.0f}\t{p99:.0f}\t{commits / secs:.0f}\t{int(erro
 echo "machine: $(nproc) cores, $(uname -r); store in $spool_dir ($(df -T "$(dirname "$spool_dir")" | awk 'NR==2 {print $2}')); wrk -t1 -c$conns, ${secs}s per run, $rounds rounds"
 for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) = 1 ]; then run direct directkey; run spool spoolkey; else run spool spoolkey; run direct directkey; fi
-  # Let the worker catch up so each spool run starts with the same backlog: none.
-  for _ in $(seq 1 600); do
+  # Give the worker time to deliver some of the backlog; it delivers one message at a time per
+  # hook (each removal a commit), far fewer a second than are accepted, so it does not catch up.
+  for _ in $(seq 1 100); do
     [ "$(metric 'hookgate_spool_messages{hook="spooled",state="pending"}')" = 0 ] && break; sleep 0.1
   done
 done
 delivered=$(metric 'hookgate_spool_attempts_total{hook="spooled",result="delivered"}')
+pending=$(metric 'hookgate_spool_messages{hook="spooled",state="pending"}')
 
-python3 - "$results" "$delivered" <<'PY'
+python3 - "$results" "$delivered" "$pending" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 by = {}
@@ -120,5 +122,6 @@ for name in ("direct", "spool"):
     per = med(name, 0) / med(name, 3) if med(name, 3) else 0
     print(f"{name:<8}{med(name,0):>10.0f}{med(name,1):>10.0f}{med(name,2):>10.0f}{med(name,3):>12.0f}{per:>12.1f}{sum(r[4] for r in by[name]):>10}")
 print(f"medians over rounds; spool/direct req/s {med('spool',0)/med('direct',0):.2f}x; "
-      f"target: spool >= 10000 req/s with p99 < 10000 us; messages delivered from the spool: {sys.argv[2]}")
+      f"target: spool >= 10000 req/s with p99 < 10000 us")
+print(f"delivered from the spool by the end: {sys.argv[2]}, still pending: {sys.argv[3]}")
 PY

@@ -341,3 +341,73 @@ fn a_store_that_cannot_be_opened_stops_the_gateway_from_starting() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("the spool cannot be used, not starting: spool store: cannot create"), "{stderr}");
 }
+
+/// A store on a filesystem that fills up: requests are answered 503 while it is full, nothing
+/// answered `ok` is lost, and delivery goes on once room is made. Mounting the small filesystem
+/// needs root; anyone else gets a printed reason and the test does nothing.
+#[test]
+fn a_full_disk_is_answered_503_and_loses_nothing_acknowledged() {
+    let root = String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0";
+    if !root {
+        println!("skipped: mounting a small tmpfs for the store needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(&mount).status().unwrap();
+    assert!(mounted.success(), "mount -t tmpfs failed");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let backend = RecordingBackend::start();
+    backend.stop();
+    let gateway = GatewayProcess::start(&rules(&backend.url(), &mount.join("spool"), ""));
+    let filler = "x".repeat(2_000);
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 0..5_000 {
+        match post(&gateway, "key-spool", &format!("m{i} {filler}")) {
+            (200, _) => acknowledged.push(format!("m{i}")),
+            (503, body) => {
+                assert_eq!(body, "backend_unavailable");
+                refused += 1;
+                if refused >= 5 {
+                    break;
+                }
+            }
+            other => panic!("message {i}: {other:?}"),
+        }
+    }
+    assert!(refused >= 5, "the disk never filled: {} acknowledged", acknowledged.len());
+    assert!(!acknowledged.is_empty());
+    gateway.wait_for_log("spool commit failed");
+    assert!(gateway.metric(r#"hookgate_rejections_total{hook="alerts",reason="spool_error"}"#) >= Some(5.0));
+
+    backend.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: std::collections::HashSet<String> =
+            texts(&backend).iter().map(|t| t.split(' ').next().unwrap_or_default().to_owned()).collect();
+        let missing = acknowledged.iter().filter(|m| !delivered.contains(*m)).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{missing} of {} acknowledged messages never delivered", acknowledged.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = texts(&backend).len();
+    println!("full disk: {} acknowledged, {refused} refused with 503, {sent} posts for them", acknowledged.len());
+    assert_eq!(sent, acknowledged.len(), "each acknowledged message once");
+    // With the backlog delivered there is room again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while post(&gateway, "key-spool", "after") != (200, "ok".into()) {
+        assert!(Instant::now() < deadline, "no room after the backlog was delivered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

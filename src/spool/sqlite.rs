@@ -5,11 +5,23 @@
 use super::store::{DeadLetter, Engine, Head, HookStatus, Seq, Settle, StoreError};
 use crate::delivery::job::Job;
 use rusqlite::{params, Connection};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct Sqlite {
     db: Connection,
+    /// A file of `BALLAST_BYTES` kept beside the database. When the disk fills, it is removed:
+    /// recording deliveries needs room too, and without it a full disk could never be emptied.
+    ballast: PathBuf,
+    /// Set while the ballast is gone: appends are refused until it can be written again.
+    full_since: Option<Instant>,
 }
+
+/// Room held back for recording deliveries on a full disk.
+const BALLAST_BYTES: usize = 2 << 20;
+/// How often a full store tries to take its ballast back.
+const BALLAST_RETRY: Duration = Duration::from_secs(1);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -44,10 +56,44 @@ impl Sqlite {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError(format!("{} cannot use WAL (journal_mode {mode})", path.display())));
         }
-        db.execute_batch("PRAGMA synchronous = FULL").map_err(fail)?;
+        // A smaller WAL than SQLite's default (about 4 MB), truncated after checkpoints, so it
+        // gives its room back after a backlog.
+        db.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 256; PRAGMA journal_size_limit = 1048576",
+        )
+        .map_err(fail)?;
         // Creating the table writes the file, so an unwritable directory fails here, at start.
         db.execute_batch(SCHEMA).map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
-        Ok(Sqlite { db })
+        let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None };
+        if !store.ballast.exists() {
+            store.write_ballast().map_err(|e| StoreError(format!("cannot write {}: {e}", store.ballast.display())))?;
+        }
+        Ok(store)
+    }
+
+    fn write_ballast(&mut self) -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&self.ballast)?;
+        let written = file.write_all(&vec![0u8; BALLAST_BYTES]).and_then(|()| file.sync_all());
+        if written.is_err() {
+            let _ = std::fs::remove_file(&self.ballast);
+        }
+        written
+    }
+
+    /// A failed write: when the disk is full, the ballast goes, so deliveries can be recorded.
+    fn failed(&mut self, e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) && self.full_since.is_none() {
+            let _ = std::fs::remove_file(&self.ballast);
+            self.full_since = Some(Instant::now());
+            log::error!(target: "hookgate", "spool: the disk is full; new messages are refused until there is room");
+        }
+        fail(e)
+    }
+
+    /// Moves the WAL into the database and empties it; on a full disk, the room it held is what
+    /// recording deliveries runs on.
+    fn checkpoint(&mut self) {
+        let _ = self.db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
 
@@ -62,7 +108,11 @@ impl Engine for Sqlite {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
-        self.db.execute_batch("COMMIT").map_err(fail)
+        let committed = self.db.execute_batch("COMMIT").map_err(|e| self.failed(e));
+        if self.full_since.is_some() {
+            self.checkpoint();
+        }
+        committed
     }
 
     fn rollback(&mut self) {
@@ -70,11 +120,23 @@ impl Engine for Sqlite {
     }
 
     fn append(&mut self, job: &Job, bytes: u64) -> Result<Seq, StoreError> {
+        if let Some(since) = self.full_since {
+            if since.elapsed() < BALLAST_RETRY {
+                return Err(StoreError("the disk is full".into()));
+            }
+            if self.write_ballast().is_err() {
+                self.full_since = Some(Instant::now());
+                return Err(StoreError("the disk is full".into()));
+            }
+            self.full_since = None;
+            log::info!(target: "hookgate", "spool: there is room on the disk again; taking new messages");
+        }
         let text = serde_json::to_string(job).map_err(fail)?;
-        self.db
+        let inserted = self
+            .db
             .prepare_cached("INSERT INTO jobs (hook, job, bytes, received_ms) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut s| s.execute(params![job.hook, text, bytes as i64, job.received_ms as i64]))
-            .map_err(fail)?;
+            .and_then(|mut s| s.execute(params![job.hook, text, bytes as i64, job.received_ms as i64]));
+        inserted.map_err(|e| self.failed(e))?;
         Ok(self.db.last_insert_rowid())
     }
 

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,6 +47,8 @@ struct Shared {
     busy: Mutex<HashSet<String>>,
     /// Hooks whose attempt has been recorded, let go before the store is read again.
     finished: Mutex<Vec<String>>,
+    /// Set once shutdown began.
+    stopping: AtomicBool,
     /// Backends that answered 429, paused until then.
     paused: Mutex<HashMap<String, Instant>>,
 }
@@ -65,6 +68,7 @@ impl Worker {
             pool: Pool::new(POOL_SIZE),
             busy: Mutex::new(HashSet::new()),
             finished: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
             paused: Mutex::new(HashMap::new()),
         };
         Worker { shared: Arc::new(shared) }
@@ -102,6 +106,7 @@ impl BackgroundService for Worker {
                 _ = shutdown.changed() => break,
             }
         }
+        shared.stopping.store(true, Ordering::Release);
         // Attempts in flight finish, so their outcome is recorded; the rest waits in the store.
         let deadline = Instant::now() + SHUTDOWN_WAIT;
         while lock(&shared.busy).len() > lock(&shared.finished).len() && Instant::now() < deadline {
@@ -258,10 +263,17 @@ impl Shared {
             Settle::Dead { reason, .. } => ("dead", reason.clone()),
         };
         let (number, upstream) = attempt.unwrap_or((head.attempts, "none".into()));
-        if let Err(e) = self.spool.settle(head, settle).await {
-            // Not recorded: the job stays as it was and is tried again, which may send it twice.
-            log::error!(target: "hookgate", request_id = head.job.request_id.as_str(); "spool: cannot record an attempt: {e}");
-            return;
+        // Until the outcome is recorded the hook stays busy: sending the job again because the
+        // disk was full for a moment would post it twice. Only a shutdown gives up, and then the
+        // job is in the window the next start resends.
+        let mut pause = Duration::from_millis(100);
+        while let Err(e) = self.spool.settle(head, settle.clone()).await {
+            log::error!(target: "hookgate", request_id = head.job.request_id.as_str(); "spool: cannot record an attempt, trying again: {e}");
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
         }
         self.metrics.spool().attempt(&head.job.hook, result);
         log::info!(
