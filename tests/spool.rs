@@ -411,3 +411,35 @@ fn a_full_disk_is_answered_503_and_loses_nothing_acknowledged() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A reload that removes a spooled hook keeps its messages, listed as orphaned; they go out once a
+/// hook of that name is back.
+#[test]
+fn a_hook_removed_by_a_reload_leaves_its_messages_orphaned_until_it_returns() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.stop();
+    let with_hook = rules(&backend.url(), spool.path(), "");
+    let gateway = GatewayProcess::start(&with_hook);
+    for i in 0..3 {
+        assert_eq!(post(&gateway, "key-spool", &format!("kept {i}")), (200, "ok".into()));
+    }
+    let cut = with_hook.find("[[hooks]]\nname = \"alerts\"").unwrap();
+    let end = with_hook[cut..].find("\n\n[[hooks]]").map_or(with_hook.len(), |e| cut + e);
+    let without_hook = format!("{}{}", &with_hook[..cut], &with_hook[end..]);
+    gateway.write_rules(&without_hook);
+    gateway.signal("HUP");
+    gateway.wait_for_log("rules reloaded");
+    backend.restart();
+    assert_eq!(post(&gateway, "key-spool", "gone").0, 404);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(backend.received().is_empty(), "an orphaned hook's messages wait");
+    let (_, status) = admin_json(&gateway, "GET", "/spool");
+    assert_eq!(status["hooks"]["alerts"]["orphaned"], true, "{status}");
+    assert_eq!(status["hooks"]["alerts"]["pending"], 3, "{status}");
+
+    gateway.write_rules(&with_hook);
+    gateway.signal("HUP");
+    wait_received(&backend, 3, WAIT);
+    assert_eq!(texts(&backend), ["kept 0", "kept 1", "kept 2"]);
+}
