@@ -447,9 +447,14 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        Conn { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
+        Conn::try_open(addr).unwrap()
+    }
+
+    /// As `open`, for a server that may be gone.
+    pub fn try_open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(WAIT))?;
+        Ok(Conn { reader: BufReader::new(stream.try_clone()?), writer: stream })
     }
 
     /// Sends raw bytes (request line, headers and body, exactly as given).
