@@ -52,6 +52,35 @@ fn wait_for(rx: &mpsc::Receiver<String>, needle: &str) {
     }
 }
 
+/// `serve` arguments for the rules in `dir` on a free port, with the pid file and the upgrade
+/// socket there too; and the webhook listener's address.
+fn serve_args(dir: &std::path::Path) -> (SocketAddr, Vec<String>) {
+    let (listen, admin) = (free_port(), free_port());
+    let args = vec![
+        "--rules".into(),
+        dir.display().to_string(),
+        "--listen".into(),
+        listen.to_string(),
+        "--admin-listen".into(),
+        admin.to_string(),
+        "--pid-file".into(),
+        dir.join("hookgate.pid").display().to_string(),
+        "--upgrade-sock".into(),
+        dir.join("upgrade.sock").display().to_string(),
+    ];
+    (listen, args)
+}
+
+/// Waits for the first process's `listening` line and for its listener to accept.
+fn wait_accepting(log: &mpsc::Receiver<String>, listen: SocketAddr) {
+    wait_for(log, "listening");
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(Instant::now() < deadline, "the first process never accepted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn an_upgrade_hands_over_the_sockets_without_failing_a_request() {
     let backend = RecordingBackend::start();
@@ -61,26 +90,9 @@ fn an_upgrade_hands_over_the_sockets_without_failing_a_request() {
         backend.url()
     );
     std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
-    let (listen, admin) = (free_port(), free_port());
-    let args: Vec<String> = vec![
-        "--rules".into(),
-        dir.path().display().to_string(),
-        "--listen".into(),
-        listen.to_string(),
-        "--admin-listen".into(),
-        admin.to_string(),
-        "--pid-file".into(),
-        dir.path().join("hookgate.pid").display().to_string(),
-        "--upgrade-sock".into(),
-        dir.path().join("upgrade.sock").display().to_string(),
-    ];
+    let (listen, args) = serve_args(dir.path());
     let (mut old, old_log) = start(&args);
-    wait_for(&old_log, "listening");
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(listen).is_err() {
-        assert!(Instant::now() < deadline, "the first process never accepted");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_accepting(&old_log, listen);
     // A fresh connection per request: a refused connect across the switch would panic here.
     let post = |i: usize| {
         let mut conn = Conn::open(listen);
@@ -133,26 +145,9 @@ fn an_upgrade_hands_the_spool_over_without_loss_or_a_second_send() {
         backend.url()
     );
     std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
-    let (listen, admin) = (free_port(), free_port());
-    let args: Vec<String> = vec![
-        "--rules".into(),
-        dir.path().display().to_string(),
-        "--listen".into(),
-        listen.to_string(),
-        "--admin-listen".into(),
-        admin.to_string(),
-        "--pid-file".into(),
-        dir.path().join("hookgate.pid").display().to_string(),
-        "--upgrade-sock".into(),
-        dir.path().join("upgrade.sock").display().to_string(),
-    ];
+    let (listen, args) = serve_args(dir.path());
     let (old, old_log) = start(&args);
-    wait_for(&old_log, "listening");
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(listen).is_err() {
-        assert!(Instant::now() < deadline, "the first process never accepted");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_accepting(&old_log, listen);
     let post = |i: usize| {
         let mut conn = Conn::open(listen);
         conn.post("/hooks/cikey", Some("application/json"), format!(r#"{{"text":"{i}"}}"#).as_bytes()).status

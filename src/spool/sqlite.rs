@@ -4,7 +4,7 @@
 
 use super::store::{DeadLetter, Engine, Head, HookStatus, Seq, Settle, StoreError};
 use crate::delivery::job::Job;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -37,7 +37,25 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(hook, state, seq);
+CREATE TABLE IF NOT EXISTS queues (
+    hook TEXT PRIMARY KEY,
+    pending INTEGER NOT NULL DEFAULT 0,
+    dead INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 ";
+
+/// Each hook's counts, kept in step with `jobs` in the same transactions, so that finding the
+/// heads, the status and the stored bytes never reads the whole backlog: with 100,000 messages
+/// waiting, those scans made every commit, and so every spooled request, wait.
+const RECOUNT: &str = "
+DELETE FROM queues;
+INSERT INTO queues (hook, pending, dead, bytes)
+    SELECT hook, sum(state = 'pending'), sum(state = 'dead'), sum(bytes) FROM jobs GROUP BY hook;
+";
+
+/// The head of a hook's queue, found through the `jobs_queue` index.
+const HEAD_OF: &str = "(SELECT seq FROM jobs WHERE hook = q.hook AND state = 'pending' ORDER BY seq LIMIT 1)";
 
 fn fail(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -64,6 +82,9 @@ impl Sqlite {
         .map_err(fail)?;
         // Creating the table writes the file, so an unwritable directory fails here, at start.
         db.execute_batch(SCHEMA).map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
+        // Counted again at every start, so the counts cannot drift from what is stored.
+        db.execute_batch(&format!("BEGIN IMMEDIATE; {RECOUNT} COMMIT;"))
+            .map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
         let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None };
         if !store.ballast.exists() {
             store.write_ballast().map_err(|e| StoreError(format!("cannot write {}: {e}", store.ballast.display())))?;
@@ -137,17 +158,23 @@ impl Engine for Sqlite {
             .prepare_cached("INSERT INTO jobs (hook, job, bytes, received_ms) VALUES (?1, ?2, ?3, ?4)")
             .and_then(|mut s| s.execute(params![job.hook, text, bytes as i64, job.received_ms as i64]));
         inserted.map_err(|e| self.failed(e))?;
-        Ok(self.db.last_insert_rowid())
+        let seq = self.db.last_insert_rowid();
+        self.db
+            .prepare_cached(
+                "INSERT INTO queues (hook, pending, bytes) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (hook) DO UPDATE SET pending = pending + 1, bytes = bytes + excluded.bytes",
+            )
+            .and_then(|mut s| s.execute(params![job.hook, bytes as i64]))
+            .map_err(|e| self.failed(e))?;
+        Ok(seq)
     }
 
     fn heads(&mut self) -> Result<Vec<Head>, StoreError> {
-        let mut statement = self
-            .db
-            .prepare_cached(
-                "SELECT seq, job, parts_done, attempts, next_ms FROM jobs WHERE seq IN \
-                 (SELECT min(seq) FROM jobs WHERE state = 'pending' GROUP BY hook)",
-            )
-            .map_err(fail)?;
+        let sql = format!(
+            "SELECT j.seq, j.job, j.parts_done, j.attempts, j.next_ms FROM queues q \
+             JOIN jobs j ON j.seq = {HEAD_OF} WHERE q.pending > 0"
+        );
+        let mut statement = self.db.prepare_cached(&sql).map_err(fail)?;
         let rows = statement
             .query_map([], |r| {
                 Ok(Head {
@@ -163,32 +190,49 @@ impl Engine for Sqlite {
     }
 
     fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<(), StoreError> {
-        let done = match settle {
-            Settle::Delivered => self.db.execute("DELETE FROM jobs WHERE seq = ?1", [seq]),
-            Settle::Retry { parts_done, attempts, next_ms, error } => self.db.execute(
-                "UPDATE jobs SET parts_done = ?2, attempts = ?3, next_ms = ?4, last_error = ?5 WHERE seq = ?1",
-                params![seq, *parts_done as i64, attempts, *next_ms as i64, error],
-            ),
-            Settle::Dead { parts_done, attempts, reason } => self.db.execute(
-                "UPDATE jobs SET state = 'dead', parts_done = ?2, attempts = ?3, last_error = ?4 WHERE seq = ?1",
-                params![seq, *parts_done as i64, attempts, reason],
-            ),
-        };
-        done.map(|_| ()).map_err(fail)
+        // Only a pending job is settled; its hook's counts move with it.
+        let moved: Option<(String, i64)> = match settle {
+            Settle::Delivered => self
+                .db
+                .query_row("DELETE FROM jobs WHERE seq = ?1 AND state = 'pending' RETURNING hook, bytes", [seq], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional(),
+            Settle::Retry { parts_done, attempts, next_ms, error } => self
+                .db
+                .execute(
+                    "UPDATE jobs SET parts_done = ?2, attempts = ?3, next_ms = ?4, last_error = ?5 WHERE seq = ?1",
+                    params![seq, *parts_done as i64, attempts, *next_ms as i64, error],
+                )
+                .map(|_| None),
+            Settle::Dead { parts_done, attempts, reason } => self
+                .db
+                .query_row(
+                    "UPDATE jobs SET state = 'dead', parts_done = ?2, attempts = ?3, last_error = ?4 \
+                     WHERE seq = ?1 AND state = 'pending' RETURNING hook, 0",
+                    params![seq, *parts_done as i64, attempts, reason],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional(),
+        }
+        .map_err(|e| self.failed(e))?;
+        let Some((hook, bytes)) = moved else { return Ok(()) };
+        let dead = matches!(settle, Settle::Dead { .. }) as i64;
+        self.db
+            .execute(
+                "UPDATE queues SET pending = pending - 1, dead = dead + ?2, bytes = bytes - ?3 WHERE hook = ?1",
+                params![hook, dead, bytes],
+            )
+            .map(|_| ())
+            .map_err(|e| self.failed(e))
     }
 
     fn status(&mut self) -> Result<Vec<(String, HookStatus)>, StoreError> {
-        let mut statement = self
-            .db
-            .prepare_cached(
-                "SELECT hook, \
-                   sum(state = 'pending'), sum(state = 'dead'), \
-                   min(CASE WHEN state = 'pending' THEN received_ms END), \
-                   (SELECT next_ms FROM jobs h WHERE h.hook = j.hook AND h.state = 'pending' ORDER BY seq LIMIT 1), \
-                   (SELECT last_error FROM jobs h WHERE h.hook = j.hook AND h.state = 'pending' ORDER BY seq LIMIT 1) \
-                 FROM jobs j GROUP BY hook ORDER BY hook",
-            )
-            .map_err(fail)?;
+        let sql = format!(
+            "SELECT q.hook, q.pending, q.dead, h.received_ms, h.next_ms, h.last_error FROM queues q \
+             LEFT JOIN jobs h ON h.seq = {HEAD_OF} WHERE q.pending > 0 OR q.dead > 0 ORDER BY q.hook"
+        );
+        let mut statement = self.db.prepare_cached(&sql).map_err(fail)?;
         let rows = statement
             .query_map([], |r| {
                 Ok((
@@ -245,22 +289,35 @@ impl Engine for Sqlite {
                      next_ms = 0, last_error = NULL WHERE seq = ?1",
                     [old],
                 )
-                .map_err(fail)?;
+                .map_err(|e| self.failed(e))?;
         }
+        let n = chosen.len() as i64;
+        self.db
+            .execute("UPDATE queues SET pending = pending + ?2, dead = dead - ?2 WHERE hook = ?1", params![hook, n])
+            .map_err(|e| self.failed(e))?;
         Ok(chosen.len())
     }
 
     fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
-        let removed = self
+        let removed: Option<i64> = self
             .db
-            .execute("DELETE FROM jobs WHERE hook = ?1 AND seq = ?2 AND state = 'dead'", params![hook, seq])
-            .map_err(fail)?;
-        Ok(removed > 0)
+            .query_row(
+                "DELETE FROM jobs WHERE hook = ?1 AND seq = ?2 AND state = 'dead' RETURNING bytes",
+                params![hook, seq],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.failed(e))?;
+        let Some(bytes) = removed else { return Ok(false) };
+        self.db
+            .execute("UPDATE queues SET dead = dead - 1, bytes = bytes - ?2 WHERE hook = ?1", params![hook, bytes])
+            .map_err(|e| self.failed(e))?;
+        Ok(true)
     }
 
     fn bytes(&mut self) -> Result<u64, StoreError> {
         self.db
-            .query_row("SELECT coalesce(sum(bytes), 0) FROM jobs", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT coalesce(sum(bytes), 0) FROM queues", [], |r| r.get::<_, i64>(0))
             .map(|b| b as u64)
             .map_err(fail)
     }
@@ -332,6 +389,20 @@ mod tests {
         let order: Vec<(&str, &str)> = heads.iter().map(|h| (h.job.hook.as_str(), h.job.request_id.as_str())).collect();
         assert_eq!(order, [("a", "r3"), ("b", "r2")]);
         assert!(heads[1].seq > seqs[2], "a replayed job goes to the end");
+
+        // The counts kept step by step are what counting from scratch gives.
+        committed(&mut db, |db| db.settle(heads[0].seq, &Settle::Delivered).unwrap());
+        let dead = Settle::Dead { parts_done: 0, attempts: 2, reason: "gone".into() };
+        committed(&mut db, |db| db.settle(heads[1].seq, &dead).unwrap());
+        let counts = |db: &mut Sqlite| -> Vec<(String, i64, i64, i64)> {
+            let mut s = db.db.prepare("SELECT hook, pending, dead, bytes FROM queues ORDER BY hook").unwrap();
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+        };
+        let kept = counts(&mut db);
+        assert_eq!(kept, [("a".to_owned(), 0, 0, 0), ("b".to_owned(), 0, 1, 10)]);
+        db.db.execute_batch(RECOUNT).unwrap();
+        let recounted: Vec<_> = counts(&mut db).into_iter().filter(|(_, p, d, _)| p + d > 0).collect();
+        assert_eq!(recounted, kept.into_iter().filter(|(_, p, d, _)| p + d > 0).collect::<Vec<_>>());
     }
 
     #[test]
