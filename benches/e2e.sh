@@ -16,16 +16,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-8}
 rounds=${2:-3}
 conns=32
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source benches/common.sh
 ulimit -n 65536 2>/dev/null || ulimit -n 4096
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-tck=$(getconf CLK_TCK)
 
 backend_port=$(free_port); nginx_port=$(free_port); hookgate_port=$(free_port); admin_port=$(free_port)
 nginx_tls_port=$(free_port); hookgate_tls_port=$(free_port)
