@@ -9,6 +9,7 @@ use crate::rules::{KindConfig, KindRules};
 use crate::tls::client::TlsFailure;
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::borrow::Cow;
 
 #[async_trait]
 pub trait Kind: KindRules {
@@ -46,6 +47,18 @@ pub enum Upstream {
     Logged,
     /// Stored by the spool for later delivery.
     Spooled,
+}
+
+impl Upstream {
+    /// As the `upstream` field of log lines: the status, the failure's label, `log` or `spool`.
+    pub fn label(self) -> Cow<'static, str> {
+        match self {
+            Upstream::Status(code) => Cow::Owned(code.to_string()),
+            Upstream::Failed(failure) => Cow::Borrowed(failure.label()),
+            Upstream::Logged => Cow::Borrowed("log"),
+            Upstream::Spooled => Cow::Borrowed("spool"),
+        }
+    }
 }
 
 /// Why there is no answer.

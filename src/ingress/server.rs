@@ -437,13 +437,7 @@ fn log_request(rules: &Rules, record: &Record, status: u16, reason: &str, total:
     let (upstream, upstream_us, delivered, parts) = match &record.delivery {
         None => (Cow::Borrowed("none"), 0, 0, 0),
         Some(outcome) => {
-            let upstream = match outcome.upstream {
-                None => Cow::Borrowed("none"),
-                Some(Upstream::Status(code)) => Cow::Owned(code.to_string()),
-                Some(Upstream::Failed(failure)) => Cow::Borrowed(failure.label()),
-                Some(Upstream::Logged) => Cow::Borrowed("log"),
-                Some(Upstream::Spooled) => Cow::Borrowed("spool"),
-            };
+            let upstream = outcome.upstream.map_or(Cow::Borrowed("none"), Upstream::label);
             (upstream, outcome.took.as_micros() as u64, outcome.delivered as u64, outcome.parts as u64)
         }
     };

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use rand::Rng;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -243,17 +244,12 @@ impl Shared {
         if let Pause::For(wait) = &decision.pause {
             lock(&self.paused).insert(head.job.backend.clone(), Instant::now() + *wait);
         }
-        let upstream = upstream.map_or("none".to_owned(), |u| match u {
-            kind::Upstream::Status(code) => code.to_string(),
-            kind::Upstream::Failed(f) => f.label().to_owned(),
-            kind::Upstream::Logged => "log".to_owned(),
-            kind::Upstream::Spooled => "spool".to_owned(),
-        });
+        let upstream = upstream.map_or(Cow::Borrowed("none"), kind::Upstream::label);
         self.record(&head, decision.settle, Some((attempts, upstream))).await;
     }
 
     /// Commits an attempt's end, logs it and counts it.
-    async fn record(&self, head: &Head, settle: Settle, attempt: Option<(u32, String)>) {
+    async fn record(&self, head: &Head, settle: Settle, attempt: Option<(u32, Cow<'static, str>)>) {
         let (result, detail) = match &settle {
             Settle::Delivered => ("delivered", String::new()),
             Settle::Retry { error, next_ms, .. } => {
@@ -262,7 +258,7 @@ impl Shared {
             }
             Settle::Dead { reason, .. } => ("dead", reason.clone()),
         };
-        let (number, upstream) = attempt.unwrap_or((head.attempts, "none".into()));
+        let (number, upstream) = attempt.unwrap_or((head.attempts, Cow::Borrowed("none")));
         // Until the outcome is recorded the hook stays busy: sending the job again because the
         // disk was full for a moment would post it twice. Only a shutdown gives up, and then the
         // job is in the window the next start resends.
@@ -282,7 +278,7 @@ impl Shared {
             hook = head.job.hook.as_str(),
             attempt = number as u64,
             outcome = result,
-            upstream = upstream.as_str(),
+            upstream = upstream.as_ref(),
             detail = detail.as_str();
             "delivery attempt"
         );
