@@ -82,33 +82,60 @@ impl Direct {
         let started = Instant::now();
         let Job { posts, request_id, .. } = job;
         let parts = posts.len();
-        let mut outcome = Outcome { result: Ok(()), upstream: None, delivered: 0, parts, took: Duration::ZERO };
-        let Some(kind) = kind(backend.kind) else {
-            outcome.result = Err(Undelivered::Unavailable(kind::Failure::Connect));
-            return outcome;
+        let sent = send_posts(posts, &request_id, hook, backend, &self.pool, observe).await;
+        let result = match (sent.failure, sent.delivered) {
+            (None, _) => Ok(()),
+            (Some(undelivered), 0) => Err(undelivered),
+            (Some(_), delivered) => Err(Undelivered::PartlyDelivered { delivered, parts }),
         };
-        for post in posts {
-            let sent = Instant::now();
-            let send = kind::Send {
-                backend: backend.config.as_ref(),
-                hook: hook.target.as_ref(),
-                body: Bytes::from(post),
-                request_id: &request_id,
-                pool: &self.pool,
-            };
-            let Exchange { upstream, result } = kind.send(send).await;
-            observe(upstream, sent.elapsed());
-            outcome.upstream = Some(upstream);
-            if let Err(undelivered) = result {
-                outcome.result = Err(match outcome.delivered {
-                    0 => undelivered,
-                    delivered => Undelivered::PartlyDelivered { delivered, parts },
-                });
-                break;
-            }
-            outcome.delivered += 1;
-        }
-        outcome.took = started.elapsed();
-        outcome
+        Outcome { result, upstream: sent.upstream, delivered: sent.delivered, parts, took: started.elapsed() }
     }
+}
+
+/// How sending a run of posts ended.
+#[derive(Debug)]
+pub struct Sent {
+    /// Posts the backend accepted, counted from the first.
+    pub delivered: usize,
+    /// What the last exchange brought back; `None` when nothing was sent.
+    pub upstream: Option<Upstream>,
+    /// The answer that stopped the run before its end.
+    pub failure: Option<Undelivered>,
+}
+
+/// Sends `posts` in order to `backend` for `hook` over `pool`, stopping at the first the backend
+/// does not take. `observe` sees every exchange and how long it took.
+pub async fn send_posts(
+    posts: impl IntoIterator<Item = String>,
+    request_id: &str,
+    hook: &Hook,
+    backend: &Backend,
+    pool: &Pool,
+    observe: &mut (dyn FnMut(Upstream, Duration) + Send),
+) -> Sent {
+    let mut sent = Sent { delivered: 0, upstream: None, failure: None };
+    let Some(kind) = kind(backend.kind) else {
+        // The loader only builds backends of registered kinds.
+        sent.failure = Some(Undelivered::Unavailable(kind::Failure::Connect));
+        return sent;
+    };
+    for post in posts {
+        let started = Instant::now();
+        let send = kind::Send {
+            backend: backend.config.as_ref(),
+            hook: hook.target.as_ref(),
+            body: Bytes::from(post),
+            request_id,
+            pool,
+        };
+        let Exchange { upstream, result } = kind.send(send).await;
+        observe(upstream, started.elapsed());
+        sent.upstream = Some(upstream);
+        if let Err(undelivered) = result {
+            sent.failure = Some(undelivered);
+            break;
+        }
+        sent.delivered += 1;
+    }
+    sent
 }

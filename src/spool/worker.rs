@@ -6,13 +6,12 @@ use super::store::{Head, Settle};
 use super::Spool;
 use crate::active::Active;
 use crate::delivery::http::pool::Pool;
-use crate::delivery::kind::{self, Exchange, Undelivered};
+use crate::delivery::kind::{self, Undelivered};
 use crate::delivery::{self, job};
 use crate::observe::metrics::Metrics;
 use crate::rules::{Delivery, SpoolSettings};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::Bytes;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use rand::Rng;
@@ -212,32 +211,10 @@ impl Shared {
         let hook = &active.rules.hooks[hook_index];
         let backend = &active.rules.backends[backend_index];
         let handles = active.handles.backend(backend_index);
-        let mut done = head.parts_done;
-        let mut failure = None;
-        let mut upstream = None;
-        match delivery::kind(backend.kind) {
-            None => failure = Some(Undelivered::Unavailable(kind::Failure::Connect)),
-            Some(kind) => {
-                for post in &head.job.posts[done.min(head.job.posts.len())..] {
-                    let sent = Instant::now();
-                    let send = kind::Send {
-                        backend: backend.config.as_ref(),
-                        hook: hook.target.as_ref(),
-                        body: Bytes::from(post.clone()),
-                        request_id: &head.job.request_id,
-                        pool: &self.pool,
-                    };
-                    let Exchange { upstream: answer, result } = kind.send(send).await;
-                    handles.exchange(&self.metrics, answer, sent.elapsed());
-                    upstream = Some(answer);
-                    if let Err(undelivered) = result {
-                        failure = Some(undelivered);
-                        break;
-                    }
-                    done += 1;
-                }
-            }
-        }
+        let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
+        let remaining = head.job.posts.iter().skip(head.parts_done).cloned();
+        let sent = delivery::send_posts(remaining, &head.job.request_id, hook, backend, &self.pool, &mut observe).await;
+        let (done, failure, upstream) = (head.parts_done + sent.delivered, sent.failure, sent.upstream);
         let attempts = head.attempts + 1;
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
         let decision = decide(failure.as_ref(), done, attempts, &self.settings, jitter);
