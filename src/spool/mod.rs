@@ -44,11 +44,12 @@ enum Op {
 enum Reply {
     Appended,
     Heads(Vec<Head>),
-    Settled,
+    /// Payload bytes the store let go.
+    Settled(u64),
     Status(Vec<(String, HookStatus)>),
     Dead(Vec<DeadLetter>),
     Replayed(usize),
-    Dropped(bool),
+    Dropped(Option<u64>),
     Bytes(u64),
 }
 
@@ -146,12 +147,13 @@ impl Spool {
 
     /// Records an attempt's end; `head` is the job it was made for.
     pub async fn settle(&self, head: &Head, settle: Settle) -> Result<(), StoreError> {
-        let delivered = settle == Settle::Delivered;
-        self.call(Op::Settle(head.seq, settle)).await?;
-        if delivered {
-            self.release(bytes(&head.job));
+        match self.call(Op::Settle(head.seq, settle)).await? {
+            Reply::Settled(freed) => {
+                self.release(freed);
+                Ok(())
+            }
+            _ => Err(mismatch()),
         }
-        Ok(())
     }
 
     pub async fn status(&self) -> Result<Vec<(String, HookStatus)>, StoreError> {
@@ -181,14 +183,11 @@ impl Spool {
 
     /// Removes a dead letter; false when the hook has none of that id.
     pub async fn drop_dead(&self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
-        let letters = self.dead(hook).await?;
-        let Some(letter) = letters.iter().find(|l| l.seq == seq) else { return Ok(false) };
         match self.call(Op::DropDead(hook.to_owned(), seq)).await? {
-            Reply::Dropped(true) => {
-                self.release(bytes(&letter.job));
-                Ok(true)
+            Reply::Dropped(freed) => {
+                self.release(freed.unwrap_or(0));
+                Ok(freed.is_some())
             }
-            Reply::Dropped(false) => Ok(false),
             _ => Err(mismatch()),
         }
     }
@@ -263,10 +262,7 @@ fn apply(engine: &mut dyn Engine, op: &Op) -> Result<Reply, StoreError> {
             Reply::Appended
         }
         Op::Heads => Reply::Heads(engine.heads()?),
-        Op::Settle(seq, settle) => {
-            engine.settle(*seq, settle)?;
-            Reply::Settled
-        }
+        Op::Settle(seq, settle) => Reply::Settled(engine.settle(*seq, settle)?),
         Op::Status => Reply::Status(engine.status()?),
         Op::Dead(hook) => Reply::Dead(engine.dead(hook)?),
         Op::Replay(hook, seq) => Reply::Replayed(engine.replay(hook, *seq)?),

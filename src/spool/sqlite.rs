@@ -186,7 +186,7 @@ impl Engine for Sqlite {
         rows.collect::<Result<_, _>>().map_err(fail)
     }
 
-    fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<(), StoreError> {
+    fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<u64, StoreError> {
         // Only a pending job is settled; its hook's counts move with it.
         let moved: Option<(String, i64)> = match settle {
             Settle::Delivered => self
@@ -213,14 +213,15 @@ impl Engine for Sqlite {
                 .optional(),
         }
         .map_err(|e| self.failed(e))?;
-        let Some((hook, bytes)) = moved else { return Ok(()) };
+        // A dead letter keeps its bytes: its row says 0 freed.
+        let Some((hook, freed)) = moved else { return Ok(0) };
         let dead = matches!(settle, Settle::Dead { .. }) as i64;
         self.db
             .execute(
                 "UPDATE queues SET pending = pending - 1, dead = dead + ?2, bytes = bytes - ?3 WHERE hook = ?1",
-                params![hook, dead, bytes],
+                params![hook, dead, freed],
             )
-            .map(|_| ())
+            .map(|_| freed as u64)
             .map_err(|e| self.failed(e))
     }
 
@@ -295,7 +296,7 @@ impl Engine for Sqlite {
         Ok(chosen.len())
     }
 
-    fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
+    fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<Option<u64>, StoreError> {
         let removed: Option<i64> = self
             .db
             .query_row(
@@ -305,11 +306,11 @@ impl Engine for Sqlite {
             )
             .optional()
             .map_err(|e| self.failed(e))?;
-        let Some(bytes) = removed else { return Ok(false) };
+        let Some(bytes) = removed else { return Ok(None) };
         self.db
             .execute("UPDATE queues SET dead = dead - 1, bytes = bytes - ?2 WHERE hook = ?1", params![hook, bytes])
             .map_err(|e| self.failed(e))?;
-        Ok(true)
+        Ok(Some(bytes as u64))
     }
 
     fn bytes(&mut self) -> Result<u64, StoreError> {
@@ -381,7 +382,7 @@ mod tests {
         assert_eq!((letters.len(), letters[0].job.request_id.as_str()), (1, "r2"));
         committed(&mut db, |db| db.settle(seqs[0], &Settle::Delivered).unwrap());
         assert_eq!(committed(&mut db, |db| db.replay("b", None).unwrap()), 1);
-        assert!(!committed(&mut db, |db| db.drop_dead("b", seqs[1]).unwrap()), "replayed, no longer dead");
+        assert_eq!(committed(&mut db, |db| db.drop_dead("b", seqs[1]).unwrap()), None, "replayed, no longer dead");
         let heads = committed(&mut db, |db| db.heads().unwrap());
         let order: Vec<(&str, &str)> = heads.iter().map(|h| (h.job.hook.as_str(), h.job.request_id.as_str())).collect();
         assert_eq!(order, [("a", "r3"), ("b", "r2")]);

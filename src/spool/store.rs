@@ -66,14 +66,16 @@ pub trait Engine: Send {
     fn append(&mut self, job: &Job, bytes: u64) -> Result<Seq, StoreError>;
     /// The oldest pending job of every hook.
     fn heads(&mut self) -> Result<Vec<Head>, StoreError>;
-    fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<(), StoreError>;
+    /// Records an attempt's end for a pending job; returns the payload bytes the store let go (a
+    /// delivered job's; 0 otherwise, and when no pending job has that id).
+    fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<u64, StoreError>;
     fn status(&mut self) -> Result<Vec<(String, HookStatus)>, StoreError>;
     fn dead(&mut self, hook: &str) -> Result<Vec<DeadLetter>, StoreError>;
     /// Dead letters of `hook` (one, or all when `seq` is `None`) back to the end of its queue,
     /// attempts reset. Returns how many.
     fn replay(&mut self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError>;
-    /// Removes one dead letter; false when there is none of that id.
-    fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<bool, StoreError>;
+    /// Removes one dead letter; returns its payload bytes, `None` when there is none of that id.
+    fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<Option<u64>, StoreError>;
     /// Payload bytes of everything stored, pending and dead.
     fn bytes(&mut self) -> Result<u64, StoreError>;
 }
