@@ -414,21 +414,24 @@ fn a_full_disk_is_answered_503_and_loses_nothing_acknowledged() {
 }
 
 /// A reload that removes a spooled hook keeps its messages, listed as orphaned; they go out once a
-/// hook of that name is back.
+/// hook of that name is back, or an operator drops them.
 #[test]
-fn a_hook_removed_by_a_reload_leaves_its_messages_orphaned_until_it_returns() {
+fn a_hook_removed_by_a_reload_leaves_its_messages_orphaned_until_it_returns_or_is_dropped() {
     let spool = tempfile::tempdir().unwrap();
     let backend = RecordingBackend::start();
     backend.stop();
-    let with_hook = rules(&backend.url(), spool.path(), "");
-    let gateway = GatewayProcess::start(&with_hook);
+    let with_hooks = rules(&backend.url(), spool.path(), "");
+    let gateway = GatewayProcess::start(&with_hooks);
     for i in 0..3 {
         assert_eq!(post(&gateway, "key-spool", &format!("kept {i}")), (200, "ok".into()));
     }
-    let cut = with_hook.find("[[hooks]]\nname = \"alerts\"").unwrap();
-    let end = with_hook[cut..].find("\n\n[[hooks]]").map_or(with_hook.len(), |e| cut + e);
-    let without_hook = format!("{}{}", &with_hook[..cut], &with_hook[end..]);
-    gateway.write_rules(&without_hook);
+    assert_eq!(post(&gateway, "key-limited", "dropped"), (200, "ok".into()));
+    let without = |rules: &str, name: &str| {
+        let cut = rules.find(&format!("[[hooks]]\nname = \"{name}\"")).unwrap();
+        let end = rules[cut..].find("\n\n[[hooks]]").map_or(rules.len(), |e| cut + e + 2);
+        format!("{}{}", &rules[..cut], &rules[end..])
+    };
+    gateway.write_rules(&without(&without(&with_hooks, "alerts"), "limited"));
     gateway.signal("HUP");
     gateway.wait_for_log("rules reloaded");
     backend.restart();
@@ -436,11 +439,59 @@ fn a_hook_removed_by_a_reload_leaves_its_messages_orphaned_until_it_returns() {
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(backend.received().is_empty(), "an orphaned hook's messages wait");
     let (_, status) = admin_json(&gateway, "GET", "/spool");
-    assert_eq!(status["hooks"]["alerts"]["orphaned"], true, "{status}");
-    assert_eq!(status["hooks"]["alerts"]["pending"], 3, "{status}");
+    for (hook, pending) in [("alerts", 3), ("limited", 1)] {
+        assert_eq!(status["hooks"][hook]["orphaned"], true, "{status}");
+        assert_eq!(status["hooks"][hook]["pending"], pending, "{status}");
+    }
 
-    gateway.write_rules(&with_hook);
+    // An orphaned hook's queue is dropped whole, from the command line.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["spool", "drop", "limited", "--admin", &gateway.admin.to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains("\"dropped\": 1"), "{said}");
+    let (_, status) = admin_json(&gateway, "GET", "/spool");
+    assert!(status["hooks"].get("limited").is_none(), "{status}");
+
+    gateway.write_rules(&with_hooks);
     gateway.signal("HUP");
     wait_received(&backend, 3, WAIT);
-    assert_eq!(texts(&backend), ["kept 0", "kept 1", "kept 2"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(texts(&backend), ["kept 0", "kept 1", "kept 2"], "the dropped message never went out");
+    // A hook in the rules cannot be dropped whole.
+    assert_eq!(post(&gateway, "key-limited", "kept").0, 200);
+    let (code, answer) = admin_json(&gateway, "DELETE", "/spool/limited");
+    assert_eq!(code, 409, "{answer}");
+}
+
+/// A message the backend keeps refusing becomes a dead letter once older than `max_age`, and the
+/// hook's next message still goes out.
+#[test]
+fn a_message_older_than_max_age_becomes_a_dead_letter() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.set_status(500);
+    let gateway = GatewayProcess::start(&rules(&backend.url(), spool.path(), "max_age = \"2s\""));
+    let sent = Instant::now();
+    assert_eq!(post(&gateway, "key-spool", "too old"), (200, "ok".into()));
+    let deadline = sent + WAIT;
+    let letter = loop {
+        let (_, dead) = admin_json(&gateway, "GET", "/spool/alerts/dead");
+        if let Some(letter) = dead["dead"].as_array().and_then(|l| l.first()) {
+            break letter.clone();
+        }
+        assert!(Instant::now() < deadline, "no dead letter after max_age");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(sent.elapsed() >= Duration::from_secs(2), "dead before max_age: {:?}", sent.elapsed());
+    assert_eq!(letter["reason"], "older than max_age", "{letter}");
+    assert!(letter["attempts"].as_u64().unwrap() >= 2, "retried meanwhile: {letter}");
+    backend.set_status(200);
+    assert_eq!(post(&gateway, "key-spool", "fresh"), (200, "ok".into()));
+    let deadline = Instant::now() + WAIT;
+    while texts(&backend).last().map(String::as_str) != Some("fresh") {
+        assert!(Instant::now() < deadline, "the next message never went out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

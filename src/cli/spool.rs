@@ -19,8 +19,8 @@ pub enum Action {
     },
     /// Puts a hook's dead letters (or the one with ID) back at the end of its queue.
     Replay { hook: String, id: Option<String> },
-    /// Removes one dead letter.
-    Drop { hook: String, id: String },
+    /// Removes one dead letter; without ID, every message of a hook the rules no longer have.
+    Drop { hook: String, id: Option<String> },
 }
 
 /// Runs the action against the admin listener at `admin`; prints the JSON answer. Exit code 0
@@ -33,7 +33,8 @@ pub fn run(action: Action, admin: &str) -> i32 {
         }
         Action::Replay { hook, id: None } => ("POST", format!("/spool/{hook}/replay")),
         Action::Replay { hook, id: Some(id) } => ("POST", format!("/spool/{hook}/dead/{id}/replay")),
-        Action::Drop { hook, id } => ("DELETE", format!("/spool/{hook}/dead/{id}")),
+        Action::Drop { hook, id: Some(id) } => ("DELETE", format!("/spool/{hook}/dead/{id}")),
+        Action::Drop { hook, id: None } => ("DELETE", format!("/spool/{hook}")),
     };
     match request(admin, method, &path) {
         Ok((status, body)) => {

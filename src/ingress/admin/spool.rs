@@ -1,5 +1,6 @@
 //! The spool's admin API (contract section 11), JSON on the admin listener: status per hook,
-//! dead letters, replay and drop.
+//! dead letters, replay and drop; and, beyond the contract's table, `DELETE /spool/{hook}` to drop
+//! an orphaned hook's messages, which no other request can reach.
 
 use crate::rules::Rules;
 use crate::spool::store::{HookStatus, Seq};
@@ -84,6 +85,16 @@ pub async fn answer(spool: Option<&Spool>, rules: &Rules, method: &Method, path:
                 Err(e) => failed(e),
             }
         }
+        // Only an orphaned hook's queue can go whole: a hook in the rules may be mid-delivery, and
+        // its messages were acknowledged to clients that still expect them.
+        (&Method::DELETE, [hook]) if rules.hook_named(hook).is_some() => (
+            StatusCode::CONFLICT,
+            json!({ "error": format!("hook `{hook}` is in the rules; only an orphaned hook's messages can be dropped whole") }),
+        ),
+        (&Method::DELETE, [hook]) => match spool.drop_hook(hook).await {
+            Ok(n) => (StatusCode::OK, json!({ "ok": true, "dropped": n })),
+            Err(e) => failed(e),
+        },
         _ => not_found(format!("no {method} {path}")),
     }
 }
