@@ -10,3 +10,5 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 # utime + stime of a process, in clock ticks (tck a second).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
+# A percentile (50, 99, ...) of `wrk --latency` output on stdin, in microseconds.
+percentile_us() { awk -v p="$1" '$1 == p "%" {v=$2; if (v ~ /ms$/) {sub(/ms/,"",v); v*=1000} else if (v ~ /us$/) {sub(/us/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1e6}; printf "%.0f\n", v}'; }

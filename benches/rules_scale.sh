@@ -45,7 +45,7 @@ done
 echo 'function delay() return 2 end' >> "$work/paced.lua"
 
 reloads() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^hookgate_rules_reloads_total\{result="ok"\}/ {print int($2)}'; }
-p99() { awk '/^ +99%/ {v=$2; if (v ~ /ms$/) {sub(/ms/,"",v); v*=1000} else if (v ~ /us$/) {sub(/us/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1e6}; print v}'; }
+p99() { percentile_us 99; }
 
 # p99 of the given load while three SIGHUPs arrive 1.5 s apart. Each reload's time, from the
 # signal to the new rules swapped in, is the took_ms of its log line: polling for it would load

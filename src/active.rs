@@ -4,18 +4,27 @@
 use crate::observe::metrics::{Metrics, RuleHandles};
 use crate::pipeline::ratelimit::Limiters;
 use crate::rules::Rules;
+use crate::shared_ratelimit::SharedLimiter;
+use std::sync::Arc;
 
 pub struct Active {
     pub rules: Rules,
     pub handles: RuleHandles,
     pub limiters: Limiters,
+    /// Set when `[ratelimit]` names a Redis.
+    pub shared_limiter: Option<Arc<SharedLimiter>>,
 }
 
 impl Active {
-    /// `previous` lends its rate buckets to hooks whose limits did not change.
+    /// `previous` lends its rate buckets to hooks whose limits did not change, and its Redis
+    /// connection when `[ratelimit]` did not change.
     pub fn new(rules: Rules, metrics: &Metrics, previous: Option<&Active>) -> Active {
         let handles = metrics.handles(&rules);
         let limiters = Limiters::new(&rules, previous.map(|p| &p.limiters));
-        Active { rules, handles, limiters }
+        let shared_limiter = rules.shared_ratelimit.as_ref().and_then(|settings| {
+            let previous = previous.and_then(|p| p.shared_limiter.as_ref());
+            SharedLimiter::new(settings, metrics.shared_ratelimit_errors(), previous)
+        });
+        Active { rules, handles, limiters, shared_limiter }
     }
 }

@@ -5,7 +5,8 @@
 //! and police the body into a `Message`) -> `delivery` (the message as a `Job` rendered by its
 //! backend's kind, then sent) -> `ingress::respond` (every ending through the one table in
 //! `reason`). `rules` is plain validated data at the bottom; `observe` counts and logs each hop;
-//! `tls` holds certificates and backend trust for both sides.
+//! `tls` holds certificates and backend trust for both sides; `spool` stores and delivers the
+//! jobs of spooled hooks; `shared_ratelimit` asks Redis for the buckets several instances share.
 
 pub mod active;
 pub mod cli;
@@ -16,5 +17,6 @@ pub mod pipeline;
 pub mod reason;
 pub mod refusal;
 pub mod rules;
+pub mod shared_ratelimit;
 pub mod spool;
 pub mod tls;

@@ -214,7 +214,10 @@ impl WebhookService {
             path: session.req_header().uri.path(),
             content_length: declared_length(session),
         };
-        let admission = admit::admit(head, rules, &active.limiters);
+        let mut admission = admit::admit(head, rules, &active.limiters);
+        if let Some(shared) = &active.shared_limiter {
+            admission = shared.admit(admission, rules).await;
+        }
         record.hook = admission.hook;
         let (Ok(()), Some(index)) = (&admission.result, admission.hook) else {
             let refusal = admission.result.err().unwrap_or(Refusal::NoService);

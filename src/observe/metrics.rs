@@ -70,6 +70,7 @@ pub struct Metrics {
     inflight: IntGauge,
     reloads: IntCounterVec,
     tls_cert_expiry: IntGaugeVec,
+    shared_ratelimit_errors: IntCounter,
     spool: SpoolMetrics,
     hooks: IntGauge,
     stage_decode: Histogram,
@@ -175,6 +176,13 @@ impl Metrics {
                 r.register(Box::new(vec.clone())).expect("registered once");
                 vec
             },
+            shared_ratelimit_errors: {
+                let help = "Requests whose shared rate limit could not be asked of Redis (an error, a timeout, or \
+                            Redis resting after one), so the local bucket decided alone.";
+                let c = IntCounter::new("hookgate_ratelimit_shared_errors_total", help).expect("valid metric");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
             spool: SpoolMetrics {
                 messages: gauge_vec(
                     &r,
@@ -253,6 +261,10 @@ impl Metrics {
     /// The serving certificate's notAfter, set at start and at each reload.
     pub fn tls_cert_expiry(&self, listener: &str, not_after: i64) {
         self.tls_cert_expiry.with_label_values(&[listener]).set(not_after);
+    }
+
+    pub fn shared_ratelimit_errors(&self) -> IntCounter {
+        self.shared_ratelimit_errors.clone()
     }
 
     pub fn spool(&self) -> &SpoolMetrics {

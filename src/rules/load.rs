@@ -7,8 +7,11 @@
 use super::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, SlackMaps, DEFAULT_BURST, DEFAULT_RATE};
 use super::keys::{self, Digest, KeyTable};
 use super::kind::{BackendTable, HookKeys, KindRules, Written};
-use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawSlack, RawSpool};
-use super::{Backend, Delivery, Findings, GatewaySettings, Location, Problem, Rules, SpoolSettings, TlsListener};
+use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawRateLimit, RawSlack, RawSpool};
+use super::{
+    Backend, Delivery, Findings, GatewaySettings, Location, Problem, Rules, SharedRateLimit, SpoolSettings,
+    TlsListener, DEFAULT_REDIS_TIMEOUT,
+};
 use crate::tls::identity::{Identity, IdentityError};
 use regex::Regex;
 use std::collections::HashMap;
@@ -146,6 +149,7 @@ struct Merger<'k> {
     dir: &'k Path,
     gateway: Option<(GatewaySettings, Location)>,
     spool: Option<(SpoolSettings, Location)>,
+    ratelimit: Option<(SharedRateLimit, Location)>,
     slack: SlackMaps,
     /// Where each `[slack.users]` / `[slack.channels]` id was mapped, to name duplicates.
     slack_seen: HashMap<(&'static str, String), Location>,
@@ -165,6 +169,7 @@ impl<'k> Merger<'k> {
             dir,
             gateway: None,
             spool: None,
+            ratelimit: None,
             slack: SlackMaps::default(),
             slack_seen: HashMap::new(),
             backends: Vec::new(),
@@ -188,6 +193,9 @@ impl<'k> Merger<'k> {
             }
             if let Some(spool) = &file.raw.spool {
                 self.add_spool(file, spool, findings);
+            }
+            if let Some(ratelimit) = &file.raw.ratelimit {
+                self.add_ratelimit(file, ratelimit, findings);
             }
         }
         // Hooks refer to backends from any file, so they are read once every backend is known.
@@ -217,6 +225,7 @@ impl<'k> Merger<'k> {
             backends: self.backends,
             hooks,
             spool,
+            shared_ratelimit: self.ratelimit.map(|(r, _)| r),
             keys,
             hook_names: std::sync::OnceLock::new(),
             warnings: std::mem::take(&mut findings.warnings),
@@ -279,6 +288,29 @@ impl<'k> Merger<'k> {
             findings.error(at, "retry_initial must not be longer than retry_max".into());
         }
         self.spool = Some((spool, at));
+    }
+
+    fn add_ratelimit(&mut self, file: &SourceFile, raw: &Spanned<RawRateLimit>, findings: &mut Findings) {
+        let at = file.at(raw);
+        if let Some((_, first)) = &self.ratelimit {
+            findings.error(at, format!("[ratelimit] is defined twice; first at {first}"));
+            return;
+        }
+        let raw = raw.get_ref();
+        let Some(url) = &raw.redis_url else {
+            findings.error(at, "[ratelimit] needs redis_url, the Redis the instances share".into());
+            return;
+        };
+        // Checked by the client that will use it, so what passes here also connects there.
+        if let Err(e) = redis::Client::open(url.get_ref().as_str()) {
+            findings.error(file.at(url), format!("redis_url {:?} is not a Redis URL: {e}", url.get_ref()));
+        }
+        let timeout = match &raw.redis_timeout_ms {
+            Some(ms) => positive(file, ms, "redis_timeout_ms", 10_000, findings)
+                .map_or(DEFAULT_REDIS_TIMEOUT, |ms| Duration::from_millis(ms as u64)),
+            None => DEFAULT_REDIS_TIMEOUT,
+        };
+        self.ratelimit = Some((SharedRateLimit { redis_url: url.get_ref().clone(), timeout }, at));
     }
 
     fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, findings: &mut Findings) {
@@ -865,6 +897,21 @@ backend = "console"
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "max_props_bytes = 0")))],
                 vec!["a.toml:12: max_props_bytes must be between 1 and 67108864, not 0"],
             ),
+            (
+                vec![("a.toml", "\n[ratelimit]\nredis_timeout_ms = 20\n".into())],
+                vec!["a.toml:2: [ratelimit] needs redis_url, the Redis the instances share"],
+            ),
+            (
+                vec![("a.toml", "[ratelimit]\nredis_url = \"http://127.0.0.1:6379\"\nredis_timeout_ms = 0\n".into())],
+                vec![
+                    "a.toml:2: redis_url \"http://127.0.0.1:6379\" is not a Redis URL: Redis URL did not parse - InvalidClientConfig",
+                    "a.toml:3: redis_timeout_ms must be between 1 and 10000, not 0",
+                ],
+            ),
+            (
+                vec![("a.toml", "[ratelimit]\nredis_url = \"redis://127.0.0.1\"\nredis = 1\n".into())],
+                vec!["a.toml:3: unknown field `redis`, expected `redis_url` or `redis_timeout_ms`"],
+            ),
         ];
         for (files, want) in cases {
             let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
@@ -1006,6 +1053,17 @@ backend = "console"
         .unwrap();
         assert_eq!(rules.backend("chat").unwrap().kind, "mattermost");
         assert_eq!(target(&rules.hooks[0]), "abc");
+    }
+
+    #[test]
+    fn ratelimit_names_the_shared_redis() {
+        let unset = load_files(&[("a.toml", BACKENDS)]).unwrap();
+        assert_eq!(unset.shared_ratelimit, None);
+        let rules =
+            load_files(&[("a.toml", &format!("{BACKENDS}\n[ratelimit]\nredis_url = \"redis://127.0.0.1:6390/2\"\n"))])
+                .unwrap();
+        let want = SharedRateLimit { redis_url: "redis://127.0.0.1:6390/2".into(), timeout: DEFAULT_REDIS_TIMEOUT };
+        assert_eq!(rules.shared_ratelimit, Some(want));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Rules {
     pub hooks: Vec<Hook>,
     /// Set when `[spool]` is written or a hook has `delivery = "spool"`.
     pub spool: Option<SpoolSettings>,
+    /// Set when `[ratelimit]` names a Redis.
+    pub shared_ratelimit: Option<SharedRateLimit>,
     keys: KeyTable,
     backend_names: HashMap<String, usize>,
     /// Hook positions by name, made on first use: only the spool looks hooks up by name, and
@@ -107,6 +109,17 @@ impl SpoolSettings {
         }
     }
 }
+
+/// `[ratelimit]`: where the shared buckets live and how long a request waits for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedRateLimit {
+    pub redis_url: String,
+    /// Past it, the local bucket decides alone.
+    pub timeout: Duration,
+}
+
+/// `redis_timeout_ms` when unset: a small part of a webhook's usual answer time.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// The `[gateway]` table with defaults applied.
 #[derive(Debug, Clone)]

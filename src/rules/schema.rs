@@ -19,6 +19,15 @@ pub struct RawFile {
     pub hooks: Vec<Spanned<RawHook>>,
     pub slack: Option<RawSlack>,
     pub spool: Option<Spanned<RawSpool>>,
+    pub ratelimit: Option<Spanned<RawRateLimit>>,
+}
+
+/// `[ratelimit]`: a Redis that every instance asks, so they share each hook's bucket.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub redis_url: Option<Spanned<String>>,
+    pub redis_timeout_ms: Option<Spanned<i64>>,
 }
 
 /// `[spool]`: where the embedded store lives, how much it holds, how long and how often it tries.

@@ -2,6 +2,7 @@
 //! and a raw HTTP/1.1 client that shows exactly what went over the wire.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod servers;
 pub mod tls;
 
 use std::collections::VecDeque;
