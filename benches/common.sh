@@ -2,7 +2,7 @@
 # ends, free loopback ports, waiting for a port, and a process's CPU time.
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -12,3 +12,21 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 # A percentile (50, 99, ...) of `wrk --latency` output on stdin, in microseconds.
 percentile_us() { awk -v p="$1" '$1 == p "%" {v=$2; if (v ~ /ms$/) {sub(/ms/,"",v); v*=1000} else if (v ~ /us$/) {sub(/us/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1e6}; printf "%.0f\n", v}'; }
+# ok_backend PORT: a one-worker nginx on loopback answering 200 ok to every request, the backend
+# the gateways under test forward to; stopped with the script.
+ok_backend() {
+  mkdir -p "$work/backend/logs"
+  cat > "$work/backend/nginx.conf" <<EOF
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$1; location / { client_body_buffer_size 512k; return 200 "ok"; } }
+}
+EOF
+  nginx -p "$work/backend" -c nginx.conf -g 'daemon off;' & pids+=($!)
+}

@@ -28,20 +28,7 @@ baseline_port=$(free_port); baseline_admin_port=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
-# The backend both proxies forward to: a one-worker nginx answering 200 ok to everything.
-mkdir -p "$work/backend/logs" "$work/proxy/logs"
-cat > "$work/backend/nginx.conf" <<EOF
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$backend_port; location / { client_body_buffer_size 512k; return 200 "ok"; } }
-}
-EOF
+mkdir -p "$work/proxy/logs"
 # The plain proxy: one worker, keep-alive to the backend, an access log line per request as
 # hookgate writes one log line per request.
 cat > "$work/proxy/nginx.conf" <<EOF
@@ -69,7 +56,8 @@ http {
   }
 }
 EOF
-nginx -p "$work/backend" -c nginx.conf -g 'daemon off;' & pids+=($!)
+# The backend both proxies forward to.
+ok_backend "$backend_port"
 nginx -p "$work/proxy" -c nginx.conf -g 'daemon off;' & pids+=($!)
 
 mkdir -p "$work/rules"

@@ -14,20 +14,8 @@ rounds=${2:-3}
 source benches/common.sh
 
 backend_port=$(free_port); redis_port=$(free_port)
-mkdir -p "$work/backend/logs" "$work/redis"
-cat > "$work/backend/nginx.conf" <<EOF
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } }
-}
-EOF
-nginx -p "$work/backend" -c nginx.conf -g 'daemon off;' & pids+=($!)
+mkdir -p "$work/redis"
+ok_backend "$backend_port"
 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$work/redis" --save '' --appendonly no \
   --logfile redis.log & pids+=($!)
 

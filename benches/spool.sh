@@ -16,20 +16,8 @@ source benches/common.sh
 metric() { curl -s "http://127.0.0.1:$admin_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 backend_port=$(free_port); port=$(free_port); admin_port=$(free_port)
-mkdir -p "$work/backend/logs" "$work/rules"
-cat > "$work/backend/nginx.conf" <<EOF
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } }
-}
-EOF
-nginx -p "$work/backend" -c nginx.conf -g 'daemon off;' & pids+=($!)
+mkdir -p "$work/rules"
+ok_backend "$backend_port"
 # The store on the same disk as the rules: what a real deployment's fsync costs.
 spool_dir="$(pwd)/target/bench-spool"
 rm -rf "$spool_dir"

@@ -57,18 +57,6 @@ fn post(gateway: &GatewayProcess, key: &str, text: &str) -> (u16, String) {
     (response.status, response.text())
 }
 
-/// The texts the backend received, in order.
-fn texts(backend: &RecordingBackend) -> Vec<String> {
-    backend
-        .received()
-        .iter()
-        .map(|r| {
-            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            v["text"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
-}
-
 /// Waits until the backend has received `count` requests.
 fn wait_received(backend: &RecordingBackend, count: usize, within: Duration) {
     let deadline = Instant::now() + within;
@@ -103,7 +91,7 @@ fn an_outage_of_the_backend_loses_nothing_and_keeps_the_order() {
     wait_received(&backend, 200, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
     let want: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
-    assert_eq!(texts(&backend), want, "each once, in the order acknowledged");
+    assert_eq!(backend.texts(), want, "each once, in the order acknowledged");
     assert!(backend.received().iter().all(|r| r.path == "/hooks/mmalerts"));
     let deadline = Instant::now() + WAIT;
     while gateway.metric(r#"hookgate_spool_messages{hook="alerts",state="pending"}"#) != Some(0.0) {
@@ -182,7 +170,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     assert!(acknowledged.len() > 100, "only {} messages were acknowledged", acknowledged.len());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let delivered: std::collections::HashSet<String> = texts(&backend).into_iter().collect();
+        let delivered: std::collections::HashSet<String> = backend.texts().into_iter().collect();
         let missing: Vec<&String> = acknowledged.iter().filter(|m| !delivered.contains(*m)).collect();
         if missing.is_empty() {
             break;
@@ -197,7 +185,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_message() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for text in texts(&backend) {
+    for text in backend.texts() {
         *seen.entry(text).or_default() += 1;
     }
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
@@ -223,7 +211,7 @@ fn a_429_waits_its_retry_after_and_a_404_becomes_a_dead_letter() {
     let got = backend.received();
     let waited = got[1].at.duration_since(got[0].at);
     assert!(waited >= Duration::from_secs(2), "retried after {waited:?}, before the 2 s Retry-After");
-    assert_eq!(texts(&backend), ["limited once", "limited once"]);
+    assert_eq!(backend.texts(), ["limited once", "limited once"]);
 
     // A 404: dead at once; the hook's later messages still flow.
     backend.script(&[404]);
@@ -231,7 +219,7 @@ fn a_429_waits_its_retry_after_and_a_404_becomes_a_dead_letter() {
     wait_received(&backend, 3, WAIT);
     assert_eq!(post(&gateway, "key-spool", "after it"), (200, "ok".into()));
     wait_received(&backend, 4, WAIT);
-    assert_eq!(texts(&backend)[2..], ["to a missing channel", "after it"]);
+    assert_eq!(backend.texts()[2..], ["to a missing channel", "after it"]);
     let (status, dead) = admin_json(&gateway, "GET", "/spool/alerts/dead?payload=1");
     assert_eq!(status, 200, "{dead}");
     let letters = dead["dead"].as_array().unwrap();
@@ -245,7 +233,7 @@ fn a_429_waits_its_retry_after_and_a_404_becomes_a_dead_letter() {
     // The backend is fixed: replay delivers it.
     assert_eq!(admin_json(&gateway, "POST", &format!("/spool/alerts/dead/{id}/replay")).0, 200);
     wait_received(&backend, 5, WAIT);
-    assert_eq!(texts(&backend)[4], "to a missing channel");
+    assert_eq!(backend.texts()[4], "to a missing channel");
     assert_eq!(admin_json(&gateway, "POST", &format!("/spool/alerts/dead/{id}/replay")).0, 404, "no longer dead");
 
     // Another dead letter, dropped.
@@ -299,7 +287,7 @@ fn a_full_spool_refuses_with_retry_after_and_keeps_what_it_holds() {
     assert_eq!(gateway.metric(r#"hookgate_rejections_total{hook="alerts",reason="spool_full"}"#), Some(1.0));
     backend.restart();
     wait_received(&backend, 2, Duration::from_secs(10));
-    assert_eq!(texts(&backend), ["first", "second"]);
+    assert_eq!(backend.texts(), ["first", "second"]);
     // Delivered messages free their room.
     let deadline = Instant::now() + WAIT;
     while post(&gateway, "key-spool", "third") != (200, "ok".into()) {
@@ -393,7 +381,7 @@ fn a_full_disk_is_answered_503_and_loses_nothing_acknowledged() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let delivered: std::collections::HashSet<String> =
-            texts(&backend).iter().map(|t| t.split(' ').next().unwrap_or_default().to_owned()).collect();
+            backend.texts().iter().map(|t| t.split(' ').next().unwrap_or_default().to_owned()).collect();
         let missing = acknowledged.iter().filter(|m| !delivered.contains(*m)).count();
         if missing == 0 {
             break;
@@ -402,7 +390,7 @@ fn a_full_disk_is_answered_503_and_loses_nothing_acknowledged() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let sent = texts(&backend).len();
+    let sent = backend.texts().len();
     println!("full disk: {} acknowledged, {refused} refused with 503, {sent} posts for them", acknowledged.len());
     assert_eq!(sent, acknowledged.len(), "each acknowledged message once");
     // With the backlog delivered there is room again.
@@ -458,7 +446,7 @@ fn a_hook_removed_by_a_reload_leaves_its_messages_orphaned_until_it_returns_or_i
     gateway.signal("HUP");
     wait_received(&backend, 3, WAIT);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(texts(&backend), ["kept 0", "kept 1", "kept 2"], "the dropped message never went out");
+    assert_eq!(backend.texts(), ["kept 0", "kept 1", "kept 2"], "the dropped message never went out");
     // A hook in the rules cannot be dropped whole.
     assert_eq!(post(&gateway, "key-limited", "kept").0, 200);
     let (code, answer) = admin_json(&gateway, "DELETE", "/spool/limited");
@@ -490,7 +478,7 @@ fn a_message_older_than_max_age_becomes_a_dead_letter() {
     backend.set_status(200);
     assert_eq!(post(&gateway, "key-spool", "fresh"), (200, "ok".into()));
     let deadline = Instant::now() + WAIT;
-    while texts(&backend).last().map(String::as_str) != Some("fresh") {
+    while backend.texts().last().map(String::as_str) != Some("fresh") {
         assert!(Instant::now() < deadline, "the next message never went out");
         std::thread::sleep(Duration::from_millis(50));
     }

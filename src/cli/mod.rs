@@ -10,11 +10,7 @@ use crate::ingress::server::WebhookService;
 use crate::observe::logging::{self, LogFormat};
 use crate::observe::metrics::Metrics;
 use crate::rules::keys;
-use crate::rules::{Rules, SpoolSettings};
-use crate::spool::sqlite::Sqlite;
-use crate::spool::store::{Engine, StoreError};
-use crate::spool::worker::Worker;
-use crate::spool::{Opener, Spool};
+use crate::rules::Rules;
 use crate::tls::{self, listener::ServingCertificate};
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
@@ -219,14 +215,13 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     );
     let metrics = Arc::new(Metrics::new());
     // A spool that cannot keep what it would acknowledge must not start.
-    let spool = match rules.spool.as_ref().map(|settings| open_spool(settings, &metrics)).transpose() {
+    let spool = match rules.spool.as_ref().map(|settings| crate::spool::open(settings, &metrics)).transpose() {
         Ok(spool) => spool,
         Err(e) => {
             log::error!("the spool cannot be used, not starting: {e}");
             return 1;
         }
     };
-    let spool_settings = rules.spool.clone();
     let serving = rules.gateway.tls.as_ref().map(|tls| {
         metrics.tls_cert_expiry(&tls.listen, tls.identity.not_after);
         Arc::new(ServingCertificate::new(tls.identity.key.clone()))
@@ -234,9 +229,8 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics, None)));
     let reloader = Reloader::new(dir.to_owned(), active.clone(), metrics.clone(), serving.clone());
     server.add_service(background_service("rules reloader", reloader));
-    if let (Some(spool), Some(settings)) = (&spool, spool_settings) {
-        let worker = Worker::new(spool.clone(), active.clone(), metrics.clone(), settings);
-        server.add_service(background_service("spool delivery", worker));
+    if let Some(spool) = &spool {
+        server.add_service(background_service("spool delivery", spool.clone().worker(active.clone(), metrics.clone())));
     }
     let webhook_service = WebhookService::new(active.clone(), metrics.clone(), spool.clone());
     let mut webhooks = Service::new("hookgate webhooks".into(), webhook_service);
@@ -251,15 +245,6 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
     admin_service.add_tcp(&admin.to_string());
     server.add_service(admin_service);
     server.run_forever()
-}
-
-/// Opens the spool's store and starts its writer.
-fn open_spool(settings: &SpoolSettings, metrics: &Arc<Metrics>) -> Result<Arc<Spool>, StoreError> {
-    let path = settings.path.clone();
-    let open: Opener = Box::new(move || Ok(Box::new(Sqlite::open(&path)?) as Box<dyn Engine>));
-    let metrics = metrics.clone();
-    let spool = Spool::new(open, settings.max_bytes, Box::new(move |took| metrics.spool().committed(took)))?;
-    Ok(Arc::new(spool))
 }
 
 /// Resolves port 0 to a free port now, so the address can be logged and connected to.

@@ -17,8 +17,7 @@ use crate::pipeline::{self, Processed};
 use crate::reason::Close;
 use crate::refusal::Refusal;
 use crate::rules::{Delivery, ErrorDialect, Rules};
-use crate::spool::store::StoreError;
-use crate::spool::{Refused, Spool};
+use crate::spool::{Refused, Spool, StoreError};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -48,12 +47,12 @@ pub struct WebhookService {
     metrics: Arc<Metrics>,
     direct: Direct,
     /// Set when a hook of the rules the gateway started with uses `delivery = "spool"`.
-    spool: Option<Arc<Spool>>,
+    spool: Option<Arc<dyn Spool>>,
     connections: Arc<AtomicUsize>,
 }
 
 impl WebhookService {
-    pub fn new(active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>, spool: Option<Arc<Spool>>) -> WebhookService {
+    pub fn new(active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>, spool: Option<Arc<dyn Spool>>) -> WebhookService {
         WebhookService {
             active,
             metrics,

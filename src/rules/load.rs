@@ -9,8 +9,8 @@ use super::keys::{self, Digest, KeyTable};
 use super::kind::{BackendTable, HookKeys, KindRules, Written};
 use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawRateLimit, RawSlack, RawSpool};
 use super::{
-    Backend, Delivery, Findings, GatewaySettings, Location, Problem, Rules, SharedRateLimit, SpoolSettings,
-    TlsListener, DEFAULT_REDIS_TIMEOUT,
+    Backend, Delivery, Findings, GatewaySettings, Location, NatsSettings, Problem, Rules, SharedRateLimit, SpoolEngine,
+    SpoolSettings, TlsListener, DEFAULT_REDIS_TIMEOUT,
 };
 use crate::tls::identity::{Identity, IdentityError};
 use regex::Regex;
@@ -260,6 +260,7 @@ impl<'k> Merger<'k> {
         }
         let raw = raw.get_ref();
         let mut spool = SpoolSettings::new(self.dir);
+        spool.engine = spool_engine(file, raw, findings);
         if let Some(path) = &raw.path {
             if path.get_ref().is_empty() {
                 findings.error(file.at(path), "spool path must not be empty".into());
@@ -657,6 +658,62 @@ fn valid_name(name: &str) -> bool {
         && name != "all"
 }
 
+/// `engine` and the keys of the NATS engine, which only it may have.
+fn spool_engine(file: &SourceFile, raw: &RawSpool, findings: &mut Findings) -> SpoolEngine {
+    let engine = raw.engine.as_ref().map_or("embedded", |e| e.get_ref().as_str());
+    let nats_keys = [
+        ("nats_urls", raw.nats_urls.as_ref().map(|v| file.at(v))),
+        ("stream", raw.stream.as_ref().map(|v| file.at(v))),
+        ("replicas", raw.replicas.as_ref().map(|v| file.at(v))),
+    ];
+    match engine {
+        "embedded" => {
+            for (key, at) in nats_keys {
+                if let Some(at) = at {
+                    findings.error(at, format!("{key} is for engine = \"nats\"; this spool is embedded"));
+                }
+            }
+            SpoolEngine::Embedded
+        }
+        "nats" => {
+            let mut nats =
+                NatsSettings { urls: vec!["nats://127.0.0.1:4222".into()], stream: "HOOKGATE".into(), replicas: 1 };
+            if let Some(urls) = &raw.nats_urls {
+                if urls.get_ref().is_empty() {
+                    findings.error(file.at(urls), "nats_urls must name at least one server".into());
+                }
+                for url in urls.get_ref() {
+                    if !url.starts_with("nats://") || url.len() == "nats://".len() {
+                        findings.error(file.at(urls), format!("nats_urls: {url:?} is not a nats://HOST:PORT address"));
+                    }
+                }
+                nats.urls = urls.get_ref().clone();
+            }
+            if let Some(stream) = &raw.stream {
+                let name = stream.get_ref();
+                let valid = (1..=32).contains(&name.len())
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !valid {
+                    findings.error(file.at(stream), format!("stream {name:?} must be 1-32 of A-Z a-z 0-9 _ -"));
+                }
+                nats.stream = name.clone();
+            }
+            if let Some(replicas) = &raw.replicas {
+                nats.replicas = positive(file, replicas, "replicas", 5, findings).unwrap_or(1);
+            }
+            SpoolEngine::Nats(nats)
+        }
+        other => {
+            // Only a written engine can name another.
+            if let Some(written) = &raw.engine {
+                let message = format!("engine {other:?} is not a spool engine; use \"embedded\" or \"nats\"");
+                findings.error(file.at(written), message);
+            }
+            SpoolEngine::Embedded
+        }
+    }
+}
+
 fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, findings: &mut Findings) -> Option<usize> {
     findings.positive(&file.at(v), field, *v.get_ref(), max).map(|n| n as usize)
 }
@@ -896,6 +953,25 @@ backend = "console"
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "max_props_bytes = 0")))],
                 vec!["a.toml:12: max_props_bytes must be between 1 and 67108864, not 0"],
+            ),
+            (
+                vec![("a.toml", "[spool]\nengine = \"kafka\"\n".into())],
+                vec!["a.toml:2: engine \"kafka\" is not a spool engine; use \"embedded\" or \"nats\""],
+            ),
+            (
+                vec![("a.toml", "[spool]\nstream = \"HOOKGATE\"\n".into())],
+                vec!["a.toml:2: stream is for engine = \"nats\"; this spool is embedded"],
+            ),
+            (
+                vec![(
+                    "a.toml",
+                    "[spool]\nengine = \"nats\"\nnats_urls = [\"127.0.0.1:4222\"]\nstream = \"a.b\"\nreplicas = 7\n".into(),
+                )],
+                vec![
+                    "a.toml:3: nats_urls: \"127.0.0.1:4222\" is not a nats://HOST:PORT address",
+                    "a.toml:4: stream \"a.b\" must be 1-32 of A-Z a-z 0-9 _ -",
+                    "a.toml:5: replicas must be between 1 and 5, not 7",
+                ],
             ),
             (
                 vec![("a.toml", "\n[ratelimit]\nredis_timeout_ms = 20\n".into())],

@@ -87,6 +87,7 @@ pub struct TlsListener {
 /// `[spool]` with defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpoolSettings {
+    pub engine: SpoolEngine,
     /// The store's directory, resolved against the rules directory.
     pub path: std::path::PathBuf,
     /// Stored payload bytes past which spooled requests are refused.
@@ -101,6 +102,7 @@ impl SpoolSettings {
     /// The defaults, with the store in `spool/` beside the rules.
     pub fn new(rules_dir: &std::path::Path) -> SpoolSettings {
         SpoolSettings {
+            engine: SpoolEngine::Embedded,
             path: rules_dir.join("spool"),
             max_bytes: 1 << 30,
             max_age: Duration::from_secs(72 * 3600),
@@ -108,6 +110,34 @@ impl SpoolSettings {
             retry_max: Duration::from_secs(300),
         }
     }
+}
+
+/// Where the spool keeps its jobs: `[spool] engine`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpoolEngine {
+    /// SQLite in `path`, on this machine.
+    Embedded,
+    /// A JetStream stream that several instances share.
+    Nats(NatsSettings),
+}
+
+impl SpoolEngine {
+    /// The name written in the rules, which is also the engine's in `spool::ENGINES`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SpoolEngine::Embedded => "embedded",
+            SpoolEngine::Nats(_) => "nats",
+        }
+    }
+}
+
+/// `[spool] engine = "nats"`: the servers and the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsSettings {
+    pub urls: Vec<String>,
+    /// The work-queue stream; dead letters go to `{stream}_DEAD`.
+    pub stream: String,
+    pub replicas: usize,
 }
 
 /// `[ratelimit]`: where the shared buckets live and how long a request waits for them.

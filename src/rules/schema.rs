@@ -34,6 +34,10 @@ pub struct RawRateLimit {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpool {
+    pub engine: Option<Spanned<String>>,
+    pub nats_urls: Option<Spanned<Vec<String>>>,
+    pub stream: Option<Spanned<String>>,
+    pub replicas: Option<Spanned<i64>>,
     pub path: Option<Spanned<String>>,
     pub max_bytes: Option<Spanned<i64>>,
     pub max_age: Option<Spanned<String>>,

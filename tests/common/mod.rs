@@ -148,6 +148,17 @@ impl RecordingBackend {
     pub fn received(&self) -> Vec<Recorded> {
         self.shared.received.lock().unwrap().clone()
     }
+
+    /// The `text` of each JSON body received, in order.
+    pub fn texts(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                v["text"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -298,7 +309,11 @@ impl GatewayProcess {
         // The addresses are logged before pingora binds them: wait until they accept.
         for listener in [Some(addr), tls_addr].into_iter().flatten() {
             while TcpStream::connect(listener).is_err() {
-                assert!(Instant::now() < deadline, "gateway never accepted on {listener}");
+                assert!(
+                    Instant::now() < deadline,
+                    "gateway never accepted on {listener}; stderr: {:?}",
+                    stderr.lock().unwrap()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         }

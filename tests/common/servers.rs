@@ -1,7 +1,8 @@
-//! Real servers the tests start on loopback (Debian's `redis-server`), each in a
+//! Real servers the tests start on loopback: Debian's `redis-server` and `nats-server`, each in a
 //! directory of its own, on a free port, stopped by its PID when the test ends.
 
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -104,4 +105,114 @@ impl Redis {
     pub fn resume(&self) {
         signal(self.server.pid(), "CONT");
     }
+}
+
+/// A `nats-server` with JetStream, alone or as one node of a cluster.
+pub struct Nats {
+    pub port: u16,
+    pub monitor_port: u16,
+    server: Server,
+    pub dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Nats {
+    /// A single JetStream server.
+    pub fn start() -> Nats {
+        Nats::start_node(None)
+    }
+
+    /// A cluster of three JetStream servers on loopback, each knowing the others' routes.
+    pub fn cluster() -> Vec<Nats> {
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes: Vec<Nats> = (0..3).map(|i| Nats::start_node(Some((i, routes.clone())))).collect();
+        // Healthy once the JetStream meta group has a leader and the node is current with it.
+        for node in &nodes {
+            node.wait_ready(Duration::from_secs(30));
+        }
+        nodes
+    }
+
+    fn start_node(cluster: Option<(usize, Vec<u16>)>) -> Nats {
+        require("nats-server", "nats-server");
+        let dir = tempfile::tempdir().unwrap();
+        let (port, monitor_port) = (free_port(), free_port());
+        let path = dir.path().to_owned();
+        let config = path.join("nats.conf");
+        let mut text = format!(
+            "listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor_port}\njetstream {{ store_dir: {:?} }}\n",
+            path.join("js")
+        );
+        if let Some((i, routes)) = &cluster {
+            let others: Vec<String> = routes.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
+            text.push_str(&format!(
+                "server_name: n{i}\ncluster {{ name: hookgate\n listen: 127.0.0.1:{}\n routes: [{}] }}\n",
+                routes[*i],
+                others.join(", ")
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
+        let log = path.join("nats.log");
+        let start = move || {
+            Command::new("nats-server")
+                .arg("-c")
+                .arg(&config)
+                .arg("-l")
+                .arg(&log)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nats-server")
+        };
+        let server = Server { child: Some(start()), start: Box::new(start) };
+        wait_listening(port, "nats-server");
+        let node = Nats { port, monitor_port, server, dir: dir.path().to_owned(), _dir: dir };
+        if cluster.is_none() {
+            node.wait_ready(Duration::from_secs(10));
+        }
+        node
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until this server says it is healthy.
+    pub fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !healthy(self.monitor_port) {
+            assert!(Instant::now() < deadline, "nats-server on {} never became ready", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    pub fn restart(&mut self) {
+        self.server.kill();
+        self.server.child = Some((self.server.start)());
+        wait_listening(self.port, "nats-server");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(Path::new(&self.dir).join("nats.log")).unwrap_or_default()
+    }
+}
+
+/// `GET /healthz` answered 200: JetStream is enabled and, in a cluster, current with its
+/// meta leader.
+fn healthy(monitor_port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", monitor_port)) else { return false };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    if conn.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
 }

@@ -23,7 +23,7 @@ pub const DASHBOARD: &str = include_str!("dashboard.json");
 pub struct Admin {
     metrics: Arc<Metrics>,
     active: Arc<ArcSwap<Active>>,
-    spool: Option<Arc<Spool>>,
+    spool: Option<Arc<dyn Spool>>,
     /// The webhook listener, which must accept connections before the gateway is ready.
     webhook_listen: SocketAddr,
     ready: AtomicBool,
@@ -33,7 +33,7 @@ impl Admin {
     pub fn new(
         metrics: Arc<Metrics>,
         active: Arc<ArcSwap<Active>>,
-        spool: Option<Arc<Spool>>,
+        spool: Option<Arc<dyn Spool>>,
         webhook_listen: SocketAddr,
     ) -> Admin {
         Admin { metrics, active, spool, webhook_listen, ready: AtomicBool::new(false) }

@@ -3,8 +3,7 @@
 //! an orphaned hook's messages, which no other request can reach.
 
 use crate::rules::Rules;
-use crate::spool::store::{HookStatus, Seq};
-use crate::spool::Spool;
+use crate::spool::{HookStatus, Seq, Spool};
 use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,7 +24,7 @@ fn rfc3339(ms: u64) -> String {
 }
 
 /// Serves `method path?query` under `/spool`.
-pub async fn answer(spool: Option<&Spool>, rules: &Rules, method: &Method, path: &str, query: &str) -> Answer {
+pub async fn answer(spool: Option<&dyn Spool>, rules: &Rules, method: &Method, path: &str, query: &str) -> Answer {
     let Some(spool) = spool else { return not_found("no hook uses the spool".into()) };
     let parts: Vec<&str> = path.trim_start_matches("/spool").split('/').filter(|p| !p.is_empty()).collect();
     let status = match spool.status().await {

@@ -1,12 +1,11 @@
-//! What the spool asks of a store engine: append accepted jobs, hand out each hook's oldest
+//! What the embedded spool asks of its store: append accepted jobs, hand out each hook's oldest
 //! pending job, record what became of an attempt, and answer the admin's questions. All calls
 //! come from the spool's one writer thread, between `begin` and `commit`, so an engine needs no
 //! locking of its own and every call in a batch shares one durable commit.
 
 use crate::delivery::job::Job;
-
-/// A stored job's identity: the order it was acknowledged in, across all hooks.
-pub type Seq = i64;
+use crate::spool::attempt::Settle;
+use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
 
 /// A pending job at the head of its hook's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,42 +18,6 @@ pub struct Head {
     /// Not to be tried before this, in milliseconds since the Unix epoch.
     pub next_ms: u64,
 }
-
-/// One hook's part of the store, for `GET /spool` and the gauges.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HookStatus {
-    pub pending: u64,
-    pub dead: u64,
-    /// When the oldest pending job was received, in milliseconds since the Unix epoch.
-    pub oldest_pending_ms: Option<u64>,
-    /// When the head job will be tried next.
-    pub next_attempt_ms: Option<u64>,
-    pub last_error: Option<String>,
-}
-
-/// A dead letter, as the admin lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub seq: Seq,
-    pub job: Job,
-    pub attempts: u32,
-    pub reason: String,
-}
-
-/// What became of an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settle {
-    /// Every post was accepted: the job leaves the store.
-    Delivered,
-    /// Try again at `next_ms`; `parts_done` posts need not be sent again.
-    Retry { parts_done: usize, attempts: u32, next_ms: u64, error: String },
-    /// Never to be tried again unless replayed.
-    Dead { parts_done: usize, attempts: u32, reason: String },
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("spool store: {0}")]
-pub struct StoreError(pub String);
 
 pub trait Engine: Send {
     fn begin(&mut self) -> Result<(), StoreError>;

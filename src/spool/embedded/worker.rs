@@ -2,21 +2,23 @@
 //! hook's messages reach the backend in the order they were acknowledged. What an attempt's end
 //! means for the job (delivered, retried when, dead) is decided by `decide`, a pure function.
 
-use super::store::{Head, Settle};
-use super::Spool;
+use super::store::Head;
+use super::Embedded;
 use crate::active::Active;
 use crate::delivery::http::pool::Pool;
-use crate::delivery::kind::{self, Undelivered};
+use crate::delivery::kind;
 use crate::delivery::{self, job};
 use crate::observe::metrics::Metrics;
-use crate::rules::{Delivery, SpoolSettings};
+use crate::rules::SpoolSettings;
+use crate::spool::attempt::{self, decide, Pause, Settle};
+use crate::spool::{gauges, Spool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use rand::Rng;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -37,7 +39,7 @@ pub struct Worker {
 }
 
 struct Shared {
-    spool: Arc<Spool>,
+    spool: Arc<Embedded>,
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
     settings: SpoolSettings,
@@ -55,7 +57,7 @@ struct Shared {
 
 impl Worker {
     pub fn new(
-        spool: Arc<Spool>,
+        spool: Arc<Embedded>,
         active: Arc<ArcSwap<Active>>,
         metrics: Arc<Metrics>,
         settings: SpoolSettings,
@@ -168,11 +170,11 @@ impl Shared {
             if lock(&self.busy).contains(&head.job.hook) {
                 continue;
             }
-            if head.job.received_ms.saturating_add(self.settings.max_age.as_millis() as u64) <= now_ms {
+            if attempt::too_old(&head.job, &self.settings, now_ms) {
                 let settle = Settle::Dead {
                     parts_done: head.parts_done,
                     attempts: head.attempts,
-                    reason: "older than max_age".into(),
+                    reason: attempt::TOO_OLD.into(),
                 };
                 self.record(&head, settle, None).await;
                 continue;
@@ -227,14 +229,6 @@ impl Shared {
 
     /// Commits an attempt's end, logs it and counts it.
     async fn record(&self, head: &Head, settle: Settle, attempt: Option<(u32, Cow<'static, str>)>) {
-        let (result, detail) = match &settle {
-            Settle::Delivered => ("delivered", String::new()),
-            Settle::Retry { error, next_ms, .. } => {
-                let wait = next_ms.saturating_sub(job::now_ms(SystemTime::now()));
-                ("retry", format!("{error}; next attempt in {} ms", wait))
-            }
-            Settle::Dead { reason, .. } => ("dead", reason.clone()),
-        };
         let (number, upstream) = attempt.unwrap_or((head.attempts, Cow::Borrowed("none")));
         // Until the outcome is recorded the hook stays busy: sending the job again because the
         // disk was full for a moment would post it twice. Only a shutdown gives up, and then the
@@ -248,140 +242,15 @@ impl Shared {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        self.metrics.spool().attempt(&head.job.hook, result);
-        log::info!(
-            target: "hookgate::spool",
-            request_id = head.job.request_id.as_str(),
-            hook = head.job.hook.as_str(),
-            attempt = number as u64,
-            outcome = result,
-            upstream = upstream.as_ref(),
-            detail = detail.as_str();
-            "delivery attempt"
-        );
+        attempt::recorded(&self.metrics, &head.job, &settle, number, &upstream);
     }
 
-    /// The gauges for every spooled hook of the rules (0 when it has nothing stored) and every
-    /// hook the store holds messages of.
+    /// The gauges, with the stored bytes counted again from the store.
     async fn update_gauges(&self) {
         let Ok(status) = self.spool.status().await else { return };
         if let Err(e) = self.spool.recount().await {
             log::error!(target: "hookgate", "spool: cannot count the stored bytes: {e}");
         }
-        let active = self.active.load();
-        let now_ms = job::now_ms(SystemTime::now());
-        let mut hooks: BTreeMap<&str, (u64, u64, f64)> = active
-            .rules
-            .hooks
-            .iter()
-            .filter(|h| h.delivery == Delivery::Spool)
-            .map(|h| (h.name.as_str(), (0, 0, 0.0)))
-            .collect();
-        for hook in hooks.keys() {
-            self.metrics.spool().known(hook);
-        }
-        for (hook, s) in &status {
-            let age = s.oldest_pending_ms.map_or(0.0, |t| now_ms.saturating_sub(t) as f64 / 1000.0);
-            hooks.insert(hook.as_str(), (s.pending, s.dead, age));
-        }
-        let rows: Vec<(&str, u64, u64, f64)> = hooks.into_iter().map(|(h, (p, d, a))| (h, p, d, a)).collect();
-        self.metrics.spool().stored(&rows, self.spool.bytes());
-    }
-}
-
-/// Whether an attempt's end pauses the whole backend.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pause {
-    None,
-    For(Duration),
-}
-
-/// What becomes of a job after an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub settle: Settle,
-    pub pause: Pause,
-}
-
-/// The contract's table (section 11): 2xx delivered; 429 waits its `Retry-After` and pauses the
-/// backend as long; 400, 403, 404 and 413 will never be taken, so the job is dead at once; 5xx,
-/// no connection, a timeout or a TLS failure retry after a backoff doubling from `retry_initial`
-/// to `retry_max`, scaled by `jitter` (0.8 to 1.2).
-pub fn decide(
-    failure: Option<&Undelivered>,
-    parts_done: usize,
-    attempts: u32,
-    settings: &SpoolSettings,
-    jitter: f64,
-) -> Outcome {
-    let now_ms = job::now_ms(SystemTime::now());
-    let retry = |wait: Duration, error: String| Settle::Retry {
-        parts_done,
-        attempts,
-        next_ms: now_ms + wait.as_millis() as u64,
-        error,
-    };
-    let Some(failure) = failure else { return Outcome { settle: Settle::Delivered, pause: Pause::None } };
-    match failure {
-        Undelivered::RateLimited { retry_after } => {
-            let wait = Duration::from_secs(*retry_after);
-            Outcome { settle: retry(wait, failure.to_string()), pause: Pause::For(wait) }
-        }
-        Undelivered::Refused | Undelivered::Forbidden | Undelivered::NotFound | Undelivered::TooLarge => {
-            Outcome { settle: Settle::Dead { parts_done, attempts, reason: failure.to_string() }, pause: Pause::None }
-        }
-        Undelivered::Error(_) | Undelivered::Unavailable(_) | Undelivered::PartlyDelivered { .. } => {
-            let doubled = settings.retry_initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-            let wait = doubled.min(settings.retry_max).mul_f64(jitter);
-            Outcome { settle: retry(wait, failure.to_string()), pause: Pause::None }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::delivery::kind::Failure;
-
-    #[test]
-    fn attempts_end_as_the_contract_table_says() {
-        let settings = SpoolSettings {
-            retry_initial: Duration::from_secs(1),
-            retry_max: Duration::from_secs(300),
-            ..SpoolSettings::new(std::path::Path::new("."))
-        };
-        let wait = |o: &Outcome| match &o.settle {
-            Settle::Retry { next_ms, .. } => Some(next_ms.saturating_sub(job::now_ms(SystemTime::now()))),
-            _ => None,
-        };
-        let delivered = decide(None, 2, 1, &settings, 1.0);
-        assert_eq!(delivered, Outcome { settle: Settle::Delivered, pause: Pause::None });
-
-        let limited = decide(Some(&Undelivered::RateLimited { retry_after: 2 }), 0, 1, &settings, 1.0);
-        assert_eq!(limited.pause, Pause::For(Duration::from_secs(2)));
-        assert!((1_900..=2_000).contains(&wait(&limited).unwrap()), "{limited:?}");
-
-        for permanent in [Undelivered::Refused, Undelivered::Forbidden, Undelivered::NotFound, Undelivered::TooLarge] {
-            let dead = decide(Some(&permanent), 1, 3, &settings, 1.0);
-            assert_eq!(dead.settle, Settle::Dead { parts_done: 1, attempts: 3, reason: permanent.to_string() });
-        }
-
-        // Backoff: 1 s, 2 s, 4 s, ... capped at retry_max, scaled by the jitter.
-        let cases = [
-            (1, 1.0, 1_000),
-            (2, 1.0, 2_000),
-            (3, 1.0, 4_000),
-            (10, 1.0, 300_000),
-            (40, 1.0, 300_000),
-            (2, 0.8, 1_600),
-        ];
-        for (attempts, jitter, want_ms) in cases {
-            for failure in [Undelivered::Error(500), Undelivered::Unavailable(Failure::Timeout)] {
-                let outcome = decide(Some(&failure), 0, attempts, &settings, jitter);
-                let got = wait(&outcome).unwrap();
-                assert!((want_ms - 100..=want_ms).contains(&got), "attempt {attempts}: waits {got} ms, want {want_ms}");
-                assert_eq!(outcome.pause, Pause::None);
-            }
-        }
+        gauges::set(&self.metrics, &self.active.load(), &status, self.spool.bytes());
     }
 }

@@ -2,8 +2,10 @@
 //! `synchronous = FULL`, so a commit has reached the disk when it returns and a `kill -9` or a
 //! power cut at any moment leaves either the whole batch or none of it.
 
-use super::store::{DeadLetter, Engine, Head, HookStatus, Seq, Settle, StoreError};
+use super::store::{Engine, Head};
 use crate::delivery::job::Job;
+use crate::spool::attempt::Settle;
+use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,155 @@
+//! What an attempt's end means for a job, the same for every engine: the contract's table
+//! (section 11) as a pure function, and the one log line and counter of each attempt.
+
+use crate::delivery::job::{self, Job};
+use crate::delivery::kind::Undelivered;
+use crate::observe::metrics::Metrics;
+use crate::rules::SpoolSettings;
+use std::time::{Duration, SystemTime};
+
+/// What became of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Every post was accepted: the job leaves the store.
+    Delivered,
+    /// Try again at `next_ms`; `parts_done` posts need not be sent again.
+    Retry { parts_done: usize, attempts: u32, next_ms: u64, error: String },
+    /// Never to be tried again unless replayed.
+    Dead { parts_done: usize, attempts: u32, reason: String },
+}
+
+impl Settle {
+    /// The `result` label and the log line's detail.
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            Settle::Delivered => ("delivered", String::new()),
+            Settle::Retry { error, next_ms, .. } => {
+                let wait = next_ms.saturating_sub(job::now_ms(SystemTime::now()));
+                ("retry", format!("{error}; next attempt in {wait} ms"))
+            }
+            Settle::Dead { reason, .. } => ("dead", reason.clone()),
+        }
+    }
+}
+
+/// The job is past `max_age` when received before `now_ms - max_age`.
+pub fn too_old(job: &Job, settings: &SpoolSettings, now_ms: u64) -> bool {
+    job.received_ms.saturating_add(settings.max_age.as_millis() as u64) <= now_ms
+}
+
+/// The reason a job past `max_age` becomes a dead letter.
+pub const TOO_OLD: &str = "older than max_age";
+
+/// Counts an attempt and logs its line: request id, hook, attempt number, outcome, the backend's
+/// answer and what comes next.
+pub fn recorded(metrics: &Metrics, job: &Job, settle: &Settle, number: u32, upstream: &str) {
+    let (result, detail) = settle.describe();
+    metrics.spool().attempt(&job.hook, result);
+    log::info!(
+        target: "hookgate::spool",
+        request_id = job.request_id.as_str(),
+        hook = job.hook.as_str(),
+        attempt = number as u64,
+        outcome = result,
+        upstream = upstream,
+        detail = detail.as_str();
+        "delivery attempt"
+    );
+}
+
+/// Whether an attempt's end pauses the whole backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pause {
+    None,
+    For(Duration),
+}
+
+/// What becomes of a job after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub settle: Settle,
+    pub pause: Pause,
+}
+
+/// The contract's table (section 11): 2xx delivered; 429 waits its `Retry-After` and pauses the
+/// backend as long; 400, 403, 404 and 413 will never be taken, so the job is dead at once; 5xx,
+/// no connection, a timeout or a TLS failure retry after a backoff doubling from `retry_initial`
+/// to `retry_max`, scaled by `jitter` (0.8 to 1.2).
+pub fn decide(
+    failure: Option<&Undelivered>,
+    parts_done: usize,
+    attempts: u32,
+    settings: &SpoolSettings,
+    jitter: f64,
+) -> Outcome {
+    let now_ms = job::now_ms(SystemTime::now());
+    let retry = |wait: Duration, error: String| Settle::Retry {
+        parts_done,
+        attempts,
+        next_ms: now_ms + wait.as_millis() as u64,
+        error,
+    };
+    let Some(failure) = failure else { return Outcome { settle: Settle::Delivered, pause: Pause::None } };
+    match failure {
+        Undelivered::RateLimited { retry_after } => {
+            let wait = Duration::from_secs(*retry_after);
+            Outcome { settle: retry(wait, failure.to_string()), pause: Pause::For(wait) }
+        }
+        Undelivered::Refused | Undelivered::Forbidden | Undelivered::NotFound | Undelivered::TooLarge => {
+            Outcome { settle: Settle::Dead { parts_done, attempts, reason: failure.to_string() }, pause: Pause::None }
+        }
+        Undelivered::Error(_) | Undelivered::Unavailable(_) | Undelivered::PartlyDelivered { .. } => {
+            let doubled = settings.retry_initial.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+            let wait = doubled.min(settings.retry_max).mul_f64(jitter);
+            Outcome { settle: retry(wait, failure.to_string()), pause: Pause::None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::kind::Failure;
+
+    #[test]
+    fn attempts_end_as_the_contract_table_says() {
+        let settings = SpoolSettings {
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            ..SpoolSettings::new(std::path::Path::new("."))
+        };
+        let wait = |o: &Outcome| match &o.settle {
+            Settle::Retry { next_ms, .. } => Some(next_ms.saturating_sub(job::now_ms(SystemTime::now()))),
+            _ => None,
+        };
+        let delivered = decide(None, 2, 1, &settings, 1.0);
+        assert_eq!(delivered, Outcome { settle: Settle::Delivered, pause: Pause::None });
+
+        let limited = decide(Some(&Undelivered::RateLimited { retry_after: 2 }), 0, 1, &settings, 1.0);
+        assert_eq!(limited.pause, Pause::For(Duration::from_secs(2)));
+        assert!((1_900..=2_000).contains(&wait(&limited).unwrap()), "{limited:?}");
+
+        for permanent in [Undelivered::Refused, Undelivered::Forbidden, Undelivered::NotFound, Undelivered::TooLarge] {
+            let dead = decide(Some(&permanent), 1, 3, &settings, 1.0);
+            assert_eq!(dead.settle, Settle::Dead { parts_done: 1, attempts: 3, reason: permanent.to_string() });
+        }
+
+        // Backoff: 1 s, 2 s, 4 s, ... capped at retry_max, scaled by the jitter.
+        let cases = [
+            (1, 1.0, 1_000),
+            (2, 1.0, 2_000),
+            (3, 1.0, 4_000),
+            (10, 1.0, 300_000),
+            (40, 1.0, 300_000),
+            (2, 0.8, 1_600),
+        ];
+        for (attempts, jitter, want_ms) in cases {
+            for failure in [Undelivered::Error(500), Undelivered::Unavailable(Failure::Timeout)] {
+                let outcome = decide(Some(&failure), 0, attempts, &settings, jitter);
+                let got = wait(&outcome).unwrap();
+                assert!((want_ms - 100..=want_ms).contains(&got), "attempt {attempts}: waits {got} ms, want {want_ms}");
+                assert_eq!(outcome.pause, Pause::None);
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The NATS engine (contract section 12): jobs in a JetStream work-queue stream that every
+//! instance shares, so a message acknowledged by one instance is delivered by whichever is alive.
+//!
+//! - `{stream}`: subjects `{stream}.{hook}`, work-queue retention, file storage. A job is
+//!   acknowledged `ok` once JetStream acknowledged its publish. Its message id is the hook,
+//!   request id and time received, so a publish this gateway repeats after a lost answer is
+//!   stored once, while two clients sending the same `X-Request-Id` are still two messages.
+//! - One durable pull consumer per hook with one message in flight (`max_ack_pending = 1`): each
+//!   hook's order holds across all instances. Backoff and `Retry-After` are delayed redeliveries.
+//! - `{stream}_DEAD`: dead letters (limits retention), listed, replayed and dropped from any
+//!   instance through the same admin API.
+//!
+//! The client runs on a runtime of its own, started on first use like the embedded writer (a
+//! `--daemon` fork keeps no threads), so the connection outlives any one pingora service.
+
+mod worker;
+
+use crate::active::Active;
+use crate::delivery::job::Job;
+use crate::observe::metrics::Metrics;
+use crate::rules::{NatsSettings, SpoolEngine, SpoolSettings};
+use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
+use arc_swap::ArcSwap;
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+/// How long a request waits for JetStream to acknowledge its publish, retries included.
+const PUBLISH_WAIT: Duration = Duration::from_secs(5);
+/// One JetStream API call.
+const API_TIMEOUT: Duration = Duration::from_secs(3);
+/// Duplicate publishes of one message id are suppressed within this window.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How many messages a listing of dead letters reads at most.
+const MAX_LISTED: usize = 10_000;
+
+/// The connection's runtime: a static, so it is never dropped inside an async context.
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
+pub struct Nats {
+    settings: SpoolSettings,
+    /// Each acknowledged publish is this engine's commit, timed as one.
+    metrics: Arc<Metrics>,
+    nats: NatsSettings,
+    connection: OnceCell<Connection>,
+    /// What this instance saw of each hook's last failed attempt: the error and when the next
+    /// attempt is due. JetStream keeps neither.
+    notes: Mutex<HashMap<String, (String, u64)>>,
+}
+
+struct Connection {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    work: stream::Stream,
+    dead: stream::Stream,
+}
+
+/// A dead letter as stored in `{stream}_DEAD`.
+#[derive(Serialize, Deserialize)]
+struct DeadRecord {
+    job: Job,
+    attempts: u32,
+    reason: String,
+}
+
+/// Connects once to check the servers and the streams, then lets go: the gateway connects for
+/// good on first use, after any fork.
+pub fn open(settings: &SpoolSettings, metrics: &Arc<Metrics>) -> Result<Arc<dyn Spool>, StoreError> {
+    let SpoolEngine::Nats(nats) = &settings.engine else {
+        return Err(StoreError("the nats engine was opened without its settings".into()));
+    };
+    let check = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError(format!("cannot start a runtime to reach NATS: {e}")))?;
+    check.block_on(connect(nats, settings.max_bytes))?;
+    Ok(Arc::new(Nats {
+        settings: settings.clone(),
+        metrics: metrics.clone(),
+        nats: nats.clone(),
+        connection: OnceCell::new(),
+        notes: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// Connects and makes the two streams when missing.
+async fn connect(nats: &NatsSettings, max_bytes: u64) -> Result<Connection, StoreError> {
+    let urls = nats.urls.join(",");
+    let client = async_nats::ConnectOptions::new()
+        .name("hookgate")
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .connect(nats.urls.as_slice())
+        .await
+        .map_err(|e| StoreError(format!("cannot connect to NATS at {urls}: {e}")))?;
+    let mut js = jetstream::new(client.clone());
+    js.set_timeout(API_TIMEOUT);
+    let work = stream::Config {
+        name: nats.stream.clone(),
+        subjects: vec![format!("{}.>", nats.stream)],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: nats.replicas,
+        max_bytes: i64::try_from(max_bytes).unwrap_or(i64::MAX),
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    };
+    let dead = stream::Config {
+        name: dead_stream(nats),
+        subjects: vec![format!("{}.>", dead_stream(nats))],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: nats.replicas,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    };
+    let stream_error = |name: &str, e: &dyn std::fmt::Display| StoreError(format!("JetStream stream {name}: {e}"));
+    let work = js.get_or_create_stream(work).await.map_err(|e| stream_error(&nats.stream, &e))?;
+    let dead = js.get_or_create_stream(dead).await.map_err(|e| stream_error(&dead_stream(nats), &e))?;
+    Ok(Connection { client, js, work, dead })
+}
+
+fn dead_stream(nats: &NatsSettings) -> String {
+    format!("{}_DEAD", nats.stream)
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("NATS: {e}"))
+}
+
+impl Nats {
+    async fn connection(&self) -> Result<&Connection, StoreError> {
+        self.connection
+            .get_or_try_init(|| async {
+                let runtime = RUNTIME.get_or_init(|| {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .thread_name("hookgate-nats")
+                        .enable_all()
+                        .build()
+                        .expect("a one-thread runtime can be built")
+                });
+                let (nats, max_bytes) = (self.nats.clone(), self.settings.max_bytes);
+                runtime.spawn(async move { connect(&nats, max_bytes).await }).await.map_err(failed)?
+            })
+            .await
+    }
+
+    fn work_subject(&self, hook: &str) -> String {
+        format!("{}.{hook}", self.nats.stream)
+    }
+
+    fn dead_subject(&self, hook: &str) -> String {
+        format!("{}.{hook}", dead_stream(&self.nats))
+    }
+
+    /// The hook a subject of either stream belongs to.
+    fn hook_of<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        let dead = dead_stream(&self.nats);
+        subject
+            .strip_prefix(dead.as_str())
+            .or_else(|| subject.strip_prefix(self.nats.stream.as_str()))
+            .and_then(|rest| rest.strip_prefix('.'))
+    }
+
+    /// Publishes and waits for JetStream's acknowledgement, trying again with the same message id
+    /// until `PUBLISH_WAIT` has passed: a repeat of a publish that was stored is suppressed.
+    /// Nothing is published while the client is disconnected: the client would hold it and send
+    /// it after reconnecting, long after the request was answered 503.
+    async fn publish(&self, subject: String, id: String, payload: Vec<u8>) -> Result<(), Refused> {
+        let connection = self.connection().await?;
+        let js = &connection.js;
+        let started = Instant::now();
+        let deadline = started + PUBLISH_WAIT;
+        loop {
+            if connection.client.connection_state() != async_nats::connection::State::Connected {
+                if Instant::now() + Duration::from_millis(100) >= deadline {
+                    return Err(Refused::Store(failed("not connected to any NATS server")));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let message = PublishMessage::build().message_id(&id).payload(payload.clone().into());
+            let error = match js.send_publish(subject.clone(), message).await {
+                Ok(ack) => match ack.await {
+                    Ok(_) => {
+                        self.metrics.spool().committed(started.elapsed());
+                        return Ok(());
+                    }
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            // JetStream refuses a message past the stream's max_bytes (discard new).
+            if error.kind() == PublishErrorKind::Other && error.to_string().contains("maximum bytes") {
+                return Err(Refused::Full);
+            }
+            if Instant::now() + Duration::from_millis(200) >= deadline {
+                return Err(Refused::Store(failed(format!("the publish was not acknowledged: {error}"))));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Messages per hook in one stream.
+    async fn counts(&self, stream: &stream::Stream) -> Result<HashMap<String, u64>, StoreError> {
+        let filter = format!("{}.>", stream.cached_info().config.name);
+        let mut subjects = stream.info_with_subjects(filter).await.map_err(failed)?;
+        let mut counts = HashMap::new();
+        while let Some(entry) = subjects.next().await {
+            let (subject, count) = entry.map_err(failed)?;
+            if let Some(hook) = self.hook_of(&subject) {
+                counts.insert(hook.to_owned(), count as u64);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The dead letters of `hook`, oldest first.
+    async fn dead_records(&self, hook: &str) -> Result<Vec<(Seq, DeadRecord)>, StoreError> {
+        let dead = &self.connection().await?.dead;
+        let subject = self.dead_subject(hook);
+        let mut records = Vec::new();
+        let mut from = 1;
+        while records.len() < MAX_LISTED {
+            let Ok(message) = dead.get_first_raw_message_by_subject(&subject, from).await else { break };
+            from = message.sequence + 1;
+            match serde_json::from_slice::<DeadRecord>(&message.payload) {
+                Ok(record) => records.push((message.sequence as Seq, record)),
+                Err(e) => {
+                    log::error!(target: "hookgate", "spool: dead letter {} of {hook} is unreadable: {e}", message.sequence)
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// One dead letter of `hook`, or `None` when that id is another hook's or gone.
+    async fn dead_record(&self, hook: &str, seq: Seq) -> Result<Option<DeadRecord>, StoreError> {
+        let dead = &self.connection().await?.dead;
+        let Ok(seq) = u64::try_from(seq) else { return Ok(None) };
+        let Ok(message) = dead.get_raw_message(seq).await else { return Ok(None) };
+        if message.subject.as_str() != self.dead_subject(hook) {
+            return Ok(None);
+        }
+        Ok(serde_json::from_slice(&message.payload).ok())
+    }
+
+    /// Puts a dead letter back at the end of its hook's queue and removes it from the dead.
+    async fn replay_one(&self, hook: &str, seq: Seq, record: DeadRecord) -> Result<(), StoreError> {
+        let payload = serde_json::to_vec(&record.job).map_err(failed)?;
+        let id = format!("replay.{}.{seq}", dead_stream(&self.nats));
+        self.publish(self.work_subject(hook), id, payload).await.map_err(|e| match e {
+            Refused::Full => failed("the stream holds max_bytes already"),
+            Refused::Store(e) => e,
+        })?;
+        self.connection().await?.dead.delete_message(seq as u64).await.map_err(failed)?;
+        Ok(())
+    }
+
+    fn note(&self, hook: &str, note: Option<(String, u64)>) {
+        let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        match note {
+            Some(note) => notes.insert(hook.to_owned(), note),
+            None => notes.remove(hook),
+        };
+    }
+}
+
+#[async_trait]
+impl Spool for Nats {
+    async fn append(&self, job: Job) -> Result<(), Refused> {
+        let payload = serde_json::to_vec(&job).map_err(failed)?;
+        let id = format!("{}.{}.{}", job.hook, job.request_id, job.received_ms);
+        self.publish(self.work_subject(&job.hook), id, payload).await
+    }
+
+    async fn status(&self) -> Result<Vec<(String, HookStatus)>, StoreError> {
+        let connection = self.connection().await?;
+        let pending = self.counts(&connection.work).await?;
+        let dead = self.counts(&connection.dead).await?;
+        let notes = self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut hooks: Vec<String> = pending.keys().chain(dead.keys()).cloned().collect();
+        hooks.sort();
+        hooks.dedup();
+        let mut status = Vec::with_capacity(hooks.len());
+        for hook in hooks {
+            let pending = pending.get(&hook).copied().unwrap_or(0);
+            let mut s = HookStatus { pending, dead: dead.get(&hook).copied().unwrap_or(0), ..HookStatus::default() };
+            if pending > 0 {
+                let oldest = connection.work.get_first_raw_message_by_subject(self.work_subject(&hook), 1).await;
+                s.oldest_pending_ms =
+                    oldest.ok().and_then(|m| serde_json::from_slice::<Job>(&m.payload).ok()).map(|j| j.received_ms);
+                if let Some((error, next_ms)) = notes.get(&hook) {
+                    s.last_error = Some(error.clone());
+                    s.next_attempt_ms = Some(*next_ms);
+                }
+            }
+            status.push((hook, s));
+        }
+        Ok(status)
+    }
+
+    async fn dead(&self, hook: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let records = self.dead_records(hook).await?;
+        Ok(records
+            .into_iter()
+            .map(|(seq, r)| DeadLetter { seq, job: r.job, attempts: r.attempts, reason: r.reason })
+            .collect())
+    }
+
+    async fn replay(&self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError> {
+        let chosen = match seq {
+            Some(seq) => self.dead_record(hook, seq).await?.map(|r| (seq, r)).into_iter().collect(),
+            None => self.dead_records(hook).await?,
+        };
+        let n = chosen.len();
+        for (seq, record) in chosen {
+            self.replay_one(hook, seq, record).await?;
+        }
+        Ok(n)
+    }
+
+    async fn drop_dead(&self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
+        if self.dead_record(hook, seq).await?.is_none() {
+            return Ok(false);
+        }
+        self.connection().await?.dead.delete_message(seq as u64).await.map_err(failed)
+    }
+
+    async fn drop_hook(&self, hook: &str) -> Result<u64, StoreError> {
+        let connection = self.connection().await?;
+        let mut dropped = 0;
+        for (stream, subject) in
+            [(&connection.work, self.work_subject(hook)), (&connection.dead, self.dead_subject(hook))]
+        {
+            dropped += stream.purge().filter(subject).await.map_err(failed)?.purged;
+        }
+        // Its consumer goes too; a hook of that name made later gets a new one.
+        let _ = connection.work.delete_consumer(&worker::consumer_name(hook)).await;
+        Ok(dropped)
+    }
+
+    async fn bytes(&self) -> Result<u64, StoreError> {
+        let connection = self.connection().await?;
+        let mut bytes = 0;
+        for stream in [&connection.work, &connection.dead] {
+            bytes += stream.get_info().await.map_err(failed)?.state.bytes;
+        }
+        Ok(bytes)
+    }
+
+    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::Worker {
+        crate::spool::Worker(Box::new(worker::Worker::new(self, active, metrics)))
+    }
+}
