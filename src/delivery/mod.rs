@@ -6,6 +6,7 @@ pub mod http;
 pub mod job;
 pub mod kind;
 pub mod log;
+pub mod matrix;
 pub mod mattermost;
 
 use crate::pipeline::message::Message;
