@@ -1,27 +1,29 @@
-//! Reads a backend's HTTP/1.1 answer: its status, its `Retry-After`, and whether the connection
-//! can carry the next request.
+//! Reads a backend's HTTP/1.1 answer: its status, its `Retry-After`, whether the connection can
+//! carry the next request, and its body when the kind asks for it.
 //!
-//! hookgate only needs those three facts and never passes the answer on, so it parses the head
-//! with httparse into a small buffer instead of building a full response header, and skips the
-//! body. An answer whose end cannot be known from its head (chunked, or delimited by closing the
-//! connection) is not read further; its connection is simply not reused.
+//! hookgate never passes an answer on, so it parses the head with httparse into a small buffer
+//! instead of building a full response header, and skips the body unless asked. An answer whose
+//! end cannot be known from its head (chunked, or delimited by closing the connection) is not
+//! read further; its connection is simply not reused.
 
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// At most this much answer head is read.
 const MAX_HEAD: usize = 16 * 1024;
-/// At most this much of an answer body is read to keep its connection; it is never shown to
-/// clients.
+/// At most this much of an answer body is read, to keep its connection or for its kind; it is
+/// never shown to clients.
 const MAX_BODY: usize = 64 * 1024;
 const MAX_HEADERS: usize = 64;
 
 /// What the backend answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
     /// Its `Retry-After` in whole seconds, when it sent one.
     pub retry_after: Option<u64>,
+    /// The body, when asked for and framed by a `Content-Length` of at most 64 KiB.
+    pub body: Option<Vec<u8>>,
 }
 
 /// How the body after a head ends.
@@ -33,7 +35,7 @@ enum Body {
     Unframed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Head {
     answer: Answer,
     /// Bytes of the head, blank line included.
@@ -85,12 +87,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
         (_, false, Some(Some(n))) => Body::Length(n),
         _ => Body::Unframed,
     };
-    Ok(Some(Head { answer: Answer { status, retry_after }, len, body, keep_alive }))
+    Ok(Some(Head { answer: Answer { status, retry_after, body: None }, len, body, keep_alive }))
 }
 
-/// Reads one answer from `stream`. The flag says whether the connection is left at the end of
-/// the answer, ready for another request. Informational (1xx) heads are skipped.
-pub async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Answer, bool)> {
+/// Reads one answer from `stream`, with its body when `keep_body`. The flag says whether the
+/// connection is left at the end of the answer, ready for another request. Informational (1xx)
+/// heads are skipped.
+pub async fn read<S: AsyncRead + Unpin>(stream: &mut S, keep_body: bool) -> io::Result<(Answer, bool)> {
     let mut buf = Vec::with_capacity(1024);
     let head = loop {
         match parse_head(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
@@ -111,24 +114,37 @@ pub async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Answer, b
             }
         }
     };
+    let mut answer = head.answer;
     let reusable = match head.body {
-        Body::Length(n) if head.keep_alive && n <= MAX_BODY => skip(stream, n, buf.len() - head.len, buf).await,
+        Body::Length(n) if (head.keep_alive || keep_body) && n <= MAX_BODY => {
+            buf.drain(..head.len);
+            let whole = rest(stream, n, &mut buf, keep_body).await;
+            if whole && keep_body {
+                answer.body = Some(buf);
+            }
+            whole && head.keep_alive
+        }
         _ => false,
     };
-    Ok((head.answer, reusable))
+    Ok((answer, reusable))
 }
 
-/// Reads and drops the rest of a body of `length` bytes, `already` of which are in; false when
-/// the connection broke or more arrived than the body holds.
-async fn skip<S: AsyncRead + Unpin>(stream: &mut S, length: usize, already: usize, mut buf: Vec<u8>) -> bool {
-    if already > length {
+/// Reads the rest of a body of `length` bytes, of which `buf` holds the start, keeping it in
+/// `buf` when `keep`; false when the connection broke or more arrived than the body holds.
+async fn rest<S: AsyncRead + Unpin>(stream: &mut S, length: usize, buf: &mut Vec<u8>, keep: bool) -> bool {
+    let mut have = buf.len();
+    if have > length {
         return false;
     }
-    let mut left = length - already;
-    while left > 0 {
-        buf.clear();
-        match stream.read_buf(&mut buf).await {
-            Ok(n) if n > 0 && n <= left => left -= n,
+    if keep {
+        buf.reserve(length - have);
+    }
+    while have < length {
+        if !keep {
+            buf.clear();
+        }
+        match stream.read_buf(buf).await {
+            Ok(n) if n > 0 && have + n <= length => have += n,
             _ => return false,
         }
     }
@@ -193,7 +209,7 @@ mod tests {
         ];
         for (raw, want) in cases {
             let want = want.map(|(status, retry_after, body, keep_alive)| Head {
-                answer: Answer { status, retry_after },
+                answer: Answer { status, retry_after, body: None },
                 len: raw.len(),
                 body,
                 keep_alive,
@@ -205,12 +221,12 @@ mod tests {
 
     async fn read_all(raw: &[u8]) -> io::Result<(Answer, bool)> {
         let mut stream = raw;
-        read(&mut stream).await
+        read(&mut stream, false).await
     }
 
     #[tokio::test]
     async fn answers_and_reuse() {
-        let ok = |status, reusable| Ok((Answer { status, retry_after: None }, reusable));
+        let ok = |status, reusable| Ok((Answer { status, retry_after: None, body: None }, reusable));
         let long_body =
             format!("HTTP/1.1 500 X\r\nContent-Length: {}\r\n\r\n{}", MAX_BODY + 1, "x".repeat(MAX_BODY + 1));
         let many_headers = format!("HTTP/1.1 200 OK\r\n{}Content-Length: 0\r\n\r\n", "X-A: b\r\n".repeat(2000));
@@ -252,8 +268,26 @@ mod tests {
             }
             server
         });
-        let got = read(&mut client).await.unwrap();
-        assert_eq!(got, (Answer { status: 429, retry_after: Some(7) }, true));
+        let got = read(&mut client, true).await.unwrap();
+        assert_eq!(got, (Answer { status: 429, retry_after: Some(7), body: Some(b"abc".to_vec()) }, true));
         drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn bodies_when_asked() {
+        let cases: &[(&[u8], Option<&[u8]>, bool)] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"a\":\"b\"} x", Some(b"{\"a\":\"b\"} x"), true),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Some(b""), true),
+            // Read whole though the connection then closes.
+            (b"HTTP/1.1 429 X\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", Some(b"{}"), false),
+            // Cut short, unframed or too long: no body.
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", None, false),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", None, false),
+        ];
+        for (raw, body, reusable) in cases {
+            let mut stream = *raw;
+            let (answer, reused) = read(&mut stream, true).await.unwrap();
+            assert_eq!((answer.body.as_deref(), reused), (*body, *reusable), "{:?}", String::from_utf8_lossy(raw));
+        }
     }
 }

@@ -1,18 +1,17 @@
 //! The `mattermost` kind: its keys (`url`, `timeout_ms`, `connect_timeout_ms`,
 //! `max_message_chars`, `ca_file`, `tls_server_name`, `tls_verify`, and each hook's
-//! `backend_key`), its post size (`split.rs`), its HTTP
-//! exchange (`endpoint.rs`) and its table of answers (contract section 6).
+//! `backend_key`), its post size (`split.rs`), its POST to `{url}/hooks/{backend_key}` and its
+//! table of answers (contract section 6).
 
-pub mod endpoint;
 pub mod split;
 
 use super::http::answer::Answer;
+use super::http::endpoint::{Endpoint, EndpointError, Request};
 use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules, Written};
 use crate::tls::client::{TrustError, TrustOptions};
 use async_trait::async_trait;
-use endpoint::{Endpoint, EndpointError};
 use std::sync::Arc;
 
 pub struct Mattermost;
@@ -134,7 +133,15 @@ impl Kind for Mattermost {
             // Rules are only built by this kind's own readers, so this cannot happen.
             return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Error(0)) };
         };
-        match config.endpoint.post(post.pool, &target.backend_key, post.body, post.request_id).await {
+        let request = Request {
+            method: "POST",
+            path: &["/hooks/", &target.backend_key],
+            headers: &[],
+            body: &post.body,
+            request_id: post.request_id,
+            keep_body: false,
+        };
+        match config.endpoint.send(post.pool, &request).await {
             Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
             Err(failure) => {
                 Exchange { upstream: Upstream::Failed(failure), result: Err(Undelivered::Unavailable(failure)) }
@@ -163,7 +170,7 @@ mod tests {
 
     #[test]
     fn backend_answers_map_to_the_contract_table() {
-        let a = |status, retry_after| Answer { status, retry_after };
+        let a = |status, retry_after| Answer { status, retry_after, body: None };
         let cases = [
             (a(200, None), Ok(())),
             (a(201, None), Ok(())),
@@ -180,7 +187,7 @@ mod tests {
             (a(501, None), Err(Undelivered::Error(501))),
         ];
         for (answer, want) in cases {
-            assert_eq!(classify(answer), want, "{answer:?}");
+            assert_eq!(classify(answer.clone()), want, "{answer:?}");
         }
     }
 }

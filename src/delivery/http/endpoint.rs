@@ -1,5 +1,6 @@
-//! Mattermost's HTTP exchange: POSTs a post's JSON to `{url}/hooks/{backend_key}` over pooled
-//! keep-alive connections (`http/pool.rs`) and reads the status from the answer (`http/answer.rs`).
+//! A backend's HTTP endpoint: one request at a time (a kind's JSON body to a path under the
+//! backend's URL) over pooled keep-alive connections (`pool.rs`), and the answer's status, its
+//! `Retry-After` and, when asked for, its body (`answer.rs`).
 //!
 //! The exchange is made here, not through pingora's proxy loop, so the body can be any size up to
 //! `max_body_bytes` and a message is sent at most once: the only retry is after a failed connect,
@@ -9,7 +10,6 @@ use crate::delivery::http::answer::{self, Answer};
 use crate::delivery::http::pool::Pool;
 use crate::delivery::kind::Failure;
 use crate::tls::client::{BackendTls, TlsFailure, TrustError, TrustOptions};
-use bytes::Bytes;
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use pingora_timeout::fast_timeout::fast_timeout;
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// Where a mattermost backend is reached. A host name is resolved when a new connection is made,
+/// Where a backend is reached. A host name is resolved when a new connection is made,
 /// never at load, so `hookgate check` needs no DNS and a changed address is followed by the next
 /// connection.
 pub struct Endpoint {
@@ -38,7 +38,7 @@ pub struct Endpoint {
     tls: Option<BackendTls>,
     /// `Host` header: the URL's authority as written.
     host: String,
-    /// The URL's path without a trailing `/`, prefixed to `/hooks/{key}`.
+    /// The URL's path without a trailing `/`, prefixed to every request's path.
     base_path: String,
     pub timeout: Duration,
 }
@@ -52,6 +52,17 @@ impl fmt::Debug for Endpoint {
             .field("timeout", &self.timeout)
             .finish()
     }
+}
+
+/// One request: `path` is the parts written one after another below the URL's path.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a [&'a str],
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+    /// Whether the answer's body is wanted (up to 64 KiB).
+    pub keep_body: bool,
 }
 
 /// Why a backend's URL or TLS keys cannot be used.
@@ -121,8 +132,8 @@ impl Endpoint {
         })
     }
 
-    /// POSTs one body within the backend's timeout.
-    pub async fn post(&self, pool: &Pool, backend_key: &str, body: Bytes, request_id: &str) -> Result<Answer, Failure> {
+    /// Sends one request within the backend's timeout.
+    pub async fn send(&self, pool: &Pool, request: &Request<'_>) -> Result<Answer, Failure> {
         let exchange = async {
             let stream = match pool.take(&self.pool_key) {
                 Some(stream) => stream,
@@ -134,7 +145,7 @@ impl Endpoint {
                     Err(failure) => return Err(failure),
                 },
             };
-            self.exchange(pool, stream, backend_key, &body, request_id).await
+            self.exchange(pool, stream, request).await
         };
         fast_timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
     }
@@ -174,35 +185,33 @@ impl Endpoint {
 
     /// The request head and body, written in one piece: a flushed head followed by a separate
     /// body write costs the kernel a second send per message.
-    fn request(&self, backend_key: &str, body: &[u8], request_id: &str) -> Vec<u8> {
+    fn encode(&self, request: &Request<'_>) -> Vec<u8> {
+        let Request { method, path, headers, body, request_id, .. } = request;
         let mut out = Vec::with_capacity(body.len() + 256);
-        // Every part was validated at load (backend_key, host) or on arrival (request id), so
-        // none can carry a line break into the head.
-        let _ = write!(
-            out,
-            "POST {}/hooks/{backend_key} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nX-Request-Id: {request_id}\r\nUser-Agent: hookgate/{}\r\n\r\n",
-            self.base_path,
-            self.host,
-            body.len(),
-            env!("CARGO_PKG_VERSION"),
-        );
+        // Every part was validated at load (path parts, host, header values) or on arrival
+        // (request id), or percent-encoded by its kind, so none can carry a line break into the
+        // head.
+        let _ = write!(out, "{method} {}", self.base_path);
+        for part in path.iter() {
+            out.extend_from_slice(part.as_bytes());
+        }
+        let _ = write!(out, " HTTP/1.1\r\nHost: {}\r\n", self.host);
+        if !body.is_empty() || *method != "GET" {
+            let _ = write!(out, "Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+        }
+        for (name, value) in headers.iter() {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        let _ = write!(out, "X-Request-Id: {request_id}\r\nUser-Agent: hookgate/{}\r\n\r\n", env!("CARGO_PKG_VERSION"));
         out.extend_from_slice(body);
         out
     }
 
-    async fn exchange(
-        &self,
-        pool: &Pool,
-        mut stream: Stream,
-        backend_key: &str,
-        body: &[u8],
-        request_id: &str,
-    ) -> Result<Answer, Failure> {
-        let request = self.request(backend_key, body, request_id);
-        stream.write_all(&request).await.map_err(|_| Failure::Io)?;
+    async fn exchange(&self, pool: &Pool, mut stream: Stream, request: &Request<'_>) -> Result<Answer, Failure> {
+        let encoded = self.encode(request);
+        stream.write_all(&encoded).await.map_err(|_| Failure::Io)?;
         stream.flush().await.map_err(|_| Failure::Io)?;
-        let (answer, reusable) = answer::read(&mut stream).await.map_err(|_| Failure::Io)?;
+        let (answer, reusable) = answer::read(&mut stream, request.keep_body).await.map_err(|_| Failure::Io)?;
         if reusable {
             pool.put(self.pool_key.clone(), stream);
         }
