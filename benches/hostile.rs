@@ -7,7 +7,7 @@
 //! size; the target is at most 10x, and the benchmark exits non-zero when a shape misses it.
 
 use criterion::{black_box, BenchmarkId, Criterion};
-use hookgate::delivery::mattermost::split::split;
+use hookgate::delivery::split::split;
 use hookgate::pipeline::message::Message;
 use hookgate::pipeline::process;
 use hookgate::refusal::Refusal;

@@ -26,6 +26,9 @@ pub struct Send<'a> {
     pub hook: &'a dyn KindConfig,
     pub body: Bytes,
     pub request_id: &'a str,
+    /// Which post of its job this is, from 0: with the request id, it names the post to a
+    /// backend that deduplicates.
+    pub part: usize,
     pub pool: &'a Pool,
 }
 

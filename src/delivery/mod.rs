@@ -8,6 +8,7 @@ pub mod kind;
 pub mod log;
 pub mod matrix;
 pub mod mattermost;
+pub mod split;
 
 use crate::pipeline::message::Message;
 use crate::rules::{self, Backend, Hook, KindRules, Problem, Rules};
@@ -83,7 +84,7 @@ impl Direct {
         let started = Instant::now();
         let Job { posts, request_id, .. } = job;
         let parts = posts.len();
-        let sent = send_posts(posts, &request_id, hook, backend, &self.pool, observe).await;
+        let sent = send_posts(posts, 0, &request_id, hook, backend, &self.pool, observe).await;
         let result = match (sent.failure, sent.delivered) {
             (None, _) => Ok(()),
             (Some(undelivered), 0) => Err(undelivered),
@@ -105,9 +106,11 @@ pub struct Sent {
 }
 
 /// Sends `posts` in order to `backend` for `hook` over `pool`, stopping at the first the backend
-/// does not take. `observe` sees every exchange and how long it took.
+/// does not take; the first is part `first` of its job. `observe` sees every exchange and how
+/// long it took.
 pub async fn send_posts(
     posts: impl IntoIterator<Item = String>,
+    first: usize,
     request_id: &str,
     hook: &Hook,
     backend: &Backend,
@@ -120,13 +123,14 @@ pub async fn send_posts(
         sent.failure = Some(Undelivered::Unavailable(kind::Failure::Connect));
         return sent;
     };
-    for post in posts {
+    for (part, post) in (first..).zip(posts) {
         let started = Instant::now();
         let send = kind::Send {
             backend: backend.config.as_ref(),
             hook: hook.target.as_ref(),
             body: Bytes::from(post),
             request_id,
+            part,
             pool,
         };
         let Exchange { upstream, result } = kind.send(send).await;

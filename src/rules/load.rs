@@ -920,7 +920,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = 8066\nmax_message_chars = \"many\"\n".into())],
-                vec!["a.toml:3: backend `x`: url must be a string"],
+                vec!["a.toml:3: backend `x`: url must be a string", "a.toml:4: backend `x`: max_message_chars must be an integer"],
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://h\"\nmax_message_chars = \"many\"\n".into())],

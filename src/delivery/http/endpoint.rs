@@ -9,6 +9,7 @@
 use crate::delivery::http::answer::{self, Answer};
 use crate::delivery::http::pool::Pool;
 use crate::delivery::kind::Failure;
+use crate::rules::{BackendTable, Findings, Written};
 use crate::tls::client::{BackendTls, TlsFailure, TrustError, TrustOptions};
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
@@ -216,6 +217,59 @@ impl Endpoint {
             pool.put(self.pool_key.clone(), stream);
         }
         Ok(answer)
+    }
+}
+
+/// The endpoint a backend table of a kind describes: `url`, `timeout_ms`, `connect_timeout_ms`
+/// and, for `https://`, `ca_file`, `tls_server_name` and `tls_verify`. Problems go to `findings`.
+pub fn from_table(table: &BackendTable, kind: &str, findings: &mut Findings) -> Option<Endpoint> {
+    let url = table.string("url", findings).ok()?;
+    let Some(url) = url else {
+        findings.error(table.at.clone(), format!("backend `{}` of kind {kind} needs a url", table.name));
+        return None;
+    };
+    let timeout = table.positive("timeout_ms", 5_000, 600_000, findings);
+    let connect = table.positive("connect_timeout_ms", 1_000, 600_000, findings);
+    let ca_file = table.string("ca_file", findings);
+    let server_name = table.string("tls_server_name", findings);
+    let verify = table.boolean("tls_verify", findings);
+    let (Some(timeout), Some(connect), Ok(ca_file), Ok(server_name), Ok(verify)) =
+        (timeout, connect, ca_file, server_name, verify)
+    else {
+        return None;
+    };
+    let name = &table.name;
+    let tls_keys =
+        [ca_file.as_ref().map(|w| &w.at), server_name.as_ref().map(|w| &w.at), verify.as_ref().map(|w| &w.at)];
+    if !url.value.starts_with("https://") {
+        if let Some(at) = tls_keys.into_iter().flatten().next() {
+            let message = format!("backend `{name}`: ca_file, tls_server_name and tls_verify need an https:// url");
+            findings.error(at.clone(), message);
+            return None;
+        }
+    } else if let Some(Written { value: false, at }) = &verify {
+        findings.warn(
+            at.clone(),
+            format!("backend `{name}`: tls_verify = false accepts any certificate; anyone on the path can read the messages"),
+        );
+    }
+    let ca_path = ca_file.as_ref().map(|f| table.dir.join(&f.value));
+    let trust = TrustOptions {
+        ca_file: ca_path.as_deref(),
+        server_name: server_name.as_ref().map(|n| n.value.as_str()),
+        verify: verify.is_none_or(|v| v.value),
+    };
+    match Endpoint::new(name, &url.value, timeout as u64, connect as u64, &trust) {
+        Ok(endpoint) => Some(endpoint),
+        Err(e) => {
+            let at = match &e {
+                EndpointError::Url(_) => url.at,
+                EndpointError::Trust(TrustError::BadName(_)) => server_name.map_or(url.at, |n| n.at),
+                EndpointError::Trust(_) => ca_file.map_or(url.at, |f| f.at),
+            };
+            findings.error(at, format!("backend `{name}`: {e}"));
+            None
+        }
     }
 }
 

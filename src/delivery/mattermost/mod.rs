@@ -1,16 +1,12 @@
-//! The `mattermost` kind: its keys (`url`, `timeout_ms`, `connect_timeout_ms`,
-//! `max_message_chars`, `ca_file`, `tls_server_name`, `tls_verify`, and each hook's
-//! `backend_key`), its post size (`split.rs`), its POST to `{url}/hooks/{backend_key}` and its
-//! table of answers (contract section 6).
-
-pub mod split;
+//! The `mattermost` kind: its keys (the endpoint's, `max_message_chars`, and each hook's
+//! `backend_key`), its post size (split by `delivery/split.rs`), its POST to
+//! `{url}/hooks/{backend_key}` and its table of answers (contract section 6).
 
 use super::http::answer::Answer;
-use super::http::endpoint::{Endpoint, EndpointError, Request};
+use super::http::endpoint::{self, Endpoint, Request};
 use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules, Written};
-use crate::tls::client::{TrustError, TrustOptions};
+use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -43,55 +39,9 @@ impl KindRules for Mattermost {
     }
 
     fn backend(&self, table: &BackendTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
-        let url = table.string("url", findings).ok()?;
-        let Some(url) = url else {
-            findings.error(table.at.clone(), format!("backend `{}` of kind mattermost needs a url", table.name));
-            return None;
-        };
-        let timeout = table.positive("timeout_ms", 5_000, 600_000, findings);
-        let connect = table.positive("connect_timeout_ms", 1_000, 600_000, findings);
+        let endpoint = endpoint::from_table(table, "mattermost", findings);
         let max_message_chars = table.positive("max_message_chars", 16_383, 1 << 24, findings);
-        let ca_file = table.string("ca_file", findings);
-        let server_name = table.string("tls_server_name", findings);
-        let verify = table.boolean("tls_verify", findings);
-        let (Some(timeout), Some(connect), Some(max_message_chars), Ok(ca_file), Ok(server_name), Ok(verify)) =
-            (timeout, connect, max_message_chars, ca_file, server_name, verify)
-        else {
-            return None;
-        };
-        let name = &table.name;
-        let tls_keys =
-            [ca_file.as_ref().map(|w| &w.at), server_name.as_ref().map(|w| &w.at), verify.as_ref().map(|w| &w.at)];
-        if !url.value.starts_with("https://") {
-            if let Some(at) = tls_keys.into_iter().flatten().next() {
-                let message = format!("backend `{name}`: ca_file, tls_server_name and tls_verify need an https:// url");
-                findings.error(at.clone(), message);
-                return None;
-            }
-        } else if let Some(Written { value: false, at }) = &verify {
-            findings.warn(
-                at.clone(),
-                format!("backend `{name}`: tls_verify = false accepts any certificate; anyone on the path can read the messages"),
-            );
-        }
-        let ca_path = ca_file.as_ref().map(|f| table.dir.join(&f.value));
-        let trust = TrustOptions {
-            ca_file: ca_path.as_deref(),
-            server_name: server_name.as_ref().map(|n| n.value.as_str()),
-            verify: verify.is_none_or(|v| v.value),
-        };
-        match Endpoint::new(name, &url.value, timeout as u64, connect as u64, &trust) {
-            Ok(endpoint) => Some(Arc::new(Config { endpoint, max_message_chars })),
-            Err(e) => {
-                let at = match &e {
-                    EndpointError::Url(_) => url.at,
-                    EndpointError::Trust(TrustError::BadName(_)) => server_name.map_or(url.at, |n| n.at),
-                    EndpointError::Trust(_) => ca_file.map_or(url.at, |f| f.at),
-                };
-                findings.error(at, format!("backend `{name}`: {e}"));
-                None
-            }
-        }
+        Some(Arc::new(Config { endpoint: endpoint?, max_message_chars: max_message_chars? }))
     }
 
     fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
@@ -123,7 +73,7 @@ fn valid_backend_key(key: &str) -> bool {
 impl Kind for Mattermost {
     fn render(&self, backend: &dyn KindConfig, message: Message) -> Vec<String> {
         let max_chars = backend.as_any().downcast_ref::<Config>().map_or(usize::MAX, |c| c.max_message_chars);
-        split::split(message, max_chars).iter().map(Message::to_json).collect()
+        crate::delivery::split::split(message, max_chars).iter().map(Message::to_json).collect()
     }
 
     async fn send(&self, post: Send<'_>) -> Exchange {
