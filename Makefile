@@ -36,13 +36,17 @@ test-deps:
 	$(call need,promtool prometheus,prometheus)
 	$(call need,redis-server redis-cli nats-server,redis-server redis-tools nats-server)
 
-# The real Slack and Mattermost clients the migration tests drive, in project-local folders:
-# slack_sdk and apprise in .venv, @slack/webhook in tests/clients/node_modules.
+# The real Slack and Mattermost clients the migration tests drive, and the Synapse homeserver
+# the Matrix tests start, in project-local folders: slack_sdk, apprise and matrix-synapse in
+# .venv, @slack/webhook in tests/clients/node_modules.
 client-deps:
 	$(call need,python3 node npm curl,python3 python3-venv nodejs npm curl)
 	@.venv/bin/python -c "import slack_sdk" 2>/dev/null && [ -x .venv/bin/apprise ] || { \
 	  echo "installing slack_sdk and apprise into .venv"; \
 	  python3 -m venv .venv && .venv/bin/pip install --quiet --disable-pip-version-check "slack_sdk>=3.48,<4" "apprise>=1.9,<3"; }
+	@.venv/bin/python -c "import synapse" 2>/dev/null || { \
+	  echo "installing matrix-synapse into .venv"; \
+	  .venv/bin/pip install --quiet --disable-pip-version-check "matrix-synapse>=1.120,<2"; }
 	@[ -d tests/clients/node_modules/@slack/webhook ] || { \
 	  echo "installing @slack/webhook into tests/clients/node_modules"; \
 	  npm install --prefix tests/clients --silent --no-audit --no-fund --no-package-lock; }

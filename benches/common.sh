@@ -30,3 +30,10 @@ http {
 EOF
   nginx -p "$work/backend" -c nginx.conf -g 'daemon off;' & pids+=($!)
 }
+# One row of a results table: LABEL ROUND, then req/s, p50 and p99 in microseconds and the
+# non-2xx count of `wrk --latency` output on stdin.
+wrk_row() {
+  local out; out=$(cat)
+  printf '%-6s %-18s %10s %10s %10s %8s\n' "$2" "$1" "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')" \
+    "$(echo "$out" | percentile_us 50)" "$(echo "$out" | percentile_us 99)" "$(echo "$out" | awk '/Non-2xx/ {n=$5} END {print n+0}')"
+}

@@ -107,10 +107,7 @@ printf '%-6s %-18s %10s %10s %10s %8s\n' round run req/s p50_us p99_us non-2xx
 for round in $(seq 1 "$rounds"); do
   for run in direct:embedded:directkey embedded:embedded:spoolkey nats-1-node:nats1:spoolkey nats-3-nodes:nats3:spoolkey; do
     IFS=: read -r label name key <<< "$run"
-    out=$(wrk -t1 -c$conns -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:${ports[$name]}/hooks/$key")
-    rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-    bad=$(echo "$out" | awk '/Non-2xx/ {print $5}')
-    printf '%-6s %-18s %10s %10s %10s %8s\n' "$round" "$label" "$rps" \
-      "$(echo "$out" | percentile_us 50)" "$(echo "$out" | percentile_us 99)" "${bad:-0}"
+    wrk -t1 -c$conns -d"${secs}s" --latency -s "$work/post.lua" "http://127.0.0.1:${ports[$name]}/hooks/$key" |
+      wrk_row "$label" "$round"
   done
 done

@@ -59,15 +59,12 @@ for name in local shared; do
 done
 
 echo "machine: $(nproc) cores, $(uname -r); $(redis-server --version | cut -d' ' -f1-3); wrk -t1 -c8, ${secs}s per run, $rounds rounds"
-printf '%-6s %-13s %10s %10s %10s %8s\n' round load req/s p50_us p99_us non-2xx
+printf '%-6s %-18s %10s %10s %10s %8s\n' round load req/s p50_us p99_us non-2xx
 for round in $(seq 1 "$rounds"); do
   for load in flat paced; do
     for name in local shared; do
-      out=$(wrk -t1 -c8 -d"${secs}s" --latency -s "$work/$load.lua" "http://127.0.0.1:${ports[$name]}/hooks/benchkey")
-      rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-      bad=$(echo "$out" | awk '/Non-2xx/ {print $5}')
-      printf '%-6s %-13s %10s %10s %10s %8s\n' "$round" "$load/$name" "$rps" \
-        "$(echo "$out" | percentile_us 50)" "$(echo "$out" | percentile_us 99)" "${bad:-0}"
+      wrk -t1 -c8 -d"${secs}s" --latency -s "$work/$load.lua" "http://127.0.0.1:${ports[$name]}/hooks/benchkey" |
+        wrk_row "$load/$name" "$round"
     done
   done
 done

@@ -268,6 +268,8 @@ fn tls_backends_trusted_untrusted_named_unverified_expired_and_reused() {
         assert!(line.contains(&format!("reason={reason}")), "{line}");
         let sample = format!(r#"hookgate_upstream_requests_total{{backend="{hook}",code="tls_error"}}"#);
         assert_eq!(gateway.metric(&sample), Some(1.0), "{sample}");
+        // The request's own line is written after its answer: wait for it too.
+        gateway.wait_for_log(&format!("hook={hook} status=503"));
     }
     let request_lines: Vec<String> =
         gateway.stderr_lines().into_iter().filter(|l| l.contains(" upstream=tls_error ")).collect();

@@ -26,6 +26,9 @@ impl KindRules for Log {
     /// A `backend_key` is a warning, not an error (contract section 14): a hook can be pointed at
     /// the log backend for a while without removing its key.
     fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        if !hook.no_rooms("log", findings) {
+            return None;
+        }
         if let Some(key) = &hook.backend_key {
             findings.warn(
                 key.at.clone(),

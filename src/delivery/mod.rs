@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Every backend kind. Adding one is a folder beside this file and a line here.
-pub static KINDS: &[&dyn Kind] = &[&mattermost::Mattermost, &log::Log];
+pub static KINDS: &[&dyn Kind] = &[&mattermost::Mattermost, &matrix::Matrix, &log::Log];
 
 /// The kind named `name`.
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {

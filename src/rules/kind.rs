@@ -108,4 +108,20 @@ pub struct HookKeys<'a> {
     /// Where the hook's name is written.
     pub at: Location,
     pub backend_key: Option<Written<&'a str>>,
+    /// A Matrix room: `!id:server` or `#alias:server`.
+    pub room: Option<Written<&'a str>>,
+    /// `[hooks.rooms]`: requested channel to room.
+    pub rooms: Vec<(&'a str, Written<&'a str>)>,
+}
+
+impl HookKeys<'_> {
+    /// Reports `room` and `[hooks.rooms]` on a hook whose backend has no rooms; false if any.
+    pub fn no_rooms(&self, kind: &str, findings: &mut Findings) -> bool {
+        let at = self.room.as_ref().map(|r| &r.at).or(self.rooms.first().map(|(_, r)| &r.at));
+        if let Some(at) = at {
+            let message = format!("hook `{}`: room and rooms are for matrix backends, not {kind}", self.name);
+            findings.error(at.clone(), message);
+        }
+        at.is_none()
+    }
 }

@@ -521,6 +521,12 @@ impl<'k> Merger<'k> {
                         .backend_key
                         .as_ref()
                         .map(|k| Written { value: k.get_ref().as_str(), at: file.at(k) }),
+                    room: hook.room.as_ref().map(|r| Written { value: r.get_ref().as_str(), at: file.at(r) }),
+                    rooms: hook
+                        .rooms
+                        .iter()
+                        .map(|(channel, r)| (channel.as_str(), Written { value: r.get_ref().as_str(), at: file.at(r) }))
+                        .collect(),
                 };
                 let kind = self.kinds.iter().find(|k| k.name() == backend.kind);
                 kind.and_then(|kind| kind.hook(&keys, findings))
@@ -826,7 +832,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
-                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`"],
+                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `room`, `rooms`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`"],
             ),
             (
                 vec![("a.toml", "[gateway\n".into())],
@@ -900,7 +906,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"carrier-pigeon\"\n".into())],
-                vec!["a.toml:2: unknown variant `carrier-pigeon`, expected `mattermost` or `log`"],
+                vec!["a.toml:2: unknown variant `carrier-pigeon`, expected one of `mattermost`, `matrix`, `log`"],
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"log\"\nurl = \"http://x\"\n".into())],

@@ -94,6 +94,9 @@ pub struct RawHook {
     pub key: Spanned<String>,
     pub backend: Spanned<String>,
     pub backend_key: Option<Spanned<String>>,
+    pub room: Option<Spanned<String>>,
+    #[serde(default)]
+    pub rooms: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub channel: String,
     #[serde(default)]

@@ -216,3 +216,144 @@ fn healthy(monitor_port: u16) -> bool {
     let _ = conn.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.1 200")
 }
+
+/// A Synapse homeserver from the project's `.venv` (PyPI `matrix-synapse`, SQLite), with a bot
+/// user (`@bridgebot:localhost`, logged in on device `HOOKGATE`), a reader (`@alice:localhost`)
+/// and a public room `#alerts:localhost` both are in.
+pub struct Synapse {
+    pub port: u16,
+    pub bot_token: String,
+    pub alice_token: String,
+    pub room_id: String,
+    server: Server,
+    _dir: tempfile::TempDir,
+}
+
+fn venv(program: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin").join(program)
+}
+
+impl Synapse {
+    pub fn start() -> Synapse {
+        let python = venv("python");
+        let installed = Command::new(&python).args(["-c", "import synapse"]).output().map(|o| o.status.success());
+        assert!(installed.unwrap_or(false), "matrix-synapse is missing from .venv: `make test` installs it");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = dir.path().to_owned();
+        let secret = |n: u32| format!("hookgate-test-secret-{n}-{}", std::process::id());
+        let config = path.join("homeserver.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "server_name: localhost\npid_file: {p}/homeserver.pid\n\
+                 listeners:\n  - {{port: {port}, bind_addresses: ['127.0.0.1'], type: http, tls: false, x_forwarded: false, resources: [{{names: [client], compress: false}}]}}\n\
+                 database: {{name: sqlite3, args: {{database: {p}/homeserver.db}}}}\n\
+                 media_store_path: {p}/media_store\nsigning_key_path: {p}/localhost.signing.key\n\
+                 registration_shared_secret: {}\nmacaroon_secret_key: {}\nform_secret: {}\n\
+                 report_stats: false\nenable_registration: false\ntrusted_key_servers: []\n\
+                 suppress_key_server_warning: true\nfederation_domain_whitelist: []\nurl_preview_enabled: false\n\
+                 presence: {{enabled: false}}\n",
+                secret(1),
+                secret(2),
+                secret(3),
+                p = path.display()
+            ),
+        )
+        .unwrap();
+        let generated = Command::new(&python)
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(&config)
+            .arg("--generate-keys")
+            .output()
+            .unwrap();
+        assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+        let log = path.join("synapse.log");
+        let start = move || {
+            let log = std::fs::File::create(&log).unwrap();
+            Command::new(&python)
+                .args(["-m", "synapse.app.homeserver", "-c"])
+                .arg(&config)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start synapse")
+        };
+        let server = Server { child: Some(start()), start: Box::new(start) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while matrix_call(port, "GET", "/health", None, "").0 != 200 {
+            assert!(Instant::now() < deadline, "synapse never became healthy");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (user, password, admin) in
+            [("bridgebot", "botpass123", "--no-admin"), ("alice", "alicepass123", "--no-admin")]
+        {
+            let made = Command::new(venv("register_new_matrix_user"))
+                .arg("-c")
+                .arg(path.join("homeserver.yaml"))
+                .args(["-u", user, "-p", password, admin, &format!("http://127.0.0.1:{port}")])
+                .output()
+                .unwrap();
+            assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        }
+        let login = |user: &str, password: &str, device: &str| -> String {
+            let body = serde_json::json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user},
+                                          "password": password, "device_id": device});
+            let (status, answer) = matrix_call(port, "POST", "/_matrix/client/v3/login", None, &body.to_string());
+            assert_eq!(status, 200, "{answer}");
+            answer["access_token"].as_str().unwrap().to_owned()
+        };
+        let bot_token = login("bridgebot", "botpass123", "HOOKGATE");
+        let alice_token = login("alice", "alicepass123", "ALICE");
+        let room = serde_json::json!({"name": "alerts", "room_alias_name": "alerts", "preset": "public_chat"});
+        let (status, made) =
+            matrix_call(port, "POST", "/_matrix/client/v3/createRoom", Some(&bot_token), &room.to_string());
+        assert_eq!(status, 200, "{made}");
+        let room_id = made["room_id"].as_str().unwrap().to_owned();
+        let join = format!("/_matrix/client/v3/join/{}", room_id.replace('!', "%21").replace(':', "%3A"));
+        assert_eq!(matrix_call(port, "POST", &join, Some(&alice_token), "{}").0, 200);
+        Synapse { port, bot_token, alice_token, room_id, server, _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The room's `m.room.message` events as alice reads them, oldest first.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let filter = "%7B%22types%22%3A%5B%22m.room.message%22%5D%7D";
+        let room = self.room_id.replace('!', "%21").replace(':', "%3A");
+        let path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100&filter={filter}");
+        let (status, answer) = matrix_call(self.port, "GET", &path, Some(&self.alice_token), "");
+        assert_eq!(status, 200, "{answer}");
+        let mut events = answer["chunk"].as_array().cloned().unwrap_or_default();
+        events.reverse();
+        events
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+}
+
+/// One request to a Matrix client API on loopback: the status and the JSON answer. HTTP/1.0,
+/// so the answer is never chunked.
+pub fn matrix_call(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) else { return (0, serde_json::Value::Null) };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if conn.write_all(request.as_bytes()).is_err() {
+        return (0, serde_json::Value::Null);
+    }
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}

@@ -31,7 +31,9 @@ pub struct Answer {
 enum Body {
     /// Exactly this many bytes.
     Length(usize),
-    /// Chunked, or until the connection closes: not read.
+    /// In chunks: read only when the body is wanted.
+    Chunked,
+    /// Until the connection closes: not read.
     Unframed,
 }
 
@@ -85,6 +87,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
     let body = match (status, chunked, length) {
         (204 | 304, _, _) => Body::Length(0),
         (_, false, Some(Some(n))) => Body::Length(n),
+        (_, true, None) => Body::Chunked,
         _ => Body::Unframed,
     };
     Ok(Some(Head { answer: Answer { status, retry_after, body: None }, len, body, keep_alive }))
@@ -124,9 +127,68 @@ pub async fn read<S: AsyncRead + Unpin>(stream: &mut S, keep_body: bool) -> io::
             }
             whole && head.keep_alive
         }
+        Body::Chunked if keep_body => {
+            buf.drain(..head.len);
+            match dechunk(stream, buf).await {
+                Some(body) => {
+                    answer.body = Some(body);
+                    head.keep_alive
+                }
+                None => false,
+            }
+        }
         _ => false,
     };
     Ok((answer, reusable))
+}
+
+/// Reads a chunked body of at most `MAX_BODY` bytes whose start is in `buf`, up to the end of
+/// its last chunk and trailers; `None` when it is malformed, too long or cut short.
+async fn dechunk<S: AsyncRead + Unpin>(stream: &mut S, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        // A size line, its chunk and the chunk's line end, or at the end the trailers.
+        let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
+            if buf.len() > MAX_HEAD || !more(stream, &mut buf).await {
+                return None;
+            }
+            continue;
+        };
+        let line = std::str::from_utf8(&buf[..line_end]).ok()?;
+        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            // The size line's end and the trailers (often none) end with an empty line; nothing
+            // may follow, or the connection's next answer would start mid-buffer.
+            loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    return (end + 4 == buf.len()).then_some(body);
+                }
+                if buf.len() > MAX_HEAD || !more(stream, &mut buf).await {
+                    return None;
+                }
+            }
+        }
+        if body.len() + size > MAX_BODY {
+            return None;
+        }
+        let end = line_end + 2 + size + 2;
+        while buf.len() < end {
+            if !more(stream, &mut buf).await {
+                return None;
+            }
+        }
+        if &buf[end - 2..end] != b"\r\n" {
+            return None;
+        }
+        body.extend_from_slice(&buf[line_end + 2..end - 2]);
+        buf.drain(..end);
+    }
+}
+
+/// Reads more of the answer into `buf`; false at its end or on an error.
+async fn more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> bool {
+    buf.reserve(4096);
+    matches!(stream.read_buf(buf).await, Ok(n) if n > 0)
 }
 
 /// Reads the rest of a body of `length` bytes, of which `buf` holds the start, keeping it in
@@ -190,7 +252,7 @@ mod tests {
                 "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n",
                 head(200, None, Body::Length(2), true),
             ),
-            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", head(200, None, Body::Unframed, true)),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", head(200, None, Body::Chunked, true)),
             (
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
                 head(200, None, Body::Unframed, true),
@@ -275,14 +337,25 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_when_asked() {
-        let cases: &[(&[u8], Option<&[u8]>, bool)] = &[
+        // An answer, the body read from it, and whether its connection can be used again.
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, bool);
+        let cases: &[Case] = &[
             (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"a\":\"b\"} x", Some(b"{\"a\":\"b\"} x"), true),
             (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Some(b""), true),
             // Read whole though the connection then closes.
             (b"HTTP/1.1 429 X\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", Some(b"{}"), false),
-            // Cut short, unframed or too long: no body.
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Some(b"ok"), true),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\n{\"a\r\n4\r\n\":1}\r\n0\r\nT: v\r\n\r\n",
+                Some(b"{\"a\":1}"),
+                true,
+            ),
+            // Cut short, malformed, unframed: no body.
             (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", None, false),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", None, false),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nok", None, false),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n", None, false),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n", None, false),
+            (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil closed", None, false),
         ];
         for (raw, body, reusable) in cases {
             let mut stream = *raw;

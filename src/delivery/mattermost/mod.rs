@@ -45,6 +45,9 @@ impl KindRules for Mattermost {
     }
 
     fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        if !hook.no_rooms("mattermost", findings) {
+            return None;
+        }
         let name = hook.name;
         match &hook.backend_key {
             Some(key) if valid_backend_key(key.value) => Some(Arc::new(Target { backend_key: key.value.to_owned() })),

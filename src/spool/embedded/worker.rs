@@ -215,7 +215,16 @@ impl Shared {
         let handles = active.handles.backend(backend_index);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = head.job.posts.iter().skip(head.parts_done).cloned();
-        let sent = delivery::send_posts(remaining, head.parts_done, &head.job.request_id, hook, backend, &self.pool, &mut observe).await;
+        let sent = delivery::send_posts(
+            remaining,
+            head.parts_done,
+            &head.job.request_id,
+            hook,
+            backend,
+            &self.pool,
+            &mut observe,
+        )
+        .await;
         let (done, failure, upstream) = (head.parts_done + sent.delivered, sent.failure, sent.upstream);
         let attempts = head.attempts + 1;
         let jitter = rand::thread_rng().gen_range(0.8..1.2);

@@ -215,8 +215,15 @@ impl Shared {
         let handles = active.handles.backend(backend);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = job.posts.iter().skip(done_before).cloned();
-        let sending =
-            delivery::send_posts(remaining, done_before, &job.request_id, hook_rules, backend_rules, &self.pool, &mut observe);
+        let sending = delivery::send_posts(
+            remaining,
+            done_before,
+            &job.request_id,
+            hook_rules,
+            backend_rules,
+            &self.pool,
+            &mut observe,
+        );
         tokio::pin!(sending);
         // A long attempt tells JetStream it is alive, so ACK_WAIT can stay short.
         let sent = loop {
