@@ -28,6 +28,13 @@ username = "CI"
 rate = 0
 
 [[hooks]]
+name = "lobby"
+key = "lobbykey"
+backend = "matrix"
+room = "#lobby:localhost"
+rate = 0
+
+[[hooks]]
 name = "lost"
 key = "lostkey"
 backend = "matrix"
@@ -121,6 +128,12 @@ fn slack_messages_arrive_as_formatted_matrix_events() {
     assert!(body.starts_with("**CI**: ") && body.contains("block with `code`"), "{body}");
     assert!(sdk_content["formatted_body"].as_str().unwrap().contains("<code>code</code>"), "{sdk_content}");
 
+    // A public room the bot is not in yet: it joins, then posts.
+    let lobby = gateway.post("/hooks/lobbykey", Some("application/json"), br#"{"text":"hello lobby"}"#);
+    assert_eq!((lobby.status, lobby.text()), (200, "ok".into()));
+    let in_lobby = synapse.messages_in(&synapse.room("#lobby:localhost"));
+    assert_eq!((&in_lobby[0]["sender"], &in_lobby[0]["content"]["body"]), (&json!("@bridgebot:localhost"), &json!("hello lobby")));
+
     // An alias the homeserver does not know: 404 channel_not_found.
     let lost = gateway.post("/hooks/lostkey", Some("application/json"), br#"{"text":"x"}"#);
     assert_eq!((lost.status, lost.text()), (404, "channel_not_found".into()));
@@ -145,4 +158,206 @@ fn synapse_rate_limit_reaches_the_client_as_429() {
     let accepted = answers.iter().filter(|(s, _)| *s == 200).count();
     assert!(answers.iter().all(|(s, _)| matches!(s, 200 | 429)), "{answers:?}");
     assert_eq!(wait_events(&synapse, accepted).len(), accepted, "each 200 is one event");
+}
+
+/// The application service's rules: hook `ci` posts as `@hook_ci` (or a user per allowed
+/// username) into `#alerts`, channel `ops` into `#ops`; hook `secret` aims at an invite-only room.
+fn app_service_rules(synapse: &Synapse, spool: Option<&std::path::Path>) -> String {
+    let (spool_table, delivery) = match spool {
+        Some(dir) => {
+            (format!("[spool]\npath = \"{}\"\nretry_initial = \"200ms\"\nretry_max = \"1s\"\n", dir.display()), "spool")
+        }
+        None => (String::new(), "direct"),
+    };
+    format!(
+        r##"
+{spool_table}
+[backends.matrix]
+kind = "matrix"
+url = "{}"
+server_name = "localhost"
+as_token = "{}"
+user_prefix = "hook_"
+connect_timeout_ms = 300
+timeout_ms = 3000
+
+[[hooks]]
+name = "ci"
+key = "T000/B000/XXXX"
+backend = "matrix"
+room = "#alerts:localhost"
+markup = "slack"
+username = "CI"
+delivery = "{delivery}"
+rate = 0
+overrides = {{ username = "allow", icon = "allow", channel = "allow" }}
+[hooks.rooms]
+ops = "#ops:localhost"
+
+[[hooks]]
+name = "secret"
+key = "secretkey"
+backend = "matrix"
+room = "#private:localhost"
+rate = 0
+"##,
+        synapse.url(),
+        synapse.as_token
+    )
+}
+
+/// Waits until `room` holds `count` messages.
+fn wait_room(synapse: &Synapse, room: &str, count: usize, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let events = synapse.messages_in(room);
+        if events.len() >= count {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "{} of {count} events in {room}", events.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn application_service_users_post_under_their_own_names() {
+    let synapse = Synapse::start();
+    let gateway = GatewayProcess::start(&app_service_rules(&synapse, None));
+    let url = format!("http://{}/services/T000/B000/XXXX", gateway.addr);
+
+    // slack_sdk as a Slack integration sends it: the hook's own user, named by its username.
+    let script = format!(
+        "from slack_sdk.webhook import WebhookClient\n\
+         r = WebhookClient('{url}').send_dict({{'text': 'Deploy *done* <!here>', 'icon_emoji': ':rocket:'}})\n\
+         print(r.status_code, r.body)\n"
+    );
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let sdk = Command::new(python).args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&sdk.stdout).trim(), "200 ok", "{}", String::from_utf8_lossy(&sdk.stderr));
+    let events = wait_room(&synapse, &synapse.room_id, 1, Duration::from_secs(10));
+    assert_eq!(events[0]["sender"], "@hook_ci:localhost");
+    let content = &events[0]["content"];
+    assert_eq!(content["body"], "Deploy **done** @room", "no name prefix: the sender carries the name");
+    assert_eq!(content["formatted_body"], "<p>Deploy <strong>done</strong> @room</p>");
+    assert_eq!(content["m.mentions"], json!({"room": true}));
+    assert_eq!(synapse.display_names("@hook_ci:localhost", &synapse.room_id), (json!("CI"), json!("CI")));
+    assert_eq!(gateway.metric(r#"hookgate_dropped_fields_total{field="icon_emoji"}"#), Some(1.0));
+
+    // An allowed username override gets a user of its own; curl sends it twice with one request
+    // id, and the second send is the same event.
+    let jenkins = json!({"text": "from jenkins", "username": "Jenkins CI"}).to_string();
+    for _ in 0..2 {
+        let curl = Command::new("curl")
+            .args(["-s", "-H", "Content-Type: application/json", "-H", "X-Request-Id: as-1", "-d", &jenkins, &url])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&curl.stdout), "ok");
+    }
+    let events = wait_room(&synapse, &synapse.room_id, 2, Duration::from_secs(10));
+    assert_eq!(events[1]["sender"], "@hook_ci_jenkins_ci:localhost");
+    assert_eq!(events[1]["content"]["body"], "from jenkins");
+    assert_eq!(
+        synapse.display_names("@hook_ci_jenkins_ci:localhost", &synapse.room_id),
+        (json!("Jenkins CI"), json!("Jenkins CI"))
+    );
+
+    // A requested channel mapped to a second room, which the hook's user joins on first use.
+    let ops =
+        gateway.post("/services/T000/B000/XXXX", Some("application/json"), br##"{"text":"to ops","channel":"#ops"}"##);
+    assert_eq!((ops.status, ops.text()), (200, "ok".into()));
+    let in_ops = wait_room(&synapse, &synapse.ops_room_id, 1, Duration::from_secs(10));
+    assert_eq!((&in_ops[0]["sender"], &in_ops[0]["content"]["body"]), (&json!("@hook_ci:localhost"), &json!("to ops")));
+
+    // The application service's users are exempt from Synapse's message rate: 30 at once all pass.
+    for i in 0..30 {
+        let body = format!(r#"{{"text":"quick {i}"}}"#);
+        let r = gateway.post("/services/T000/B000/XXXX", Some("application/json"), body.as_bytes());
+        assert_eq!((r.status, r.text()), (200, "ok".into()), "message {i}");
+    }
+    let events = wait_room(&synapse, &synapse.room_id, 32, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(synapse.messages().len(), 32, "the repeated request id made no second event: {events:#?}");
+
+    // An invite-only room refuses a user nobody invited: 403 action_prohibited, nothing posted.
+    let secret = gateway.post("/hooks/secretkey", Some("application/json"), br#"{"text":"x"}"#);
+    assert_eq!((secret.status, secret.text()), (403, "action_prohibited".into()));
+    // Invited by a member, the hook's user joins and posts.
+    let private = synapse.invite("#private:localhost", "@hook_secret:localhost");
+    let secret = gateway.post("/hooks/secretkey", Some("application/json"), br#"{"text":"now invited"}"#);
+    assert_eq!((secret.status, secret.text()), (200, "ok".into()));
+    let events = wait_room(&synapse, &private, 1, Duration::from_secs(10));
+    assert_eq!(
+        (&events[0]["sender"], &events[0]["content"]["body"]),
+        (&json!("@hook_secret:localhost"), &json!("now invited"))
+    );
+    assert_eq!(synapse.display_names("@hook_secret:localhost", &private), (json!("secret"), json!("secret")));
+}
+
+/// A spooled hook on a bot user: Synapse's 429s make the spool wait and try again, so every
+/// message answered `ok` arrives, in order, even past the bot's message rate (Synapse's default
+/// lets 10 through at once, then one each 5 s).
+#[test]
+fn spool_mode_delivers_later_what_synapse_rate_limited() {
+    let synapse = Synapse::start();
+    let spool = tempfile::tempdir().unwrap();
+    let rules = rules(&synapse).replace("rate = 0\n", "rate = 0\ndelivery = \"spool\"\n");
+    let rules = format!(
+        "[spool]\npath = \"{}\"\nretry_initial = \"200ms\"\nretry_max = \"1s\"\n{rules}",
+        spool.path().display()
+    );
+    let gateway = GatewayProcess::start(&rules);
+    let total = 14;
+    for i in 0..total {
+        let body = format!(r#"{{"text":"burst {i}"}}"#);
+        let r = gateway.post("/services/T000/B000/XXXX", Some("application/json"), body.as_bytes());
+        assert_eq!((r.status, r.text()), (200, "ok".into()), "message {i}");
+    }
+    let events = wait_room(&synapse, &synapse.room_id, total, Duration::from_secs(90));
+    let bodies: Vec<&str> = events.iter().map(|e| e["content"]["body"].as_str().unwrap()).collect();
+    let want: Vec<String> = (0..total).map(|i| format!("**CI**: burst {i}")).collect();
+    assert_eq!(bodies, want);
+    let limited = gateway.metric(r#"hookgate_upstream_requests_total{backend="matrix",code="429"}"#);
+    assert!(limited.unwrap_or(0.0) >= 1.0, "Synapse limited none of {total}: {limited:?}");
+}
+
+/// Synapse killed with `kill -9` in the middle of a spooled stream and started again: every
+/// message answered `ok` arrives once the homeserver is back, in order. A send whose answer was
+/// lost may post twice (the application service's transaction ids do not outlive a restart);
+/// the test counts and reports such duplicates.
+#[test]
+fn a_killed_synapse_loses_nothing_spooled() {
+    let mut synapse = Synapse::start();
+    let spool = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&app_service_rules(&synapse, Some(spool.path())));
+    let total = 60;
+    for i in 0..total {
+        if i == 20 {
+            synapse.kill();
+        }
+        if i == 40 {
+            synapse.restart();
+        }
+        let body = format!(r#"{{"text":"stream {i}"}}"#);
+        let r = gateway.post("/services/T000/B000/XXXX", Some("application/json"), body.as_bytes());
+        assert_eq!((r.status, r.text()), (200, "ok".into()), "message {i}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let bodies = loop {
+        let events = synapse.messages();
+        let bodies: Vec<String> = events.iter().map(|e| e["content"]["body"].as_str().unwrap().to_owned()).collect();
+        let mut distinct = bodies.clone();
+        distinct.dedup();
+        if distinct.len() >= total {
+            break bodies;
+        }
+        assert!(Instant::now() < deadline, "{} of {total} messages arrived", distinct.len());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut distinct = bodies.clone();
+    distinct.dedup();
+    let want: Vec<String> = (0..total).map(|i| format!("stream {i}")).collect();
+    assert_eq!(distinct, want, "every acknowledged message, in order");
+    let duplicates = bodies.len() - distinct.len();
+    eprintln!("a_killed_synapse_loses_nothing_spooled: {total} delivered, {duplicates} duplicates");
+    assert!(duplicates <= 1, "a duplicate only for the send in flight when Synapse died: {duplicates}");
 }

@@ -5,7 +5,7 @@
 use super::http::pool::Pool;
 use crate::pipeline::message::Message;
 use crate::reason::{Ending, Reason};
-use crate::rules::{KindConfig, KindRules};
+use crate::rules::{Hook, KindConfig, KindRules};
 use crate::tls::client::TlsFailure;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,9 +13,13 @@ use std::borrow::Cow;
 
 #[async_trait]
 pub trait Kind: KindRules {
-    /// One message as the posts this backend takes, in order: rendered, and split within its
-    /// limits.
-    fn render(&self, backend: &dyn KindConfig, message: Message) -> Vec<String>;
+    /// One message for `hook` as the posts this backend takes, in order: rendered, and split
+    /// within its limits.
+    fn render(&self, backend: &dyn KindConfig, hook: &Hook, message: Message) -> Vec<String>;
+    /// The message's members this backend has no place for, to be counted as dropped.
+    fn unsupported(&self, _backend: &dyn KindConfig, _message: &Message) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// Sends one post and classifies the answer. `hook` is the hook's part of this kind's keys.
     async fn send(&self, post: Send<'_>) -> Exchange;
 }

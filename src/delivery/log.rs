@@ -3,7 +3,7 @@
 
 use super::kind::{Exchange, Failure, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules};
+use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
 use std::io::Write;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ impl KindRules for Log {
 #[async_trait]
 impl Kind for Log {
     /// One line, however long: there is no post size to respect.
-    fn render(&self, _backend: &dyn KindConfig, message: Message) -> Vec<String> {
+    fn render(&self, _backend: &dyn KindConfig, _hook: &Hook, message: Message) -> Vec<String> {
         vec![message.to_json()]
     }
 

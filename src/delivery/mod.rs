@@ -36,7 +36,7 @@ pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
 /// The job for a message accepted for `hook`, rendered by its backend's kind.
 pub fn accept(hook: &Hook, backend: &Backend, request_id: &str, received: SystemTime, message: Message) -> Job {
     let posts = match kind(backend.kind) {
-        Some(kind) => kind.render(backend.config.as_ref(), message),
+        Some(kind) => kind.render(backend.config.as_ref(), hook, message),
         // The loader only builds backends of registered kinds.
         None => Vec::new(),
     };
@@ -47,6 +47,11 @@ pub fn accept(hook: &Hook, backend: &Backend, request_id: &str, received: System
         received_ms: job::now_ms(received),
         posts,
     }
+}
+
+/// The message's members `backend` has no place for (a Matrix event has no icon).
+pub fn unsupported(backend: &Backend, message: &Message) -> Vec<&'static str> {
+    kind(backend.kind).map_or_else(Vec::new, |kind| kind.unsupported(backend.config.as_ref(), message))
 }
 
 /// How a job's delivery ended.

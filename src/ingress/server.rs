@@ -251,6 +251,7 @@ impl WebhookService {
             return Ok(refused(&Refusal::NoService, record));
         };
         let backend = &rules.backends[backend_index];
+        self.metrics.dropped(&delivery::unsupported(backend, &message));
         let job = delivery::accept(hook, backend, &record.request_id, received, message);
         if hook.delivery == Delivery::Spool {
             return Ok(self.store(job, record, dialect).await);

@@ -991,6 +991,41 @@ backend = "console"
                 ],
             ),
             (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\nas_token = \"b\"\n".into())],
+                vec!["a.toml:6: backend `m`: access_token and as_token exclude each other; pick one"],
+            ),
+            (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\nas_token = \"b\"\n".into())],
+                vec!["a.toml:5: backend `m`: as_token needs a user_prefix for the hooks' users"],
+            ),
+            (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\nas_token = \"b\"\nuser_prefix = \"Hook \"\n".into())],
+                vec!["a.toml:6: backend `m`: user_prefix \"Hook \" must be one or more of a-z 0-9 . _ = -"],
+            ),
+            (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\nuser_prefix = \"hook_\"\n".into())],
+                vec!["a.toml:6: backend `m`: user_prefix is only read with an as_token"],
+            ),
+            (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\n".into())],
+                vec!["a.toml:1: backend `m` of kind matrix needs an access_token, or an as_token with a user_prefix"],
+            ),
+            (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\naccess_token = \"a b\"\n".into())],
+                vec!["a.toml:1: backend `m` of kind matrix needs a server_name"],
+            ),
+            (
+                vec![("a.toml", "[backends.m]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a b\"\nmsgtype = \"m.emote\"\n".into())],
+                vec![
+                    "a.toml:5: backend `m`: the token must be printable ASCII without spaces",
+                    "a.toml:6: backend `m`: msgtype \"m.emote\" must be \"m.notice\" or \"m.text\"",
+                ],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\n[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"x\"\nroom = \"ci\"\n".into())],
+                vec!["a.toml:10: hook `ci`: \"ci\" is not a room id (!id:server) or alias (#name:server)"],
+            ),
+            (
                 vec![("a.toml", "[ratelimit]\nredis_url = \"redis://127.0.0.1\"\nredis = 1\n".into())],
                 vec!["a.toml:3: unknown field `redis`, expected `redis_url` or `redis_timeout_ms`"],
             ),

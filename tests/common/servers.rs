@@ -218,13 +218,17 @@ fn healthy(monitor_port: u16) -> bool {
 }
 
 /// A Synapse homeserver from the project's `.venv` (PyPI `matrix-synapse`, SQLite), with a bot
-/// user (`@bridgebot:localhost`, logged in on device `HOOKGATE`), a reader (`@alice:localhost`)
-/// and a public room `#alerts:localhost` both are in.
+/// user (`@bridgebot:localhost`, logged in on device `HOOKGATE`), a reader (`@alice:localhost`),
+/// an application service (`as_token`, users `@hook_*:localhost`, not rate limited) and four
+/// rooms alice is in: public `#alerts:localhost` and `#ops:localhost`, which the bot made, and
+/// invite-only `#private:localhost` and public `#lobby:localhost`, which alice made.
 pub struct Synapse {
     pub port: u16,
     pub bot_token: String,
     pub alice_token: String,
+    pub as_token: String,
     pub room_id: String,
+    pub ops_room_id: String,
     server: Server,
     _dir: tempfile::TempDir,
 }
@@ -253,11 +257,21 @@ impl Synapse {
                  registration_shared_secret: {}\nmacaroon_secret_key: {}\nform_secret: {}\n\
                  report_stats: false\nenable_registration: false\ntrusted_key_servers: []\n\
                  suppress_key_server_warning: true\nfederation_domain_whitelist: []\nurl_preview_enabled: false\n\
-                 presence: {{enabled: false}}\n",
+                 presence: {{enabled: false}}\napp_service_config_files: [{p}/hookgate-as.yaml]\n",
                 secret(1),
                 secret(2),
                 secret(3),
                 p = path.display()
+            ),
+        )
+        .unwrap();
+        let as_token = secret(4);
+        std::fs::write(
+            path.join("hookgate-as.yaml"),
+            format!(
+                "id: hookgate\nurl: null\nas_token: {as_token}\nhs_token: {}\nsender_localpart: hookgate\n\
+                 rate_limited: false\nnamespaces: {{users: [{{exclusive: true, regex: '@hook_.*:localhost'}}], aliases: [], rooms: []}}\n",
+                secret(5)
             ),
         )
         .unwrap();
@@ -305,25 +319,80 @@ impl Synapse {
         };
         let bot_token = login("bridgebot", "botpass123", "HOOKGATE");
         let alice_token = login("alice", "alicepass123", "ALICE");
-        let room = serde_json::json!({"name": "alerts", "room_alias_name": "alerts", "preset": "public_chat"});
-        let (status, made) =
-            matrix_call(port, "POST", "/_matrix/client/v3/createRoom", Some(&bot_token), &room.to_string());
-        assert_eq!(status, 200, "{made}");
-        let room_id = made["room_id"].as_str().unwrap().to_owned();
-        let join = format!("/_matrix/client/v3/join/{}", room_id.replace('!', "%21").replace(':', "%3A"));
-        assert_eq!(matrix_call(port, "POST", &join, Some(&alice_token), "{}").0, 200);
-        Synapse { port, bot_token, alice_token, room_id, server, _dir: dir }
+        let create = |token: &str, alias: &str, preset: &str| -> String {
+            let room = serde_json::json!({"name": alias, "room_alias_name": alias, "preset": preset});
+            let (status, made) =
+                matrix_call(port, "POST", "/_matrix/client/v3/createRoom", Some(token), &room.to_string());
+            assert_eq!(status, 200, "{made}");
+            made["room_id"].as_str().unwrap().to_owned()
+        };
+        let room_id = create(&bot_token, "alerts", "public_chat");
+        let ops_room_id = create(&bot_token, "ops", "public_chat");
+        create(&alice_token, "private", "private_chat");
+        create(&alice_token, "lobby", "public_chat");
+        for room in [&room_id, &ops_room_id] {
+            let join = format!("/_matrix/client/v3/join/{}", encode(room));
+            assert_eq!(matrix_call(port, "POST", &join, Some(&alice_token), "{}").0, 200);
+        }
+        Synapse { port, bot_token, alice_token, as_token, room_id, ops_room_id, server, _dir: dir }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+
+    /// Starts it again on the same port and database, and waits until it is healthy.
+    pub fn restart(&mut self) {
+        self.server.kill();
+        self.server.child = Some((self.server.start)());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while matrix_call(self.port, "GET", "/health", None, "").0 != 200 {
+            assert!(Instant::now() < deadline, "synapse never became healthy again");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The id of the room `alias` names.
+    pub fn room(&self, alias: &str) -> String {
+        let path = format!("/_matrix/client/v3/directory/room/{}", encode(alias));
+        let (status, found) = matrix_call(self.port, "GET", &path, Some(&self.alice_token), "");
+        assert_eq!(status, 200, "{found}");
+        found["room_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Alice invites `user` into the room `alias` names; returns the room's id.
+    pub fn invite(&self, alias: &str, user: &str) -> String {
+        let room = self.room(alias);
+        let path = format!("/_matrix/client/v3/rooms/{}/invite", encode(&room));
+        let body = serde_json::json!({ "user_id": user }).to_string();
+        let (status, answer) = matrix_call(self.port, "POST", &path, Some(&self.alice_token), &body);
+        assert_eq!(status, 200, "{answer}");
+        room
+    }
+
+    /// `user`'s display name: its profile's, and its member event's in `room`.
+    pub fn display_names(&self, user: &str, room: &str) -> (serde_json::Value, serde_json::Value) {
+        let path = format!("/_matrix/client/v3/profile/{}/displayname", encode(user));
+        let (_, profile) = matrix_call(self.port, "GET", &path, Some(&self.alice_token), "");
+        let path = format!("/_matrix/client/v3/rooms/{}/state/m.room.member/{}", encode(room), encode(user));
+        let (_, member) = matrix_call(self.port, "GET", &path, Some(&self.alice_token), "");
+        (profile["displayname"].clone(), member["displayname"].clone())
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The room's `m.room.message` events as alice reads them, oldest first.
+    /// `#alerts`' `m.room.message` events as alice reads them, oldest first.
     pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.messages_in(&self.room_id)
+    }
+
+    /// A room's `m.room.message` events as alice reads them, oldest first (the last 1,000).
+    pub fn messages_in(&self, room: &str) -> Vec<serde_json::Value> {
         let filter = "%7B%22types%22%3A%5B%22m.room.message%22%5D%7D";
-        let room = self.room_id.replace('!', "%21").replace(':', "%3A");
-        let path = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100&filter={filter}");
+        let path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=1000&filter={filter}", encode(room));
         let (status, answer) = matrix_call(self.port, "GET", &path, Some(&self.alice_token), "");
         assert_eq!(status, 200, "{answer}");
         let mut events = answer["chunk"].as_array().cloned().unwrap_or_default();
@@ -334,6 +403,11 @@ impl Synapse {
     pub fn pid(&self) -> u32 {
         self.server.pid()
     }
+}
+
+/// An id or alias as a path part.
+fn encode(id: &str) -> String {
+    id.replace('!', "%21").replace('#', "%23").replace(':', "%3A").replace('@', "%40")
 }
 
 /// One request to a Matrix client API on loopback: the status and the JSON answer. HTTP/1.0,

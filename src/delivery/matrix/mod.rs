@@ -2,25 +2,29 @@
 //! `PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txnId}`, the txnId made of the
 //! request id and the part number so a retried send never posts twice.
 //!
-//! Backend keys: the endpoint's (`url`, timeouts, TLS), `server_name`, `access_token` (one bot
-//! user posts for every hook; the effective username prefixes the text), `msgtype`,
-//! `max_message_chars`. Hook keys: `room` (an id or an alias, resolved once and cached) and
-//! `[hooks.rooms]` (requested channel to room). `html.rs` and `content.rs` make the event.
-//! Application-service identities (`as_token`, a user per hook) are not built yet.
+//! Backend keys: the endpoint's (`url`, timeouts, TLS), `server_name`, `msgtype`,
+//! `max_message_chars`, and one identity: `access_token` (one bot user posts for every hook;
+//! the effective username prefixes the text) or `as_token` with `user_prefix` (an application
+//! service: a user per hook, `users.rs`). Hook keys: `room` (an id or an alias, resolved once and
+//! cached) and `[hooks.rooms]` (requested channel to room). A user not yet in a room joins it
+//! when the room refuses its first event. `html.rs` and `content.rs` make the event.
 
 pub mod content;
 pub mod html;
+pub mod users;
 
 use super::http::answer::Answer;
 use super::http::endpoint::{self, Endpoint, Request};
 use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules, Written};
+use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use users::AppService;
 
 pub struct Matrix;
 
@@ -28,8 +32,11 @@ pub struct Matrix;
 #[derive(Debug)]
 pub struct Config {
     pub endpoint: Endpoint,
-    /// `Authorization` header value: `Bearer {access_token}`.
+    /// `Authorization` header value: `Bearer {access_token or as_token}`.
     authorization: String,
+    server_name: String,
+    /// Set with `as_token`: each hook posts as its own user.
+    app_service: Option<AppService>,
     pub msgtype: &'static str,
     pub max_message_chars: usize,
 }
@@ -60,11 +67,16 @@ const KEYS: &[&str] = &[
     "max_message_chars",
 ];
 
-/// One post as stored in a job: the channel it asks for and the event content.
-#[derive(Serialize, Deserialize)]
+/// One post as stored in a job: the channel it asks for, with an application service the user
+/// that posts it and that user's display name, and the event content.
+#[derive(Deserialize)]
 struct Post<'a> {
     #[serde(borrow)]
-    channel: &'a str,
+    channel: Cow<'a, str>,
+    #[serde(borrow, default)]
+    user: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     content: &'a RawValue,
 }
@@ -102,36 +114,60 @@ impl KindRules for Matrix {
         let name = &table.name;
         let endpoint = endpoint::from_table(table, "matrix", findings);
         let max_message_chars = table.positive("max_message_chars", 30_000, 1 << 20, findings);
-        let strings: Vec<Result<Option<Written<String>>, _>> =
-            ["server_name", "access_token", "as_token", "user_prefix", "msgtype"]
-                .iter()
-                .map(|k| table.string(k, findings))
-                .collect();
-        let [Ok(server_name), Ok(access_token), Ok(as_token), Ok(user_prefix), Ok(msgtype)] =
-            <[_; 5]>::try_from(strings).ok()?
+        let server_name = table.string("server_name", findings);
+        let access_token = table.string("access_token", findings);
+        let as_token = table.string("as_token", findings);
+        let user_prefix = table.string("user_prefix", findings);
+        let msgtype = table.string("msgtype", findings);
+        let (Ok(server_name), Ok(access_token), Ok(as_token), Ok(user_prefix), Ok(msgtype)) =
+            (server_name, access_token, as_token, user_prefix, msgtype)
         else {
             return None;
         };
-        if server_name.is_none() {
+        let Some(server_name) = server_name else {
             findings.error(table.at.clone(), format!("backend `{name}` of kind matrix needs a server_name"));
-        }
-        if let Some(w) = as_token.as_ref().or(user_prefix.as_ref()) {
-            findings.error(
-                w.at.clone(),
-                format!("backend `{name}`: as_token and user_prefix (a user per hook) are not supported yet; use access_token"),
-            );
             return None;
-        }
-        let Some(token) = access_token else {
-            findings.error(table.at.clone(), format!("backend `{name}` of kind matrix needs an access_token"));
-            return None;
+        };
+        let (token, app_service) = match (access_token, as_token, user_prefix) {
+            (Some(token), None, None) => (token, None),
+            (None, Some(token), Some(prefix)) => {
+                let valid = !prefix.value.is_empty() && prefix.value.chars().all(users::localpart_char);
+                if !valid {
+                    let message = format!(
+                        "backend `{name}`: user_prefix {:?} must be one or more of a-z 0-9 . _ = -",
+                        prefix.value
+                    );
+                    findings.error(prefix.at.clone(), message);
+                    return None;
+                }
+                (token, Some(AppService::new(prefix.value)))
+            }
+            (Some(_), Some(written), _) => {
+                let message = format!("backend `{name}`: access_token and as_token exclude each other; pick one");
+                findings.error(written.at.clone(), message);
+                return None;
+            }
+            (None, Some(written), None) => {
+                let message = format!("backend `{name}`: as_token needs a user_prefix for the hooks' users");
+                findings.error(written.at.clone(), message);
+                return None;
+            }
+            (_, None, Some(written)) => {
+                let message = format!("backend `{name}`: user_prefix is only read with an as_token");
+                findings.error(written.at.clone(), message);
+                return None;
+            }
+            (None, None, None) => {
+                let message =
+                    format!("backend `{name}` of kind matrix needs an access_token, or an as_token with a user_prefix");
+                findings.error(table.at.clone(), message);
+                return None;
+            }
         };
         let token_ok = !token.value.is_empty() && token.value.bytes().all(|b| b.is_ascii_graphic());
         if !token_ok {
-            findings.error(
-                token.at.clone(),
-                format!("backend `{name}`: access_token must be printable ASCII without spaces"),
-            );
+            findings
+                .error(token.at.clone(), format!("backend `{name}`: the token must be printable ASCII without spaces"));
         }
         let msgtype = match msgtype.as_ref().map(|m| m.value.as_str()) {
             None | Some("m.notice") => "m.notice",
@@ -142,12 +178,14 @@ impl KindRules for Matrix {
                 return None;
             }
         };
-        if server_name.is_none() || !token_ok {
+        if !token_ok {
             return None;
         }
         Some(Arc::new(Config {
             endpoint: endpoint?,
             authorization: format!("Bearer {}", token.value),
+            server_name: server_name.value,
+            app_service,
             msgtype,
             max_message_chars: max_message_chars?,
         }))
@@ -185,22 +223,29 @@ impl KindRules for Matrix {
 }
 
 /// Each post's content within `MAX_CONTENT_BYTES`: text split at `max_chars`, then at half that
-/// while the HTML makes an event too large.
-fn render_posts(message: Message, config: &Config) -> Vec<String> {
-    let prefix = (!message.username.is_empty()).then(|| message.username.clone());
+/// while the HTML makes an event too large. With an application service, the post names its
+/// user and display name; with a bot user, the username prefixes the text.
+fn render_posts(message: Message, hook: &Hook, config: &Config) -> Vec<String> {
+    let name = if message.username.is_empty() { hook.name.clone() } else { message.username.clone() };
+    let user = config.app_service.as_ref().map(|app| app.localpart(hook, &message.username, &config.server_name));
+    let prefix = (user.is_none() && !message.username.is_empty()).then(|| message.username.clone());
     let channel = message.channel.clone();
     let mut max_chars = config.max_message_chars;
     loop {
-        let contents: Vec<String> = crate::delivery::split::split(message.clone(), max_chars)
+        let contents: Vec<serde_json::Value> = crate::delivery::split::split(message.clone(), max_chars)
             .iter()
-            .map(|m| content::content(m, config.msgtype, prefix.as_deref()).to_string())
+            .map(|m| content::content(m, config.msgtype, prefix.as_deref()))
             .collect();
-        if contents.iter().all(|c| c.len() < MAX_CONTENT_BYTES) || max_chars < 1_000 {
+        if contents.iter().all(|c| c.to_string().len() < MAX_CONTENT_BYTES) || max_chars < 1_000 {
             return contents
-                .iter()
-                .map(|c| {
-                    let content = RawValue::from_string(c.clone()).expect("content is JSON");
-                    serde_json::to_string(&Post { channel: &channel, content: &content }).unwrap_or_default()
+                .into_iter()
+                .map(|content| {
+                    let mut post = serde_json::json!({ "channel": channel, "content": content });
+                    if let Some(user) = &user {
+                        post["user"] = user.as_str().into();
+                        post["name"] = name.as_str().into();
+                    }
+                    post.to_string()
                 })
                 .collect();
         }
@@ -208,33 +253,56 @@ fn render_posts(message: Message, config: &Config) -> Vec<String> {
     }
 }
 
-impl Target {
-    /// The room a post goes to: the requested channel's, when `[hooks.rooms]` maps it, else the
-    /// hook's.
-    fn room_for(&self, channel: &str) -> &str {
-        self.rooms.get(channel).map_or(self.room.as_str(), String::as_str)
-    }
+/// One call to the homeserver's client API with the backend's token: its answer, or the
+/// exchange that says why there is none.
+async fn call(post: &Send<'_>, config: &Config, method: &str, path: &[&str], body: &[u8]) -> Result<Answer, Exchange> {
+    let request = Request {
+        method,
+        path,
+        headers: &[("Authorization", &config.authorization)],
+        body,
+        request_id: post.request_id,
+        keep_body: true,
+    };
+    config.endpoint.send(post.pool, &request).await.map_err(unavailable)
 }
 
-impl Matrix {
+fn unavailable(failure: super::kind::Failure) -> Exchange {
+    Exchange { upstream: Upstream::Failed(failure), result: Err(Undelivered::Unavailable(failure)) }
+}
+
+/// A call made on the way to an event (registering a user, naming it, resolving an alias) that
+/// did not succeed. A 4xx there says the backend is set up wrong (a token or user prefix outside
+/// the application service's namespace), not that the message is bad, so only 429 and 404
+/// keep their meaning.
+fn failed(answer: Answer) -> Exchange {
+    let status = answer.status;
+    let result = match classify(answer) {
+        Err(limited @ Undelivered::RateLimited { .. }) => Err(limited),
+        Err(Undelivered::NotFound) => Err(Undelivered::NotFound),
+        _ => Err(Undelivered::Error(status)),
+    };
+    Exchange { upstream: Upstream::Status(status), result }
+}
+
+impl Target {
+    /// The room a post goes to: the requested channel's, when `[hooks.rooms]` maps it (Slack
+    /// clients write `#ops` for the channel `ops`), else the hook's.
+    fn room_for(&self, channel: &str) -> &str {
+        let mapped = self.rooms.get(channel).or_else(|| self.rooms.get(channel.strip_prefix('#')?));
+        mapped.map_or(self.room.as_str(), String::as_str)
+    }
+
     /// The room id for `room`: itself, or what its alias resolved to (cached).
-    async fn room_id(&self, post: &Send<'_>, config: &Config, target: &Target, room: &str) -> Result<String, Exchange> {
+    async fn room_id(&self, post: &Send<'_>, config: &Config, room: &str) -> Result<String, Exchange> {
         if room.starts_with('!') {
             return Ok(room.to_owned());
         }
-        if let Some(id) = target.resolved.lock().unwrap_or_else(|p| p.into_inner()).get(room) {
+        if let Some(id) = self.resolved.lock().unwrap_or_else(|p| p.into_inner()).get(room) {
             return Ok(id.clone());
         }
         let alias = encode(room);
-        let request = Request {
-            method: "GET",
-            path: &["/_matrix/client/v3/directory/room/", &alias],
-            headers: &[("Authorization", &config.authorization)],
-            body: b"",
-            request_id: post.request_id,
-            keep_body: true,
-        };
-        let answer = config.endpoint.send(post.pool, &request).await.map_err(unavailable)?;
+        let answer = call(post, config, "GET", &["/_matrix/client/v3/directory/room/", &alias], b"").await?;
         let status = answer.status;
         let room_id = answer
             .body
@@ -243,26 +311,31 @@ impl Matrix {
             .and_then(|v| v["room_id"].as_str().map(str::to_owned));
         match (status, room_id) {
             (200, Some(id)) => {
-                target.resolved.lock().unwrap_or_else(|p| p.into_inner()).insert(room.to_owned(), id.clone());
+                self.resolved.lock().unwrap_or_else(|p| p.into_inner()).insert(room.to_owned(), id.clone());
                 Ok(id)
             }
             (200, None) => Err(Exchange { upstream: Upstream::Status(200), result: Err(Undelivered::Error(200)) }),
-            _ => Err(Exchange { upstream: Upstream::Status(status), result: classify(answer) }),
+            _ => Err(failed(answer)),
         }
     }
 }
 
-fn unavailable(failure: super::kind::Failure) -> Exchange {
-    Exchange { upstream: Upstream::Failed(failure), result: Err(Undelivered::Unavailable(failure)) }
-}
-
 #[async_trait]
 impl Kind for Matrix {
-    fn render(&self, backend: &dyn KindConfig, message: Message) -> Vec<String> {
+    fn render(&self, backend: &dyn KindConfig, hook: &Hook, message: Message) -> Vec<String> {
         match backend.as_any().downcast_ref::<Config>() {
-            Some(config) => render_posts(message, config),
+            Some(config) => render_posts(message, hook, config),
             None => Vec::new(),
         }
+    }
+
+    /// An event has no icon: a user's avatar would need the image uploaded to the homeserver.
+    fn unsupported(&self, _backend: &dyn KindConfig, message: &Message) -> Vec<&'static str> {
+        [("icon_url", &message.icon_url), ("icon_emoji", &message.icon_emoji)]
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(field, _)| field)
+            .collect()
     }
 
     async fn send(&self, post: Send<'_>) -> Exchange {
@@ -275,22 +348,43 @@ impl Kind for Matrix {
         let Ok(stored) = serde_json::from_slice::<Post>(&post.body) else {
             return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) };
         };
-        let room = match self.room_id(&post, config, target, target.room_for(stored.channel)).await {
-            Ok(room) => room,
+        // A post rendered for a bot user names no user; one rendered for an application service
+        // is sent as the service's own user if the rules have since changed to a bot user.
+        let mut as_user = String::new();
+        if let (Some(app), Some(localpart)) = (&config.app_service, &stored.user) {
+            let user_id = format!("@{localpart}:{}", config.server_name);
+            let name = stored.name.as_deref().unwrap_or(localpart);
+            if let Err(exchange) = app.ensure(&post, config, &user_id, localpart, name).await {
+                return exchange;
+            }
+            as_user = format!("?user_id={}", encode(&user_id));
+        }
+        let room = match target.room_id(&post, config, target.room_for(&stored.channel)).await {
+            Ok(room) => encode(&room),
             Err(exchange) => return exchange,
         };
-        let (room, txn) = (encode(&room), encode(&format!("{}-{}", post.request_id, post.part)));
-        let request = Request {
-            method: "PUT",
-            path: &["/_matrix/client/v3/rooms/", &room, "/send/m.room.message/", &txn],
-            headers: &[("Authorization", &config.authorization)],
-            body: stored.content.get().as_bytes(),
-            request_id: post.request_id,
-            keep_body: true,
-        };
-        match config.endpoint.send(post.pool, &request).await {
+        let txn = encode(&format!("{}-{}", post.request_id, post.part));
+        let path = ["/_matrix/client/v3/rooms/", &room, "/send/m.room.message/", &txn, &as_user];
+        let content = stored.content.get().as_bytes();
+        let sent = match call(&post, config, "PUT", &path, content).await {
             Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
-            Err(failure) => unavailable(failure),
+            Err(exchange) => return exchange,
+        };
+        if sent.result != Err(Undelivered::Forbidden) {
+            return sent;
+        }
+        // Not in the room yet: join it (anyone may join a public room) and send again. When the
+        // join is refused too, the room's 403 stands.
+        let join = ["/_matrix/client/v3/join/", &room, &as_user];
+        match call(&post, config, "POST", &join, b"{}").await {
+            Ok(answer) if (200..300).contains(&answer.status) => {}
+            Ok(answer) if matches!(answer.status, 429 | 500..) => return failed(answer),
+            Ok(_) => return sent,
+            Err(exchange) => return exchange,
+        }
+        match call(&post, config, "PUT", &path, content).await {
+            Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
+            Err(exchange) => exchange,
         }
     }
 }
@@ -370,6 +464,7 @@ mod tests {
             resolved: Mutex::new(HashMap::new()),
         };
         assert_eq!(target.room_for("town-square"), "!town:x");
+        assert_eq!(target.room_for("#town-square"), "!town:x");
         assert_eq!(target.room_for("elsewhere"), "#ci:x");
         assert_eq!(target.room_for(""), "#ci:x");
     }

@@ -6,7 +6,7 @@ use super::http::answer::Answer;
 use super::http::endpoint::{self, Endpoint, Request};
 use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, HookKeys, KindConfig, KindRules};
+use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -74,7 +74,7 @@ fn valid_backend_key(key: &str) -> bool {
 
 #[async_trait]
 impl Kind for Mattermost {
-    fn render(&self, backend: &dyn KindConfig, message: Message) -> Vec<String> {
+    fn render(&self, backend: &dyn KindConfig, _hook: &Hook, message: Message) -> Vec<String> {
         let max_chars = backend.as_any().downcast_ref::<Config>().map_or(usize::MAX, |c| c.max_message_chars);
         crate::delivery::split::split(message, max_chars).iter().map(Message::to_json).collect()
     }
