@@ -46,19 +46,6 @@ rate = 0
     )
 }
 
-/// Waits until the room holds `count` messages.
-fn wait_events(synapse: &Synapse, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = synapse.messages();
-        if events.len() >= count {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "{} of {count} events in the room", events.len());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn slack_messages_arrive_as_formatted_matrix_events() {
     let synapse = Synapse::start();
@@ -80,7 +67,7 @@ fn slack_messages_arrive_as_formatted_matrix_events() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&curl.stdout), "ok");
 
-    let events = wait_events(&synapse, 1);
+    let events = wait_room(&synapse, &synapse.room_id, 1, Duration::from_secs(10));
     let event = &events[0];
     assert_eq!(event["sender"], "@bridgebot:localhost");
     let content = &event["content"];
@@ -119,7 +106,7 @@ fn slack_messages_arrive_as_formatted_matrix_events() {
     let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
     let sdk = Command::new(python).args(["-c", &script]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&sdk.stdout).trim(), "200 ok", "{}", String::from_utf8_lossy(&sdk.stderr));
-    let events = wait_events(&synapse, 2);
+    let events = wait_room(&synapse, &synapse.room_id, 2, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(300));
     let events = if synapse.messages().len() > events.len() { synapse.messages() } else { events };
     assert_eq!(events.len(), 2, "the repeated request made no second event: {events:#?}");
@@ -132,7 +119,10 @@ fn slack_messages_arrive_as_formatted_matrix_events() {
     let lobby = gateway.post("/hooks/lobbykey", Some("application/json"), br#"{"text":"hello lobby"}"#);
     assert_eq!((lobby.status, lobby.text()), (200, "ok".into()));
     let in_lobby = synapse.messages_in(&synapse.room("#lobby:localhost"));
-    assert_eq!((&in_lobby[0]["sender"], &in_lobby[0]["content"]["body"]), (&json!("@bridgebot:localhost"), &json!("hello lobby")));
+    assert_eq!(
+        (&in_lobby[0]["sender"], &in_lobby[0]["content"]["body"]),
+        (&json!("@bridgebot:localhost"), &json!("hello lobby"))
+    );
 
     // An alias the homeserver does not know: 404 channel_not_found.
     let lost = gateway.post("/hooks/lostkey", Some("application/json"), br#"{"text":"x"}"#);
@@ -157,7 +147,11 @@ fn synapse_rate_limit_reaches_the_client_as_429() {
     assert!(limited.iter().all(|(_, r)| r.as_deref().is_some_and(|s| s.parse::<u64>().unwrap() >= 1)), "{answers:?}");
     let accepted = answers.iter().filter(|(s, _)| *s == 200).count();
     assert!(answers.iter().all(|(s, _)| matches!(s, 200 | 429)), "{answers:?}");
-    assert_eq!(wait_events(&synapse, accepted).len(), accepted, "each 200 is one event");
+    assert_eq!(
+        wait_room(&synapse, &synapse.room_id, accepted, Duration::from_secs(10)).len(),
+        accepted,
+        "each 200 is one event"
+    );
 }
 
 /// The application service's rules: hook `ci` posts as `@hook_ci` (or a user per allowed
