@@ -456,6 +456,71 @@ mod tests {
         assert_eq!(encode("a/b?c"), "a%2Fb%3Fc");
     }
 
+    fn config(app_service: Option<AppService>) -> Config {
+        let trust = crate::tls::client::TrustOptions { ca_file: None, server_name: None, verify: true };
+        Config {
+            endpoint: Endpoint::new("m", "http://127.0.0.1:1", 1000, 1000, &trust).unwrap(),
+            authorization: "Bearer t".into(),
+            server_name: "example.org".into(),
+            app_service,
+            msgtype: "m.notice",
+            max_message_chars: 30_000,
+        }
+    }
+
+    /// The posts' `(channel, user, name, body)`, and the largest content in bytes.
+    fn rendered(posts: &[String]) -> (Vec<(String, Option<String>, Option<String>, String)>, usize) {
+        let mut largest = 0;
+        let parts = posts
+            .iter()
+            .map(|p| {
+                let post: Post = serde_json::from_str(p).unwrap();
+                largest = largest.max(post.content.get().len());
+                let content: serde_json::Value = serde_json::from_str(post.content.get()).unwrap();
+                let body = content["body"].as_str().unwrap().to_owned();
+                (post.channel.into_owned(), post.user.map(Cow::into_owned), post.name.map(Cow::into_owned), body)
+            })
+            .collect();
+        (parts, largest)
+    }
+
+    #[test]
+    fn posts_name_their_user_or_prefix_the_username() {
+        let hook = Hook { name: "ci".into(), ..Hook::default() };
+        let message = Message {
+            text: "hi".into(),
+            channel: "#ops".into(),
+            username: "Jenkins \"CI\"".into(),
+            ..Message::default()
+        };
+        let bot = render_posts(message.clone(), &hook, &config(None));
+        let want = vec![("#ops".to_owned(), None, None, "**Jenkins \"CI\"**: hi".to_owned())];
+        assert_eq!(rendered(&bot).0, want);
+        let app = render_posts(message, &hook, &config(Some(AppService::new("hook_".into()))));
+        let want = vec![(
+            "#ops".to_owned(),
+            Some("hook_ci_jenkins__ci_".to_owned()),
+            Some("Jenkins \"CI\"".to_owned()),
+            "hi".to_owned(),
+        )];
+        assert_eq!(rendered(&app).0, want);
+        let unnamed = render_posts(Message { text: "x".into(), ..Message::default() }, &hook, &config(None));
+        assert_eq!(rendered(&unnamed).0, vec![(String::new(), None, None, "x".to_owned())]);
+    }
+
+    #[test]
+    fn html_that_outgrows_an_event_splits_the_text_further() {
+        let hook = Hook { name: "ci".into(), ..Hook::default() };
+        // Each `<` is four bytes of HTML (`&lt;`) and one of body: 30,000 of them make 150 kB.
+        let text = "<".repeat(30_000);
+        let message = Message { text: text.clone(), ..Message::default() };
+        let (parts, largest) = rendered(&render_posts(message, &hook, &config(None)));
+        assert!(largest < MAX_CONTENT_BYTES, "{largest}");
+        assert!(parts.len() >= 3, "{}", parts.len());
+        let joined: String = parts.iter().map(|(_, _, _, body)| body.as_str()).collect();
+        assert_eq!(joined, text);
+    }
+
     #[test]
     fn the_channel_picks_a_mapped_room() {
         let target = Target {
