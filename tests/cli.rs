@@ -40,6 +40,19 @@ fn check_accepts_the_shipped_rules() {
     );
 }
 
+/// The shipped Matrix example, with the spool it asks for, is a valid rule set.
+#[test]
+fn check_accepts_the_matrix_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/examples/matrix.toml")).unwrap();
+    std::fs::write(dir.path().join("matrix.toml"), example).unwrap();
+    let spool = format!("[spool]\npath = \"{}\"\n", dir.path().join("spool").display());
+    std::fs::write(dir.path().join("spool.toml"), spool).unwrap();
+    let out = hookgate(&["check", "--rules", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with(": ok, 1 hooks, 1 backends\n"), "{}", stdout(&out));
+}
+
 #[test]
 fn check_lists_every_problem_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
