@@ -348,8 +348,9 @@ impl Kind for Matrix {
         let Ok(stored) = serde_json::from_slice::<Post>(&post.body) else {
             return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) };
         };
-        // A post rendered for a bot user names no user; one rendered for an application service
-        // is sent as the service's own user if the rules have since changed to a bot user.
+        // Only a post rendered for an application service names a user. Stored posts can outlive
+        // a change of identity in the rules: then the bot posts it (without a name prefix), or
+        // the service's own sender user does.
         let mut as_user = String::new();
         if let (Some(app), Some(localpart)) = (&config.app_service, &stored.user) {
             let user_id = format!("@{localpart}:{}", config.server_name);
