@@ -180,8 +180,9 @@ impl HttpServerApp for WebhookService {
         if close {
             session.set_keepalive(None);
         }
-        let written = write_reply(&mut session, &reply, &record.request_id).await;
+        // Counted before it is written, so a client that has its answer finds it counted.
         active.handles.hook(&active.rules, record.hook).answered(&self.metrics, reply.status, reply.reason);
+        let written = write_reply(&mut session, &reply, &record.request_id).await;
         self.metrics.total_stage(started.elapsed());
         let reason = reply.reason.map_or("ok", |r| r.spec().code);
         log_request(&active.rules, &record, reply.status, reason, started.elapsed());
