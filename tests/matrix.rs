@@ -168,9 +168,9 @@ fn app_service_rules(synapse: &Synapse, spool: Option<&std::path::Path>) -> Stri
 {spool_table}
 [backends.matrix]
 kind = "matrix"
-url = "{}"
+url = "{url}"
 server_name = "localhost"
-as_token = "{}"
+as_token = "{token}"
 user_prefix = "hook_"
 connect_timeout_ms = 300
 timeout_ms = 3000
@@ -194,9 +194,23 @@ key = "secretkey"
 backend = "matrix"
 room = "#private:localhost"
 rate = 0
+
+[backends.outside]
+kind = "matrix"
+url = "{url}"
+server_name = "localhost"
+as_token = "{token}"
+user_prefix = "other_"
+
+[[hooks]]
+name = "stray"
+key = "straykey"
+backend = "outside"
+room = "#alerts:localhost"
+rate = 0
 "##,
-        synapse.url(),
-        synapse.as_token
+        url = synapse.url(),
+        token = synapse.as_token
     )
 }
 
@@ -275,6 +289,11 @@ fn application_service_users_post_under_their_own_names() {
     // An invite-only room refuses a user nobody invited: 403 action_prohibited, nothing posted.
     let secret = gateway.post("/hooks/secretkey", Some("application/json"), br#"{"text":"x"}"#);
     assert_eq!((secret.status, secret.text()), (403, "action_prohibited".into()));
+    // A user_prefix outside the registration's namespace cannot register its users: that is the
+    // gateway's set-up, so 502 backend_error, not the client's fault.
+    let stray = gateway.post("/hooks/straykey", Some("application/json"), br#"{"text":"x"}"#);
+    assert_eq!((stray.status, stray.text()), (502, "backend_error".into()));
+
     // Invited by a member, the hook's user joins and posts.
     let private = synapse.invite("#private:localhost", "@hook_secret:localhost");
     let secret = gateway.post("/hooks/secretkey", Some("application/json"), br#"{"text":"now invited"}"#);
