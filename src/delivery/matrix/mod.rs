@@ -19,7 +19,7 @@ use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -69,13 +69,13 @@ const KEYS: &[&str] = &[
 
 /// One post as stored in a job: the channel it asks for, with an application service the user
 /// that posts it and that user's display name, and the event content.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Post<'a> {
     #[serde(borrow)]
     channel: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     user: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     content: &'a RawValue,
@@ -226,26 +226,27 @@ impl KindRules for Matrix {
 /// while the HTML makes an event too large. With an application service, the post names its
 /// user and display name; with a bot user, the username prefixes the text.
 fn render_posts(message: Message, hook: &Hook, config: &Config) -> Vec<String> {
-    let name = if message.username.is_empty() { hook.name.clone() } else { message.username.clone() };
     let user = config.app_service.as_ref().map(|app| app.localpart(hook, &message.username, &config.server_name));
-    let prefix = (user.is_none() && !message.username.is_empty()).then(|| message.username.clone());
-    let channel = message.channel.clone();
+    let name = user.as_ref().map(|_| if message.username.is_empty() { &hook.name } else { &message.username });
+    let prefix = (user.is_none() && !message.username.is_empty()).then_some(message.username.as_str());
     let mut max_chars = config.max_message_chars;
     loop {
-        let contents: Vec<serde_json::Value> = crate::delivery::split::split(message.clone(), max_chars)
+        // Serialising parsed JSON cannot fail: keys are strings and numbers are finite.
+        let contents: Vec<Box<RawValue>> = crate::delivery::split::split(message.clone(), max_chars)
             .iter()
-            .map(|m| content::content(m, config.msgtype, prefix.as_deref()))
+            .map(|m| serde_json::value::to_raw_value(&content::content(m, config.msgtype, prefix)).expect("JSON"))
             .collect();
-        if contents.iter().all(|c| c.to_string().len() < MAX_CONTENT_BYTES) || max_chars < 1_000 {
+        if contents.iter().all(|c| c.get().len() < MAX_CONTENT_BYTES) || max_chars < 1_000 {
             return contents
-                .into_iter()
+                .iter()
                 .map(|content| {
-                    let mut post = serde_json::json!({ "channel": channel, "content": content });
-                    if let Some(user) = &user {
-                        post["user"] = user.as_str().into();
-                        post["name"] = name.as_str().into();
-                    }
-                    post.to_string()
+                    let post = Post {
+                        channel: Cow::Borrowed(&message.channel),
+                        user: user.as_deref().map(Cow::Borrowed),
+                        name: name.map(|n| Cow::Borrowed(n.as_str())),
+                        content,
+                    };
+                    serde_json::to_string(&post).unwrap_or_default()
                 })
                 .collect();
         }
@@ -469,8 +470,11 @@ mod tests {
         }
     }
 
-    /// The posts' `(channel, user, name, body)`, and the largest content in bytes.
-    fn rendered(posts: &[String]) -> (Vec<(String, Option<String>, Option<String>, String)>, usize) {
+    /// A post's channel, user, name and body.
+    type Parts = (String, Option<String>, Option<String>, String);
+
+    /// The posts' parts, and the largest content in bytes.
+    fn rendered(posts: &[String]) -> (Vec<Parts>, usize) {
         let mut largest = 0;
         let parts = posts
             .iter()
