@@ -150,7 +150,9 @@ fn the_readme_migration_example_does_what_it_says() {
     std::fs::write(dir.path().join("b.toml"), &example).unwrap();
     let rules = hookgate::delivery::load_rules(dir.path()).unwrap();
     let alerts = rules.hook_by_digest(&hookgate::rules::keys::digest("T0001/B0002/alerts000000000000000000")).unwrap();
-    let table: &[(&str, Result<&str, ()>, &[(&str, &str)])] = &[
+    // The channel asked for, where it goes (or refused), and the override counters that moved.
+    type Row<'a> = (&'a str, Result<&'a str, ()>, &'a [(&'a str, &'a str)]);
+    let table: &[Row] = &[
         ("", Ok("alerts-general"), &[]),
         ("alerts-db", Ok("alerts-db"), &[("channel", "applied")]),
         ("#ops-db", Ok("alerts-db"), &[("channel", "mapped")]),

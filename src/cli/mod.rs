@@ -192,14 +192,16 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         log::error!("no webhook listener: set listen or listen_tls");
         return 1;
     };
-    let mut conf = ServerConf::default();
-    conf.threads = 1;
-    // One current-thread runtime per thread costs about a fifth less CPU per request.
-    conf.work_stealing = false;
-    conf.grace_period_seconds = Some(1);
-    conf.graceful_shutdown_timeout_seconds = Some(5);
-    conf.pid_file = process.pid_file;
-    conf.upgrade_sock = process.upgrade_sock;
+    let conf = ServerConf {
+        threads: 1,
+        // One current-thread runtime per thread costs about a fifth less CPU per request.
+        work_stealing: false,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        pid_file: process.pid_file,
+        upgrade_sock: process.upgrade_sock,
+        ..ServerConf::default()
+    };
     let opt = Opt { upgrade: process.upgrade, daemon: process.daemon, ..Opt::default() };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();

@@ -205,7 +205,8 @@ mod tests {
     #[test]
     fn every_mode_and_field() {
         use Mode::{Allow as A, Ignore as I, Reject as R};
-        let cases: Vec<(Policy, Incoming, Want, Vec<(Field, ActionKind)>)> = vec![
+        type Case = (Policy, Incoming, Want, Vec<(Field, ActionKind)>);
+        let cases: Vec<Case> = vec![
             // Nothing requested: defaults everywhere, in every mode.
             (
                 modes(R, R, R),
@@ -311,7 +312,8 @@ mod tests {
 
     #[test]
     fn channel_map_then_allow_list() {
-        let cases: Vec<(&str, Result<&str, ()>, Vec<(Field, ActionKind)>)> = vec![
+        type Case<'a> = (&'a str, Result<&'a str, ()>, Vec<(Field, ActionKind)>);
+        let cases: Vec<Case> = vec![
             ("alerts-db", Ok("alerts-db"), vec![(Channel, Applied)]),
             ("#ops-db", Ok("alerts-db"), vec![(Channel, Mapped)]),
             ("ops-never", Ok("alerts-never"), vec![(Channel, Mapped)]),

@@ -91,7 +91,9 @@ mod tests {
     #[test]
     fn content_type_table() {
         let mp = "multipart/form-data; boundary=B";
-        let cases: Vec<(&str, Vec<u8>, Result<&str, &str>, Option<BodyShape>)> = vec![
+        // Content type, body, decoded text or error, and the shape reported.
+        type Case<'a> = (&'a str, Vec<u8>, Result<&'a str, &'a str>, Option<BodyShape>);
+        let cases: Vec<Case> = vec![
             ("application/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
             ("Application/JSON; charset=utf-8", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
             ("application/json; charset", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
