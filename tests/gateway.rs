@@ -70,7 +70,9 @@ fn the_slack_path_and_hook_defaults() {
 #[test]
 fn rejected_requests_get_their_code_and_reach_nothing() {
     let (backend, gateway) = setup();
-    let cases: Vec<(&str, &str, Option<&str>, &str, u16, &str)> = vec![
+    // What is wrong, the path, the content type, the body, and the status and code answered.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("malformed json", "/hooks/cikey", JSON, r#"{"text":"hi""#, 400, "invalid_payload"),
         ("wrong member type", "/hooks/cikey", JSON, r#"{"text":5}"#, 400, "invalid_payload"),
         ("form without payload", "/hooks/cikey", FORM, "text=hi", 400, "invalid_payload"),
@@ -364,6 +366,15 @@ fn requests_the_parser_refuses_are_answered_and_closed() {
             431,
             "request_header_fields_too_large",
         ),
+        (
+            "a 100 kB URL",
+            format!(
+                "POST /hooks/cikey?{} HTTP/1.1\r\nHost: g\r\nContent-Length: 12\r\n\r\n{body}",
+                "a".repeat(100_000)
+            ),
+            431,
+            "request_header_fields_too_large",
+        ),
     ];
     for (what, raw, status, code) in cases {
         let mut conn = gateway.connect();
@@ -377,8 +388,8 @@ fn requests_the_parser_refuses_are_answered_and_closed() {
         (r#"hookgate_rejections_total{hook="unknown",reason="bad_request"}"#, 3.0),
         // The broken chunk is found once the head named its hook.
         (r#"hookgate_rejections_total{hook="ci",reason="bad_request"}"#, 1.0),
-        (r#"hookgate_rejections_total{hook="unknown",reason="head_too_large"}"#, 3.0),
-        (r#"hookgate_requests_total{code="431",hook="unknown"}"#, 3.0),
+        (r#"hookgate_rejections_total{hook="unknown",reason="head_too_large"}"#, 4.0),
+        (r#"hookgate_requests_total{code="431",hook="unknown"}"#, 4.0),
     ] {
         assert_eq!(gateway.metric(sample), Some(want), "{sample}");
     }
@@ -387,4 +398,38 @@ fn requests_the_parser_refuses_are_answered_and_closed() {
     conn.send(within.as_bytes());
     conn.read_response().expect("an answer").assert(200, "text/plain", "ok");
     assert_eq!(backend.received().len(), 1);
+}
+
+/// The admin listener answers what it cannot serve, as the webhook listener does (contract
+/// sections 14 and 17): a 100 kB URL or 300 header lines get 431, a head the parser refuses 400,
+/// each before the connection closes; the listener keeps serving.
+#[test]
+fn the_admin_listener_answers_heads_it_refuses() {
+    let (_backend, gateway) = setup();
+    let many: String = (0..300).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let cases = [
+        ("a 100 kB URL", format!("GET /metrics?{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(100_000)), 431),
+        ("300 header lines", format!("GET /metrics HTTP/1.1\r\nHost: a\r\n{many}\r\n"), 431),
+        (
+            "a 70 KiB header",
+            format!("GET /metrics HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024)),
+            431,
+        ),
+        ("two lengths", "POST /spool HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".into(), 400),
+    ];
+    for (what, raw, status) in cases {
+        let mut conn = Conn::open(gateway.admin);
+        conn.send(raw.as_bytes());
+        let response = conn.read_response().unwrap_or_else(|| panic!("{what}: closed without an answer"));
+        assert_eq!(response.status, status, "{what}: {}", response.text());
+        assert!(conn.is_closed(), "{what}: the connection stays open");
+    }
+    let (status, metrics) = gateway.admin_get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("hookgate_requests_total"), "still serving");
+    // Keep-alive still holds for ordinary requests.
+    let mut conn = Conn::open(gateway.admin);
+    for _ in 0..2 {
+        assert_eq!(conn.request("GET", "/healthz", &[], b"").text(), "ok\n");
+    }
 }

@@ -5,6 +5,7 @@
 //! webhook bodies go up to `max_body_bytes`, and hookgate never passes a backend's answer through.
 //! This file only moves bytes and records what happened; every decision is made elsewhere.
 
+use super::head::{self, read_head, Read};
 use super::respond::Reply;
 use crate::active::Active;
 use crate::delivery::job::Job;
@@ -37,9 +38,6 @@ use std::time::{Duration, Instant, SystemTime};
 const CLIENT_KEEPALIVE_SECS: u64 = 60;
 /// Backend connections kept for reuse; must exceed the concurrent requests to one backend.
 const UPSTREAM_POOL_SIZE: usize = 128;
-/// The largest request head served (contract section 14): its bytes, and its header lines.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-const MAX_HEAD_LINES: usize = 100;
 
 /// The webhook listener's pingora application.
 pub struct WebhookService {
@@ -98,25 +96,6 @@ struct Record {
 
 /// Why no reply can be written: the client is gone or too slow.
 struct Abort(&'static str);
-
-/// How reading a request head ended.
-enum Read {
-    Request,
-    /// The parser refused it: answered, then closed.
-    Refused(Refusal),
-    /// Closed, timed out or broken: nothing to answer.
-    Gone,
-}
-
-async fn read_head(session: &mut ServerSession, timeout: Duration) -> Read {
-    // Requests written in one go are answered each, in order (contract section 14).
-    session.set_pipelining_enabled(true);
-    match fast_timeout(timeout, session.read_request()).await {
-        Ok(Ok(true)) => Read::Request,
-        Ok(Err(e)) => parser_refusal(&e).map_or(Read::Gone, Read::Refused),
-        _ => Read::Gone,
-    }
-}
 
 #[async_trait]
 impl HttpServerApp for WebhookService {
@@ -205,7 +184,7 @@ impl WebhookService {
         let dialect = rules.gateway.errors;
         let refused =
             |refusal: &Refusal, record: &Record| Reply::refused(refusal.ending(), dialect, &record.request_id);
-        if head_too_large(session) {
+        if head::too_large(session) {
             return Ok(refused(&Refusal::HeadTooLarge, record));
         }
         let received = SystemTime::now();
@@ -297,32 +276,6 @@ impl WebhookService {
             Some(refusal) => Reply::refused(refusal.ending(), dialect, &record.request_id),
         }
     }
-}
-
-/// The refusal for a request the HTTP parser would not take; `None` for a connection that broke
-/// or closed, which gets no answer.
-fn parser_refusal(e: &pingora::Error) -> Option<Refusal> {
-    if e.etype != pingora::ErrorType::InvalidHTTPHeader {
-        return None;
-    }
-    let too_many = e
-        .cause
-        .as_ref()
-        .and_then(|c| c.downcast_ref::<httparse::Error>())
-        .is_some_and(|c| *c == httparse::Error::TooManyHeaders);
-    let too_long = e.context.as_ref().is_some_and(|c| c.as_str().starts_with("Request header larger than"));
-    Some(if too_many || too_long { Refusal::HeadTooLarge } else { Refusal::BadRequest("malformed request head") })
-}
-
-/// Over 64 KiB of head or over 100 header lines: pingora's own limits are higher.
-fn head_too_large(session: &ServerSession) -> bool {
-    let header = session.req_header();
-    if header.headers.len() > MAX_HEAD_LINES {
-        return true;
-    }
-    let line = header.method.as_str().len() + header.uri.path_and_query().map_or(1, |p| p.as_str().len()) + 11;
-    let fields: usize = header.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
-    line + fields + 2 > MAX_HEAD_BYTES
 }
 
 fn declared_length(session: &ServerSession) -> Option<usize> {

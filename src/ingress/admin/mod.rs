@@ -4,14 +4,17 @@
 
 mod spool;
 
+use super::head::{self, read_head, Read};
 use crate::active::Active;
 use crate::observe::metrics::Metrics;
+use crate::refusal::Refusal;
 use crate::spool::Spool;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
-use pingora::apps::http_app::ServeHttp;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +22,9 @@ use std::time::Duration;
 
 /// The Grafana dashboard, kept beside the code that defines the metrics it shows.
 pub const DASHBOARD: &str = include_str!("dashboard.json");
+
+/// Seconds an idle admin connection is kept open between requests, as pingora's default.
+const KEEPALIVE_SECS: u64 = 60;
 
 pub struct Admin {
     metrics: Arc<Metrics>,
@@ -60,8 +66,54 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
         .unwrap_or_default()
 }
 
+/// A request head the admin listener will not serve, answered as plain text, as the rest.
+fn refused(refusal: &Refusal) -> Response<Vec<u8>> {
+    let spec = refusal.reason().spec();
+    let status = StatusCode::from_u16(spec.status).unwrap_or(StatusCode::BAD_REQUEST);
+    reply(status, "text/plain", format!("{}\n", spec.code).into_bytes())
+}
+
+/// Reads each request head itself, as the webhook listener does, so that a head over the limits
+/// or one the parser refuses is answered (431, 400) before the connection closes (contract
+/// section 14); pingora's `ServeHttp` would close it silently.
 #[async_trait]
-impl ServeHttp for Admin {
+impl HttpServerApp for Admin {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        let timeout = self.active.load().rules.gateway.client_header_timeout;
+        let response = match read_head(&mut session, timeout).await {
+            Read::Gone => return None,
+            Read::Refused(refusal) => {
+                session.set_keepalive(None);
+                refused(&refusal)
+            }
+            Read::Request if head::too_large(&session) => {
+                session.set_keepalive(None);
+                refused(&Refusal::HeadTooLarge)
+            }
+            Read::Request => {
+                session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECS));
+                self.response(&mut session).await
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let written = session.write_response_header(Box::new(parts.into())).await.is_ok()
+            && session.write_response_body(body.into(), true).await.is_ok();
+        if !written {
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
+            _ => None,
+        }
+    }
+}
+
+impl Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let (method, uri) = (&session.req_header().method, &session.req_header().uri);
         if uri.path() == "/spool" || uri.path().starts_with("/spool/") {
