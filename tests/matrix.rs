@@ -22,7 +22,7 @@ access_token = "{}"
 name = "ci"
 key = "T000/B000/XXXX"
 backend = "matrix"
-room = "#alerts:localhost"
+room = "{}"
 markup = "slack"
 username = "CI"
 rate = 0
@@ -42,7 +42,8 @@ room = "#nowhere:localhost"
 rate = 0
 "##,
         synapse.url(),
-        synapse.bot_token
+        synapse.bot_token,
+        synapse.room_id,
     )
 }
 
@@ -186,7 +187,7 @@ delivery = "{delivery}"
 rate = 0
 overrides = {{ username = "allow", icon = "allow", channel = "allow" }}
 [hooks.rooms]
-ops = "#ops:localhost"
+ops = "{ops}"
 
 [[hooks]]
 name = "secret"
@@ -210,7 +211,8 @@ room = "#alerts:localhost"
 rate = 0
 "##,
         url = synapse.url(),
-        token = synapse.as_token
+        token = synapse.as_token,
+        ops = synapse.ops_room_id,
     )
 }
 
@@ -373,4 +375,43 @@ fn a_killed_synapse_loses_nothing_spooled() {
     let duplicates = bodies.len() - distinct.len();
     eprintln!("a_killed_synapse_loses_nothing_spooled: {total} delivered, {duplicates} duplicates");
     assert!(duplicates <= 1, "a duplicate only for the send in flight when Synapse died: {duplicates}");
+}
+
+/// A reload that moves a spooled hook from a Mattermost backend that is down to this Synapse
+/// (contract section 17): the stored messages follow it, rendered as Matrix events from the
+/// stored message (HTML, attachment, the username prefixing the text), in order.
+#[test]
+fn spooled_messages_follow_their_hook_from_mattermost_to_matrix() {
+    let synapse = Synapse::start();
+    let spool = tempfile::tempdir().unwrap();
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let hook = |backend: &str, keys: &str| {
+        format!(
+            "[spool]\npath = \"{}\"\nretry_initial = \"100ms\"\nretry_max = \"400ms\"\n\n\
+             [backends.chat]\nkind = \"mattermost\"\nurl = \"http://{down}\"\nconnect_timeout_ms = 200\n\n\
+             [backends.matrix]\nkind = \"matrix\"\nurl = \"{}\"\nserver_name = \"localhost\"\naccess_token = \"{}\"\n\n\
+             [[hooks]]\nname = \"moving\"\nkey = \"movingkey\"\nbackend = \"{backend}\"\n{keys}\ndelivery = \"spool\"\n\
+             username = \"CI\"\nrate = 0\n",
+            spool.path().display(),
+            synapse.url(),
+            synapse.bot_token
+        )
+    };
+    let gateway = GatewayProcess::start(&hook("chat", "backend_key = \"mmci\""));
+    for body in
+        [r#"{"text":"moved *one*"}"#, r#"{"text":"moved two","attachments":[{"title":"Deploy","text":"done"}]}"#]
+    {
+        let r = gateway.post("/hooks/movingkey", Some("application/json"), body.as_bytes());
+        assert_eq!((r.status, r.text()), (200, "ok".into()));
+    }
+    gateway.wait_for_log("outcome=retry");
+    gateway.write_rules(&hook("matrix", &format!("room = \"{}\"", synapse.room_id)));
+    gateway.signal("HUP");
+    let events = wait_room(&synapse, &synapse.room_id, 2, Duration::from_secs(30));
+    let content = |i: usize| &events[i]["content"];
+    assert_eq!(content(0)["body"], "**CI**: moved *one*");
+    assert!(content(0)["formatted_body"].as_str().unwrap().contains("<em>one</em>"), "{}", content(0));
+    assert!(content(1)["body"].as_str().unwrap().starts_with("**CI**: moved two"), "{}", content(1));
+    assert!(content(1)["formatted_body"].as_str().unwrap().contains("Deploy"), "{}", content(1));
+    assert!(gateway.wait_for_log("moved_from=chat").contains("outcome=delivered"));
 }

@@ -235,3 +235,105 @@ fn while_nats_is_down_nothing_is_acknowledged_and_the_gateway_reconnects() {
     let arrived = wait_all(&backend, &["before".to_owned(), after.to_owned()], WAIT * 2);
     assert!(!arrived.contains(&"during".to_owned()), "a refused message was not stored: {arrived:?}");
 }
+
+/// The node is killed at several moments around publishes under way (contract section 17): a
+/// client answered `ok` gets its message, a client answered 503 never does, whether the stream
+/// lost the publish, took it in time with the answer lost, or took it after reconnecting.
+#[test]
+fn a_node_killed_around_a_publish_never_delivers_what_was_refused() {
+    let mut node = Nats::start();
+    let backend = RecordingBackend::start();
+    let gateway = GatewayProcess::start(&rules(std::slice::from_ref(&node), 1, &backend.url()));
+    let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+    for (round, delay_ms) in [0u64, 1, 2, 5, 10, 20, 50, 100].into_iter().enumerate() {
+        let answers: Vec<(String, u16)> = std::thread::scope(|scope| {
+            let posts: Vec<_> = (0..4)
+                .map(|i| {
+                    let gateway = &gateway;
+                    scope.spawn(move || {
+                        let text = format!("r{round}-{i}");
+                        let (status, body) = post(gateway, &text);
+                        assert!(status == 200 || status == 503, "{text}: {status} {body}");
+                        (text, status)
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            node.kill();
+            posts.into_iter().map(|p| p.join().unwrap()).collect()
+        });
+        for (text, status) in answers {
+            if status == 200 {
+                acknowledged.push(text)
+            } else {
+                refused.push(text)
+            }
+        }
+        node.restart();
+        node.wait_ready(Duration::from_secs(10));
+    }
+    // A last message, taken once the gateway is connected again: the hook's messages go out in
+    // order, so once it has arrived every stored message before it was delivered or discarded.
+    let deadline = Instant::now() + WAIT * 2;
+    while post(&gateway, "last").0 != 200 {
+        assert!(Instant::now() < deadline, "the gateway never reconnected");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    acknowledged.push("last".into());
+    let arrived = wait_all(&backend, &acknowledged, Duration::from_secs(60));
+    let delivered_refused: Vec<&String> = refused.iter().filter(|t| arrived.contains(t)).collect();
+    let discarded =
+        gateway.metric(r#"hookgate_spool_discarded_total{hook="alerts",reason="stored_after_refusal"}"#).unwrap_or(0.0);
+    println!(
+        "kills around publishes: {} acknowledged, {} refused, {discarded} discarded after being stored late",
+        acknowledged.len(),
+        refused.len()
+    );
+    assert!(delivered_refused.is_empty(), "refused yet delivered: {delivered_refused:?}; arrived: {arrived:?}");
+    assert!(!refused.is_empty(), "no publish was under way when the node died: the test shows nothing");
+}
+
+/// The case the discard rule is for, made certain: a NATS server that stops answering (SIGSTOP)
+/// keeps the connection open, so the publish is written to it; the request is answered 503; the
+/// server wakes and stores the message long after. The worker must discard it, count it and log
+/// it, and deliver what came before and after.
+#[test]
+fn a_message_stored_after_its_request_was_refused_is_discarded() {
+    let node = Nats::start();
+    let backend = RecordingBackend::start();
+    let gateway = GatewayProcess::start(&rules(std::slice::from_ref(&node), 1, &backend.url()));
+    assert_eq!(post(&gateway, "before"), (200, "ok".into()));
+    node.pause();
+    let (status, body) = post(&gateway, "late");
+    node.resume();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(post(&gateway, "after"), (200, "ok".into()));
+    let arrived = wait_all(&backend, &["before".to_owned(), "after".to_owned()], WAIT * 2);
+    assert_eq!(arrived, ["before", "after"], "the late message is not delivered");
+    let sample = r#"hookgate_spool_discarded_total{hook="alerts",reason="stored_after_refusal"}"#;
+    assert_eq!(gateway.metric(sample), Some(1.0), "counted once");
+    let line = gateway.wait_for_log("discarded: the store took this message after its request was answered 503");
+    assert!(line.contains("reason=stored_after_refusal") && line.contains("hook=alerts"), "{line}");
+}
+
+/// With the NATS engine too, a reload that moves a spooled hook to a backend of another kind
+/// sends its stored messages there, rendered anew (contract section 17).
+#[test]
+fn stored_messages_follow_their_hook_to_a_log_backend() {
+    let node = Nats::start();
+    let backend = RecordingBackend::start();
+    backend.stop();
+    let gateway = GatewayProcess::start(&rules(std::slice::from_ref(&node), 1, &backend.url()));
+    for text in ["m0", "m1", "m2"] {
+        assert_eq!(post(&gateway, text), (200, "ok".into()));
+    }
+    gateway.wait_for_log("outcome=retry");
+    let moved = rules(std::slice::from_ref(&node), 1, &backend.url())
+        .replace("backend = \"chat\"", "backend = \"console\"")
+        .replace("[backends.chat]", "[backends.console]\nkind = \"log\"\n\n[backends.chat]");
+    gateway.write_rules(&moved);
+    gateway.signal("HUP");
+    let lines = gateway.wait_for_stdout(3);
+    assert_eq!(lines, [r#"{"text":"m0"}"#, r#"{"text":"m1"}"#, r#"{"text":"m2"}"#]);
+    assert!(gateway.wait_for_log("moved_from=chat").contains("outcome=delivered"));
+}

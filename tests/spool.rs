@@ -483,3 +483,112 @@ fn a_message_older_than_max_age_becomes_a_dead_letter() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Rules with one spooled hook `alerts` on the backend `name`, defined by `backend` (its table),
+/// the store in `spool`.
+fn moving_rules(spool: &std::path::Path, backend: &str, name: &str, hook_keys: &str) -> String {
+    format!(
+        r#"
+[spool]
+path = "{}"
+retry_initial = "100ms"
+retry_max = "400ms"
+
+{backend}
+
+[[hooks]]
+name = "alerts"
+key = "key-spool"
+backend = "{name}"
+delivery = "spool"
+rate = 0
+username = "ops"
+{hook_keys}
+"#,
+        spool.display()
+    )
+}
+
+fn mattermost(name: &str, url: &str) -> String {
+    format!("[backends.{name}]\nkind = \"mattermost\"\nurl = \"{url}\"\nconnect_timeout_ms = 200\ntimeout_ms = 2000")
+}
+
+/// Spools three messages for `alerts` on a Mattermost backend that is down, then reloads the
+/// rules with the hook on the backend `name` (its table `backend`); returns the gateway and
+/// the canonical payloads posted.
+fn spool_then_move(
+    spool: &std::path::Path,
+    backend: &str,
+    name: &str,
+    hook_keys: &str,
+) -> (GatewayProcess, Vec<String>) {
+    let down = RecordingBackend::start();
+    down.stop();
+    let old = mattermost("old", &down.url());
+    let gateway = GatewayProcess::start(&moving_rules(spool, &old, "old", "backend_key = \"mmold\""));
+    let bodies = [
+        r#"{"text":"first"}"#,
+        r#"{"text":"second *bold*","attachments":[{"title":"build","text":"green","color":"good"}]}"#,
+        r#"{"text":"a third message, long enough to be split in two by a small backend"}"#,
+    ];
+    for body in bodies {
+        let response = gateway.post("/hooks/key-spool", Some("application/json"), body.as_bytes());
+        assert_eq!((response.status, response.text()), (200, "ok".into()));
+    }
+    // At least one attempt failed against the old backend before the move.
+    let deadline = Instant::now() + WAIT;
+    while admin_json(&gateway, "GET", "/spool").1["hooks"]["alerts"]["last_error"].is_null() {
+        assert!(Instant::now() < deadline, "no attempt was made");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gateway.write_rules(&moving_rules(spool, backend, name, hook_keys));
+    gateway.signal("HUP");
+    gateway.wait_for_log("rules reloaded");
+    let canonical = [
+        r#"{"text":"first","username":"ops"}"#,
+        r##"{"text":"second **bold**","username":"ops","attachments":[{"color":"#2eb886","title":"build","text":"green"}]}"##,
+        r#"{"text":"a third message, long enough to be split in two by a small backend","username":"ops"}"#,
+    ];
+    (gateway, canonical.map(String::from).to_vec())
+}
+
+/// A reload that moves a spooled hook to a backend of another kind (contract section 17): the
+/// stored messages follow it, rendered for the `log` kind from the stored message, and each
+/// attempt's line says where they came from.
+#[test]
+fn stored_messages_follow_their_hook_to_a_log_backend() {
+    let spool = tempfile::tempdir().unwrap();
+    let (gateway, canonical) = spool_then_move(spool.path(), "[backends.console]\nkind = \"log\"", "console", "");
+    let lines = gateway.wait_for_stdout(3);
+    assert_eq!(lines, canonical, "the canonical payloads, in order");
+    let moved = gateway.wait_for_log("moved_from=old");
+    assert!(moved.contains("outcome=delivered") && moved.contains("upstream=log"), "{moved}");
+    assert_eq!(admin_json(&gateway, "GET", "/spool").1["hooks"]["alerts"]["pending"], 0);
+}
+
+/// Within one kind: a hook moved to another Mattermost backend (another server, another
+/// webhook id, a smaller post size) sends its stored messages there, rendered for its limits.
+#[test]
+fn stored_messages_follow_their_hook_to_another_mattermost() {
+    let spool = tempfile::tempdir().unwrap();
+    let target = RecordingBackend::start();
+    let backend = format!("{}\nmax_message_chars = 40", mattermost("new", &target.url()));
+    let (gateway, canonical) = spool_then_move(spool.path(), &backend, "new", "backend_key = \"mmnew\"");
+    let deadline = Instant::now() + WAIT;
+    while target.texts().concat().len() < 100 {
+        assert!(Instant::now() < deadline, "delivered: {:?}", target.texts());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let received = target.received();
+    assert!(
+        received.iter().all(|r| r.path == "/hooks/mmnew"),
+        "{:?}",
+        received.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    let texts = target.texts();
+    assert_eq!(&texts[..2], ["first", "second **bold**"]);
+    assert!(texts.len() > 3 && texts.iter().all(|t| t.chars().count() <= 40), "split for the new backend: {texts:?}");
+    let third: serde_json::Value = serde_json::from_str(&canonical[2]).unwrap();
+    assert_eq!(texts[2..].concat(), third["text"].as_str().unwrap());
+    assert!(gateway.wait_for_log("moved_from=old").contains("outcome=delivered"));
+}

@@ -1,12 +1,22 @@
 //! The accepted job: everything delivery needs, by name, with the posts already rendered for the
 //! backend. It is what a spool stores, so it serialises and reads back losslessly, and it holds
 //! no position in a rule set: a reload or a restart can come between acceptance and delivery.
+//!
+//! Stored jobs carry a format version (`v`, docs/spool.md "Formats"): 0 (absent) is what
+//! releases before versions wrote, without `message`; 1 adds `v`, `message`, `moved_from` and
+//! `give_up_ms`. A job of a newer version than `FORMAT` is left alone, never guessed at.
 
+use crate::pipeline::message::Message;
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The job format this build writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
+    #[serde(default)]
+    pub v: u32,
     pub hook: String,
     pub backend: String,
     pub request_id: String,
@@ -14,6 +24,57 @@ pub struct Job {
     pub received_ms: u64,
     /// The bodies to send, in order, as the backend's kind rendered them.
     pub posts: Vec<String>,
+    /// The canonical message the posts were rendered from: when a reload points the hook at
+    /// another backend, the job is rendered anew from it for that backend's kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+    /// The backend the job was accepted for, once it has followed its hook elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+    /// When the request that stored this job stopped waiting for the store, in milliseconds
+    /// since the Unix epoch. A job the store took after that moment was answered 503 and is
+    /// discarded, never delivered (`spool/nats`, contract section 17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub give_up_ms: Option<u64>,
+}
+
+impl Job {
+    /// A job of this build's format.
+    pub fn new(hook: &str, backend: &str, request_id: &str, received_ms: u64, posts: Vec<String>) -> Job {
+        Job {
+            v: FORMAT,
+            hook: hook.to_owned(),
+            backend: backend.to_owned(),
+            request_id: request_id.to_owned(),
+            received_ms,
+            posts,
+            message: None,
+            moved_from: None,
+            give_up_ms: None,
+        }
+    }
+
+    /// The canonical messages this job can be rendered anew from: its `message`, or for a
+    /// version 0 job (stored without one) its posts, when they are canonical messages as the
+    /// `mattermost` and `log` kinds render them. `None` when neither holds.
+    pub fn messages(&self) -> Option<Vec<Message>> {
+        if let Some(message) = &self.message {
+            return Some(vec![message.clone()]);
+        }
+        self.posts.iter().map(|post| canonical(post)).collect()
+    }
+}
+
+/// A post read as a canonical message: a JSON object of the canonical payload's members only.
+/// A Matrix post (`channel` and `content`) is not one.
+fn canonical(post: &str) -> Option<Message> {
+    const MEMBERS: &[&str] =
+        &["text", "channel", "username", "icon_url", "icon_emoji", "type", "attachments", "props", "priority"];
+    let value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(post).ok()?;
+    if !value.keys().all(|k| MEMBERS.contains(&k.as_str())) {
+        return None;
+    }
+    serde_json::from_str(post).ok()
 }
 
 /// Milliseconds since the Unix epoch, for `received_ms`.
@@ -28,9 +89,12 @@ mod tests {
 
     fn job() -> impl Strategy<Value = Job> {
         let text = || proptest::string::string_regex("(?s).{0,40}").unwrap();
-        (text(), text(), text(), any::<u64>(), proptest::collection::vec(text(), 0..5)).prop_map(
-            |(hook, backend, request_id, received_ms, posts)| Job { hook, backend, request_id, received_ms, posts },
-        )
+        (text(), text(), text(), any::<u64>(), proptest::collection::vec(text(), 0..5), text(), any::<Option<u64>>())
+            .prop_map(|(hook, backend, request_id, received_ms, posts, said, give_up_ms)| Job {
+                message: Some(Message { text: said, ..Message::default() }),
+                give_up_ms,
+                ..Job::new(&hook, &backend, &request_id, received_ms, posts)
+            })
     }
 
     proptest! {
@@ -43,6 +107,40 @@ mod tests {
             let read: Job = serde_json::from_slice(&stored).unwrap();
             prop_assert_eq!(read, job);
         }
+    }
+
+    /// Jobs as the release before format versions stored them (tests/data/spool-v0 holds whole
+    /// stores of them) read as version 0, and their posts give back the canonical messages.
+    #[test]
+    fn version_0_jobs_read_and_give_their_messages() {
+        let mattermost = r#"{"hook":"alerts","backend":"chat","request_id":"v0-alerts-2","received_ms":1796599247710,"posts":["{\"text\":\"a second message, lo\"}","{\"text\":\"ng enough to be spli\"}"]}"#;
+        let job: Job = serde_json::from_str(mattermost).unwrap();
+        assert_eq!((job.v, job.message.is_none(), job.give_up_ms), (0, true, None));
+        let texts: Vec<String> = job.messages().unwrap().into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["a second message, lo", "ng enough to be spli"]);
+
+        let attachment = r##"{"hook":"alerts","backend":"chat","request_id":"r","received_ms":1,"posts":["{\"text\":\"third\",\"username\":\"ci\",\"attachments\":[{\"color\":\"#00ff00\",\"title\":\"build\",\"text\":\"green\",\"fields\":[{\"title\":\"a\",\"value\":\"b\",\"short\":true}]}],\"props\":{\"k\":[1,2]}}"]}"##;
+        let messages = serde_json::from_str::<Job>(attachment).unwrap().messages().unwrap();
+        assert_eq!(
+            messages[0].to_json(),
+            r##"{"text":"third","username":"ci","attachments":[{"color":"#00ff00","title":"build","text":"green","fields":[{"title":"a","value":"b","short":true}]}],"props":{"k":[1,2]}}"##,
+            "read back, the message writes the same canonical payload"
+        );
+
+        let matrix = r#"{"hook":"rooms","backend":"room","request_id":"v0-rooms-1","received_ms":1796599247747,"posts":["{\"channel\":\"\",\"content\":{\"msgtype\":\"m.notice\",\"body\":\"to the **room**\"}}"]}"#;
+        let job: Job = serde_json::from_str(matrix).unwrap();
+        assert_eq!(job.messages(), None, "a Matrix post is not a canonical message");
+    }
+
+    #[test]
+    fn a_job_of_this_format_carries_its_message_and_version() {
+        let job = Job {
+            message: Some(Message { text: "hi".into(), ..Message::default() }),
+            ..Job::new("h", "b", "r", 5, vec!["post".into()])
+        };
+        let stored = serde_json::to_string(&job).unwrap();
+        assert!(stored.starts_with(r#"{"v":1,"hook":"h""#), "{stored}");
+        assert_eq!(job.messages().unwrap()[0].text, "hi", "the message, not the rendered posts");
     }
 
     #[test]

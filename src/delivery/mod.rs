@@ -11,7 +11,7 @@ pub mod mattermost;
 pub mod split;
 
 use crate::pipeline::message::Message;
-use crate::rules::{self, Backend, Hook, KindRules, Problem, Rules};
+use crate::rules::{self, Backend, Delivery, Hook, KindRules, Problem, Rules};
 use bytes::Bytes;
 use http::pool::Pool;
 use job::Job;
@@ -33,19 +33,20 @@ pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
     rules::load(dir, &kinds)
 }
 
-/// The job for a message accepted for `hook`, rendered by its backend's kind.
+/// The job for a message accepted for `hook`, rendered by its backend's kind. A spooled job keeps
+/// the message too, so it can follow its hook to another backend (`spool/route.rs`).
 pub fn accept(hook: &Hook, backend: &Backend, request_id: &str, received: SystemTime, message: Message) -> Job {
-    let posts = match kind(backend.kind) {
+    let kept = (hook.delivery == Delivery::Spool).then(|| message.clone());
+    let posts = render(hook, backend, message);
+    Job { message: kept, ..Job::new(&hook.name, &backend.name, request_id, job::now_ms(received), posts) }
+}
+
+/// The posts `backend`'s kind makes of `message` for `hook`.
+pub fn render(hook: &Hook, backend: &Backend, message: Message) -> Vec<String> {
+    match kind(backend.kind) {
         Some(kind) => kind.render(backend.config.as_ref(), hook, message),
         // The loader only builds backends of registered kinds.
         None => Vec::new(),
-    };
-    Job {
-        hook: hook.name.clone(),
-        backend: backend.name.clone(),
-        request_id: request_id.to_owned(),
-        received_ms: job::now_ms(received),
-        posts,
     }
 }
 

@@ -203,6 +203,13 @@ impl Metrics {
                     "Spool delivery attempts, by hook and result (delivered, retry, dead).",
                     &["hook", "result"],
                 ),
+                discarded: counter_vec(
+                    &r,
+                    "hookgate_spool_discarded_total",
+                    "Stored messages discarded undelivered, by hook and reason (stored_after_refusal: the \
+                     store took it after its request was answered 503).",
+                    &["hook", "reason"],
+                ),
                 commits: histogram_vec(&r, "hookgate_spool_commit_duration_seconds", "Time of one spool commit.", &[])
                     .with_label_values::<&str>(&[]),
                 bytes: gauge(&r, "hookgate_spool_bytes", "Payload bytes stored in the spool, pending and dead."),
@@ -447,11 +454,16 @@ fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
     std::str::from_utf8(buf).unwrap_or("000")
 }
 
+/// The `reason` of a message the store took after its request was answered 503 (contract
+/// section 17), discarded by the worker that finds it.
+pub const STORED_AFTER_REFUSAL: &str = "stored_after_refusal";
+
 /// The spool's series (contract section 11).
 pub struct SpoolMetrics {
     messages: IntGaugeVec,
     oldest: GaugeVec,
     attempts: IntCounterVec,
+    discarded: IntCounterVec,
     commits: Histogram,
     bytes: IntGauge,
 }
@@ -466,6 +478,12 @@ impl SpoolMetrics {
         for result in ["delivered", "retry", "dead"] {
             self.attempts.with_label_values(&[hook, result]);
         }
+        self.discarded.with_label_values(&[hook, STORED_AFTER_REFUSAL]);
+    }
+
+    /// A stored message of `hook` thrown away undelivered, for `reason`.
+    pub fn discarded(&self, hook: &str, reason: &str) {
+        self.discarded.with_label_values(&[hook, reason]).inc();
     }
 
     /// One delivery attempt of `hook`: `delivered`, `retry` or `dead`.

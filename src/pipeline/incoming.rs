@@ -6,7 +6,7 @@
 //! type is refused; `null` counts as absent.
 
 use crate::pipeline::json::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Slack members hookgate does not forward and cannot express for the backend; each one present
@@ -53,7 +53,8 @@ pub struct Incoming {
 }
 
 /// A message attachment as Mattermost stores it, with the member order of its model.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Attachment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
@@ -97,7 +98,8 @@ pub struct Attachment {
     pub blocks: Option<Json>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Field {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,

@@ -4,11 +4,12 @@
 
 use crate::pipeline::incoming::Attachment;
 use crate::pipeline::json::{AsValue, Json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Message {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
@@ -32,7 +33,7 @@ pub struct Message {
 
 /// `props` as the compact JSON they are forwarded as: written once, when the policy measures
 /// them, and copied as text into every post of a split message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Props(Box<RawValue>);
 
@@ -46,6 +47,11 @@ impl Props {
     /// Bytes of compact JSON.
     pub fn len(&self) -> usize {
         self.0.get().len()
+    }
+
+    /// Never true: the props are an object, written at least as `{}`.
+    pub fn is_empty(&self) -> bool {
+        self.0.get().is_empty()
     }
 }
 

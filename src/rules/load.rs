@@ -825,7 +825,9 @@ backend = "console"
         let hook = |name: &str, key: &str, backend: &str, extra: &str| {
             format!("[[hooks]]\nname = \"{name}\"\nkey = \"{key}\"\nbackend = \"{backend}\"\n{extra}\n")
         };
-        let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
+        // Files and their text, and the problems loading them must report.
+        type Case<'a> = (Vec<(&'a str, String)>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (
                 vec![("a.toml", "[gateway]\nlisten = \"127.0.0.1:1\"\ntypo = 1\n".into())],
                 vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `listen_tls`, `tls_cert`, `tls_key`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`"],
@@ -1023,7 +1025,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\n[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"x\"\nroom = \"ci\"\n".into())],
-                vec!["a.toml:10: hook `ci`: \"ci\" is not a room id (!id:server) or alias (#name:server)"],
+                vec!["a.toml:10: hook `ci`: \"ci\" is not a room id (!id:server, or !id from room version 12) or alias (#name:server)"],
             ),
             (
                 vec![("a.toml", "[ratelimit]\nredis_url = \"redis://127.0.0.1\"\nredis = 1\n".into())],

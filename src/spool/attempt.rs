@@ -41,20 +41,26 @@ pub fn too_old(job: &Job, settings: &SpoolSettings, now_ms: u64) -> bool {
 pub const TOO_OLD: &str = "older than max_age";
 
 /// Counts an attempt and logs its line: request id, hook, attempt number, outcome, the backend's
-/// answer and what comes next.
-pub fn recorded(metrics: &Metrics, job: &Job, settle: &Settle, number: u32, upstream: &str) {
+/// answer, what comes next, and `moved_from` when the job followed its hook to another backend.
+pub fn recorded(metrics: &Metrics, job: &Job, settle: &Settle, number: u32, upstream: &str, moved_from: Option<&str>) {
     let (result, detail) = settle.describe();
     metrics.spool().attempt(&job.hook, result);
-    log::info!(
-        target: "hookgate::spool",
-        request_id = job.request_id.as_str(),
-        hook = job.hook.as_str(),
-        attempt = number as u64,
-        outcome = result,
-        upstream = upstream,
-        detail = detail.as_str();
-        "delivery attempt"
-    );
+    let (request_id, hook, attempt, detail) =
+        (job.request_id.as_str(), job.hook.as_str(), number as u64, detail.as_str());
+    match moved_from {
+        None => log::info!(
+            target: "hookgate::spool",
+            request_id = request_id, hook = hook, attempt = attempt, outcome = result, upstream = upstream,
+            detail = detail;
+            "delivery attempt"
+        ),
+        Some(moved_from) => log::info!(
+            target: "hookgate::spool",
+            request_id = request_id, hook = hook, attempt = attempt, outcome = result, upstream = upstream,
+            detail = detail, moved_from = moved_from;
+            "delivery attempt"
+        ),
+    }
 }
 
 /// Whether an attempt's end pauses the whole backend.

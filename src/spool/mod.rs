@@ -9,6 +9,7 @@ pub mod attempt;
 pub mod embedded;
 pub mod gauges;
 pub mod nats;
+pub mod route;
 
 use crate::active::Active;
 use crate::delivery::job::Job;
@@ -51,7 +52,7 @@ pub struct HookStatus {
 }
 
 /// A dead letter, as the admin lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub seq: Seq,
     pub job: Job,

@@ -521,6 +521,20 @@ impl Conn {
     }
 }
 
+/// Copies a directory tree (a test fixture) to `to`.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Rules with one mattermost hook (`ci`, key `cikey`) on `backend_url` and one log hook (`demo`,
 /// key `demokey`), plus whatever `extra` adds.
 pub fn rules(backend_url: &str, extra: &str) -> String {

@@ -119,13 +119,18 @@ pub struct Nats {
 impl Nats {
     /// A single JetStream server.
     pub fn start() -> Nats {
-        Nats::start_node(None)
+        Nats::start_node(None, None)
+    }
+
+    /// A single JetStream server on a copy of a JetStream store directory (a test fixture).
+    pub fn start_on_copy_of(store: &Path) -> Nats {
+        Nats::start_node(None, Some(store))
     }
 
     /// A cluster of three JetStream servers on loopback, each knowing the others' routes.
     pub fn cluster() -> Vec<Nats> {
         let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let nodes: Vec<Nats> = (0..3).map(|i| Nats::start_node(Some((i, routes.clone())))).collect();
+        let nodes: Vec<Nats> = (0..3).map(|i| Nats::start_node(Some((i, routes.clone())), None)).collect();
         // Healthy once the JetStream meta group has a leader and the node is current with it.
         for node in &nodes {
             node.wait_ready(Duration::from_secs(30));
@@ -133,11 +138,14 @@ impl Nats {
         nodes
     }
 
-    fn start_node(cluster: Option<(usize, Vec<u16>)>) -> Nats {
+    fn start_node(cluster: Option<(usize, Vec<u16>)>, store: Option<&Path>) -> Nats {
         require("nats-server", "nats-server");
         let dir = tempfile::tempdir().unwrap();
         let (port, monitor_port) = (free_port(), free_port());
         let path = dir.path().to_owned();
+        if let Some(store) = store {
+            super::copy_tree(store, &path.join("js"));
+        }
         let config = path.join("nats.conf");
         let mut text = format!(
             "listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor_port}\njetstream {{ store_dir: {:?} }}\n",
@@ -195,6 +203,15 @@ impl Nats {
         self.server.kill();
         self.server.child = Some((self.server.start)());
         wait_listening(self.port, "nats-server");
+    }
+
+    /// SIGSTOP: connections stay open and nothing is answered or stored until `resume`.
+    pub fn pause(&self) {
+        signal(self.server.pid(), "STOP");
+    }
+
+    pub fn resume(&self) {
+        signal(self.server.pid(), "CONT");
     }
 
     pub fn log(&self) -> String {

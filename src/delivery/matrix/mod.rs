@@ -49,6 +49,9 @@ pub struct Target {
     resolved: Mutex<HashMap<String, String>>,
 }
 
+/// The format of the posts this release stores: 1 added `v`.
+const POST_FORMAT: u32 = 1;
+
 /// A whole event's content must stay under Matrix's 64 KiB event limit, with room for the rest.
 const MAX_CONTENT_BYTES: usize = 60_000;
 
@@ -71,6 +74,10 @@ const KEYS: &[&str] = &[
 /// that posts it and that user's display name, and the event content.
 #[derive(Serialize, Deserialize)]
 struct Post<'a> {
+    /// The post's format (docs/spool.md "Formats"): 0 when absent, as the release before
+    /// versions wrote it.
+    #[serde(default)]
+    v: u32,
     #[serde(borrow)]
     channel: Cow<'a, str>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -81,11 +88,17 @@ struct Post<'a> {
     content: &'a RawValue,
 }
 
-/// Whether `room` is a room id (`!opaque:server`) or an alias (`#name:server`).
+/// Whether `room` is a room id or an alias (`#name:server`). Room ids are `!opaque:server` up
+/// to room version 11 and `!opaque` from version 12, which Synapse creates by default.
 fn valid_room(room: &str) -> bool {
-    (room.starts_with('!') || room.starts_with('#'))
-        && room[1..].split_once(':').is_some_and(|(local, server)| !local.is_empty() && !server.is_empty())
-        && !room.chars().any(char::is_whitespace)
+    let named =
+        |rest: &str| rest.split_once(':').is_some_and(|(local, server)| !local.is_empty() && !server.is_empty());
+    let well_formed = match room.split_at_checked(1) {
+        Some(("!", id)) => named(id) || (!id.is_empty() && !id.contains(':')),
+        Some(("#", alias)) => named(alias),
+        _ => false,
+    };
+    well_formed && !room.chars().any(char::is_whitespace)
 }
 
 /// A path part as the Matrix API reads it: everything but unreserved characters percent-encoded.
@@ -207,7 +220,7 @@ impl KindRules for Matrix {
         for written in std::iter::once(room).chain(hook.rooms.iter().map(|(_, r)| r)) {
             if !valid_room(written.value) {
                 let message =
-                    format!("hook `{name}`: {:?} is not a room id (!id:server) or alias (#name:server)", written.value);
+                    format!("hook `{name}`: {:?} is not a room id (!id:server, or !id from room version 12) or alias (#name:server)", written.value);
                 findings.error(written.at.clone(), message);
                 valid = false;
             }
@@ -241,6 +254,7 @@ fn render_posts(message: Message, hook: &Hook, config: &Config) -> Vec<String> {
                 .iter()
                 .map(|content| {
                     let post = Post {
+                        v: POST_FORMAT,
                         channel: Cow::Borrowed(&message.channel),
                         user: user.as_deref().map(Cow::Borrowed),
                         name: name.map(|n| Cow::Borrowed(n.as_str())),
@@ -346,7 +360,8 @@ impl Kind for Matrix {
             // Rules are only built by this kind's own readers, so this cannot happen.
             return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Error(0)) };
         };
-        let Ok(stored) = serde_json::from_slice::<Post>(&post.body) else {
+        // A post this release cannot read, or of a newer format, is never guessed at.
+        let Some(stored) = serde_json::from_slice::<Post>(&post.body).ok().filter(|p| p.v <= POST_FORMAT) else {
             return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) };
         };
         // Only a post rendered for an application service names a user. Stored posts can outlive
@@ -445,6 +460,9 @@ mod tests {
     fn rooms_and_path_parts() {
         for (room, valid) in [
             ("!abc:example.org", true),
+            ("!SYhKiJXDAjpf0DMR6eZD47jRl8vUIpcZceC_f4eV9hs", true),
+            ("!", false),
+            ("!abc:", false),
             ("#ci:example.org", true),
             ("#ci", false),
             ("!:x", false),
@@ -487,6 +505,17 @@ mod tests {
             })
             .collect();
         (parts, largest)
+    }
+
+    #[test]
+    fn stored_posts_carry_their_format_and_older_ones_read() {
+        let hook = Hook { name: "ci".into(), ..Hook::default() };
+        let posts = render_posts(Message { text: "hi".into(), ..Message::default() }, &hook, &config(None));
+        assert!(posts[0].starts_with(r#"{"v":1,"channel":"#), "{}", posts[0]);
+        // As the release before versions stored it (tests/data/spool-v0).
+        let v0 = r#"{"channel":"","content":{"msgtype":"m.notice","body":"to the **room**"}}"#;
+        let post: Post = serde_json::from_str(v0).unwrap();
+        assert_eq!((post.v, post.channel.as_ref()), (0, ""));
     }
 
     #[test]

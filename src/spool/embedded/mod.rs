@@ -30,6 +30,7 @@ const MAX_BATCH: usize = 1024;
 
 enum Op {
     Append(Job, u64),
+    Moved(Seq, Job, u64),
     Heads,
     Settle(Seq, Settle),
     Status,
@@ -42,6 +43,8 @@ enum Op {
 
 enum Reply {
     Appended,
+    /// The bytes a moved job held before, when it was still pending.
+    Moved(Option<u64>),
     Heads(Vec<Head>),
     /// Payload bytes the store let go.
     Settled(u64),
@@ -141,6 +144,22 @@ impl Embedded {
                 self.release(freed);
                 Ok(())
             }
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Stores `job` in place of the head it was, as it goes now that its hook has moved: the
+    /// store keeps the posts it sends, so an attempt later counts its parts against them. A
+    /// job already acknowledged is never refused for `max_bytes`.
+    pub async fn moved(&self, head: &Head, job: Job) -> Result<(), StoreError> {
+        let size = bytes(&job);
+        match self.call(Op::Moved(head.seq, job, size)).await? {
+            Reply::Moved(Some(held)) => {
+                self.bytes.fetch_add(size, Ordering::AcqRel);
+                self.release(held);
+                Ok(())
+            }
+            Reply::Moved(None) => Err(StoreError(format!("job {} is no longer pending", head.seq))),
             _ => Err(mismatch()),
         }
     }
@@ -293,6 +312,7 @@ fn apply(engine: &mut dyn Engine, op: &Op) -> Result<Reply, StoreError> {
             engine.append(job, *bytes)?;
             Reply::Appended
         }
+        Op::Moved(seq, job, bytes) => Reply::Moved(engine.moved(*seq, job, *bytes)?),
         Op::Heads => Reply::Heads(engine.heads()?),
         Op::Settle(seq, settle) => Reply::Settled(engine.settle(*seq, settle)?),
         Op::Status => Reply::Status(engine.status()?),

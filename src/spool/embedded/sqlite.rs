@@ -25,6 +25,11 @@ const BALLAST_BYTES: usize = 2 << 20;
 /// How often a full store tries to take its ballast back.
 const BALLAST_RETRY: Duration = Duration::from_secs(1);
 
+/// The store's format, in SQLite's `PRAGMA user_version`: 0 is what releases before versions
+/// wrote (the same tables; jobs carry their own version, `delivery/job.rs`), 1 since. A file of
+/// a newer format than this build knows is refused at start, never written.
+const FORMAT: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY,
@@ -82,11 +87,26 @@ impl Sqlite {
         // 2 MB, flat-out p99 of spooled requests was 4-17 ms, with 32 MiB about 2 ms.
         db.execute_batch("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 4194304; PRAGMA cache_size = -32768")
             .map_err(fail)?;
+        let format: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(fail)?;
+        if format > FORMAT {
+            return Err(StoreError(format!(
+                "{} is in spool format {format}, written by a newer hookgate; this one reads formats up to \
+                 {FORMAT}: run the newer release, or move the directory aside",
+                path.display()
+            )));
+        }
         // Creating the table writes the file, so an unwritable directory fails here, at start.
         db.execute_batch(SCHEMA).map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
-        // Counted again at every start, so the counts cannot drift from what is stored.
-        db.execute_batch(&format!("BEGIN IMMEDIATE; {RECOUNT} COMMIT;"))
+        // Counted again at every start, so the counts cannot drift from what is stored. An older
+        // file is marked with this format in the same transaction: it needs no other change.
+        db.execute_batch(&format!("BEGIN IMMEDIATE; {RECOUNT} PRAGMA user_version = {FORMAT}; COMMIT;"))
             .map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
+        // SQLite syncs the directory for the journal files it makes, not for the database file
+        // itself: a new store's name, and the directory's, must reach the disk before a message
+        // is acknowledged, or a power cut could take the whole store (tests/power_loss.rs).
+        sync_dir(dir)
+            .and_then(|()| dir.parent().map_or(Ok(()), sync_dir))
+            .map_err(|e| StoreError(format!("cannot sync {}: {e}", dir.display())))?;
         let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None };
         if !store.ballast.exists() {
             store.write_ballast().map_err(|e| StoreError(format!("cannot write {}: {e}", store.ballast.display())))?;
@@ -118,6 +138,12 @@ impl Sqlite {
     fn checkpoint(&mut self) {
         let _ = self.db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
+}
+
+/// Makes a directory's entries durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn job_of(text: &str) -> Result<Job, rusqlite::Error> {
@@ -169,6 +195,31 @@ impl Engine for Sqlite {
             .and_then(|mut s| s.execute(params![job.hook, bytes as i64]))
             .map_err(|e| self.failed(e))?;
         Ok(seq)
+    }
+
+    fn moved(&mut self, seq: Seq, job: &Job, bytes: u64) -> Result<Option<u64>, StoreError> {
+        let text = serde_json::to_string(job).map_err(fail)?;
+        let before: Option<(String, i64)> = self
+            .db
+            .query_row("SELECT hook, bytes FROM jobs WHERE seq = ?1 AND state = 'pending'", [seq], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(fail)?;
+        let Some((hook, held)) = before else { return Ok(None) };
+        self.db
+            .execute(
+                "UPDATE jobs SET job = ?2, bytes = ?3, parts_done = 0 WHERE seq = ?1",
+                params![seq, text, bytes as i64],
+            )
+            .and_then(|_| {
+                self.db.execute(
+                    "UPDATE queues SET bytes = bytes - ?2 + ?3 WHERE hook = ?1",
+                    params![hook, held, bytes as i64],
+                )
+            })
+            .map_err(|e| self.failed(e))?;
+        Ok(Some(held as u64))
     }
 
     fn heads(&mut self) -> Result<Vec<Head>, StoreError> {
@@ -343,13 +394,7 @@ mod tests {
     use super::*;
 
     fn job(hook: &str, n: u32) -> Job {
-        Job {
-            hook: hook.into(),
-            backend: "chat".into(),
-            request_id: format!("r{n}"),
-            received_ms: 1_000 + n as u64,
-            posts: vec![format!("{{\"text\":\"{n}\"}}")],
-        }
+        Job::new(hook, "chat", &format!("r{n}"), 1_000 + n as u64, vec![format!("{{\"text\":\"{n}\"}}")])
     }
 
     fn committed<T>(db: &mut Sqlite, f: impl FnOnce(&mut Sqlite) -> T) -> T {
@@ -418,6 +463,31 @@ mod tests {
         db.db.execute_batch(RECOUNT).unwrap();
         let recounted: Vec<_> = counts(&mut db).into_iter().filter(|(_, p, d, _)| p + d > 0).collect();
         assert_eq!(recounted, kept.into_iter().filter(|(_, p, d, _)| p + d > 0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_store_of_a_newer_format_is_refused_and_an_older_one_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Sqlite::open(dir.path()).unwrap());
+        let file = dir.path().join("spool.sqlite3");
+        let version = |v: Option<i64>| {
+            let db = Connection::open(&file).unwrap();
+            if let Some(v) = v {
+                db.execute_batch(&format!("PRAGMA user_version = {v}")).unwrap();
+            }
+            db.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap()
+        };
+        assert_eq!(version(None), FORMAT, "a new store is written in this format");
+
+        version(Some(0));
+        drop(Sqlite::open(dir.path()).unwrap());
+        assert_eq!(version(None), FORMAT, "a store of the release before versions is marked");
+
+        version(Some(FORMAT + 1));
+        let refused = Sqlite::open(dir.path()).err().expect("a newer format is refused");
+        assert!(refused.0.contains(&file.display().to_string()), "names the file: {refused}");
+        assert!(refused.0.contains(&format!("format {}", FORMAT + 1)), "names the version: {refused}");
+        assert_eq!(version(None), FORMAT + 1, "and leaves it as it was");
     }
 
     #[test]

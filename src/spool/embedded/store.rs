@@ -8,7 +8,7 @@ use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
 
 /// A pending job at the head of its hook's queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     pub seq: Seq,
     pub job: Job,
@@ -27,6 +27,10 @@ pub trait Engine: Send {
     /// Stores a job as pending at the end of its hook's queue; `bytes` is what counts towards
     /// `max_bytes`.
     fn append(&mut self, job: &Job, bytes: u64) -> Result<Seq, StoreError>;
+    /// Replaces pending job `seq` by `job`, as it goes now that its hook points at another
+    /// backend; its posts start again from the first. Returns how many bytes it held before, or
+    /// `None` when no pending job has that id.
+    fn moved(&mut self, seq: Seq, job: &Job, bytes: u64) -> Result<Option<u64>, StoreError>;
     /// The oldest pending job of every hook.
     fn heads(&mut self) -> Result<Vec<Head>, StoreError>;
     /// Records an attempt's end for a pending job; returns the payload bytes the store let go (a

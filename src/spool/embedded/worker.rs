@@ -6,11 +6,13 @@ use super::store::Head;
 use super::Embedded;
 use crate::active::Active;
 use crate::delivery::http::pool::Pool;
+use crate::delivery::job::Job;
 use crate::delivery::kind;
 use crate::delivery::{self, job};
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
 use crate::spool::attempt::{self, decide, Pause, Settle};
+use crate::spool::route::{self, Posts, Target};
 use crate::spool::{gauges, Spool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -183,19 +185,16 @@ impl Shared {
                 wait = wait.min(Duration::from_millis(head.next_ms - now_ms));
                 continue;
             }
-            if let Some(until) = lock(&self.paused).get(&head.job.backend).copied() {
+            // A hook the rules no longer have is orphaned, and a job of a newer release is left
+            // for it: both wait in the store.
+            let active = self.active.load_full();
+            let Target::To { hook, backend } = route::target(&head.job, &active.rules) else { continue };
+            if let Some(until) = lock(&self.paused).get(&active.rules.backends[backend].name).copied() {
                 if let Some(left) = until.checked_duration_since(Instant::now()) {
                     wait = wait.min(left);
                     continue;
                 }
             }
-            // A hook or backend the rules no longer have is orphaned: kept until it returns.
-            let active = self.active.load_full();
-            let (Some(hook), Some(backend)) =
-                (active.rules.hook_named(&head.job.hook), active.rules.backend_index(&head.job.backend))
-            else {
-                continue;
-            };
             lock(&self.busy).insert(head.job.hook.clone());
             let shared = self.clone();
             tokio::spawn(async move {
@@ -208,10 +207,32 @@ impl Shared {
         wait
     }
 
-    /// Sends the job's remaining posts in order and records how it went.
-    async fn attempt(&self, head: Head, active: &Active, hook_index: usize, backend_index: usize) {
+    /// Sends the job's remaining posts in order and records how it went. A job whose hook now
+    /// points at another backend is first stored as it goes there (`route.rs`).
+    async fn attempt(&self, mut head: Head, active: &Active, hook_index: usize, backend_index: usize) {
         let hook = &active.rules.hooks[hook_index];
         let backend = &active.rules.backends[backend_index];
+        if head.job.backend != backend.name {
+            let moved = match route::posts(&head.job, &active.rules, hook_index, backend_index) {
+                Ok(Posts { posts, .. }) => Job {
+                    backend: backend.name.clone(),
+                    posts: posts.into_owned(),
+                    moved_from: Some(head.job.backend.clone()),
+                    ..head.job.clone()
+                },
+                Err(reason) => {
+                    let settle = Settle::Dead { parts_done: head.parts_done, attempts: head.attempts, reason };
+                    self.record(&head, settle, None).await;
+                    return;
+                }
+            };
+            if let Err(e) = self.spool.moved(&head, moved.clone()).await {
+                // Tried again at the next look at the store.
+                log::error!(target: "hookgate", request_id = head.job.request_id.as_str(); "spool: cannot store a job that follows its hook: {e}");
+                return;
+            }
+            head = Head { job: moved, parts_done: 0, ..head };
+        }
         let handles = active.handles.backend(backend_index);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = head.job.posts.iter().skip(head.parts_done).cloned();
@@ -230,7 +251,7 @@ impl Shared {
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
         let decision = decide(failure.as_ref(), done, attempts, &self.settings, jitter);
         if let Pause::For(wait) = &decision.pause {
-            lock(&self.paused).insert(head.job.backend.clone(), Instant::now() + *wait);
+            lock(&self.paused).insert(backend.name.clone(), Instant::now() + *wait);
         }
         let upstream = upstream.map_or(Cow::Borrowed("none"), kind::Upstream::label);
         self.record(&head, decision.settle, Some((attempts, upstream))).await;
@@ -251,7 +272,7 @@ impl Shared {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(5));
         }
-        attempt::recorded(&self.metrics, &head.job, &settle, number, &upstream);
+        attempt::recorded(&self.metrics, &head.job, &settle, number, &upstream, head.job.moved_from.as_deref());
     }
 
     /// The gauges, with the stored bytes counted again from the store.

@@ -16,7 +16,7 @@
 mod worker;
 
 use crate::active::Active;
-use crate::delivery::job::Job;
+use crate::delivery::job::{self, Job};
 use crate::observe::metrics::Metrics;
 use crate::rules::{NatsSettings, SpoolEngine, SpoolSettings};
 use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
@@ -27,11 +27,19 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::OnceCell;
 
-/// How long a request waits for JetStream to acknowledge its publish, retries included.
-const PUBLISH_WAIT: Duration = Duration::from_secs(5);
+/// How long a request waits for JetStream to acknowledge its publish, retries included; an
+/// acknowledgement that comes later is not taken.
+const PUBLISH_WAIT: Duration = Duration::from_secs(4);
+/// How far this machine's clock and the NATS servers' may disagree while the discard rule holds
+/// (docs/spool.md): a job is marked to be discarded if stored later than `PUBLISH_WAIT` plus
+/// this, and its request is answered 503 no sooner than `PUBLISH_WAIT` plus twice this.
+const CLOCK_MARGIN: Duration = Duration::from_millis(500);
+/// How long a job of a newer format waits before it is offered again, to an instance that
+/// may read it.
+const NEWER_WAIT: Duration = Duration::from_secs(5);
 /// One JetStream API call.
 const API_TIMEOUT: Duration = Duration::from_secs(3);
 /// Duplicate publishes of one message id are suppressed within this window.
@@ -60,9 +68,11 @@ struct Connection {
     dead: stream::Stream,
 }
 
-/// A dead letter as stored in `{stream}_DEAD`.
+/// A dead letter as stored in `{stream}_DEAD`: `v` is its format, as the job's (0 when absent).
 #[derive(Serialize, Deserialize)]
 struct DeadRecord {
+    #[serde(default)]
+    v: u32,
     job: Job,
     attempts: u32,
     reason: String,
@@ -102,6 +112,7 @@ async fn connect(nats: &NatsSettings, max_bytes: u64) -> Result<Connection, Stor
     js.set_timeout(API_TIMEOUT);
     let work = stream::Config {
         name: nats.stream.clone(),
+        description: Some(format_mark()),
         subjects: vec![format!("{}.>", nats.stream)],
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
@@ -113,6 +124,7 @@ async fn connect(nats: &NatsSettings, max_bytes: u64) -> Result<Connection, Stor
     };
     let dead = stream::Config {
         name: dead_stream(nats),
+        description: Some(format_mark()),
         subjects: vec![format!("{}.>", dead_stream(nats))],
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
@@ -123,7 +135,57 @@ async fn connect(nats: &NatsSettings, max_bytes: u64) -> Result<Connection, Stor
     let stream_error = |name: &str, e: &dyn std::fmt::Display| StoreError(format!("JetStream stream {name}: {e}"));
     let work = js.get_or_create_stream(work).await.map_err(|e| stream_error(&nats.stream, &e))?;
     let dead = js.get_or_create_stream(dead).await.map_err(|e| stream_error(&dead_stream(nats), &e))?;
+    for stream in [&work, &dead] {
+        let config = &stream.cached_info().config;
+        match stream_format(config.description.as_deref()) {
+            format if format > job::FORMAT => {
+                return Err(StoreError(format!(
+                    "JetStream stream {} is in spool format {format}, written by a newer hookgate; this one reads \
+                     formats up to {}",
+                    config.name,
+                    job::FORMAT
+                )))
+            }
+            format if format < job::FORMAT => {
+                // Older streams need no change but the mark, so the next release can tell.
+                let marked = stream::Config { description: Some(format_mark()), ..config.clone() };
+                js.update_stream(&marked).await.map_err(|e| stream_error(&config.name, &e))?;
+            }
+            _ => {}
+        }
+    }
     Ok(Connection { client, js, work, dead })
+}
+
+/// The description a stream of this format carries; streams made before formats have none.
+fn format_mark() -> String {
+    format!("hookgate spool, format {}", job::FORMAT)
+}
+
+/// The format a stream's description names: 0 for none.
+fn stream_format(description: Option<&str>) -> u32 {
+    description.and_then(|d| d.strip_prefix("hookgate spool, format ")).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The times of one publish: until when an acknowledgement is taken, the `give_up_ms` its job
+/// carries, and when a failure may be answered.
+struct Window {
+    started: Instant,
+    acks_until: Instant,
+    give_up_ms: u64,
+    answer_at: Instant,
+}
+
+impl Window {
+    fn open() -> Window {
+        let started = Instant::now();
+        Window {
+            started,
+            acks_until: started + PUBLISH_WAIT,
+            give_up_ms: job::now_ms(SystemTime::now()) + (PUBLISH_WAIT + CLOCK_MARGIN).as_millis() as u64,
+            answer_at: started + PUBLISH_WAIT + 2 * CLOCK_MARGIN,
+        }
+    }
 }
 
 fn dead_stream(nats: &NatsSettings) -> String {
@@ -169,43 +231,63 @@ impl Nats {
             .and_then(|rest| rest.strip_prefix('.'))
     }
 
+    /// Publishes a job, marked with the moment its request gives up waiting: a copy the stream
+    /// takes after that (the client sends what it held while it thought itself connected, once it
+    /// is connected again) is discarded by the worker, since its request was answered 503.
+    async fn publish_job(&self, subject: String, id: String, mut job: Job) -> Result<(), Refused> {
+        let window = Window::open();
+        job.give_up_ms = Some(window.give_up_ms);
+        let payload = serde_json::to_vec(&job).map_err(failed)?;
+        self.publish(subject, id, payload, window).await
+    }
+
     /// Publishes and waits for JetStream's acknowledgement, trying again with the same message id
-    /// until `PUBLISH_WAIT` has passed: a repeat of a publish that was stored is suppressed.
-    /// Nothing is published while the client is disconnected: the client would hold it and send
-    /// it after reconnecting, long after the request was answered 503.
-    async fn publish(&self, subject: String, id: String, payload: Vec<u8>) -> Result<(), Refused> {
+    /// until the window's acknowledgements close: a repeat of a publish that was stored is
+    /// suppressed. Nothing is published while the client is disconnected. A publish that failed
+    /// after anything was sent is answered only once the window has closed, so whatever the
+    /// stream takes from then on is past the job's `give_up_ms`.
+    async fn publish(&self, subject: String, id: String, payload: Vec<u8>, window: Window) -> Result<(), Refused> {
         let connection = self.connection().await?;
         let js = &connection.js;
-        let started = Instant::now();
-        let deadline = started + PUBLISH_WAIT;
-        loop {
+        let mut sent = false;
+        let error = loop {
+            let left = window.acks_until.saturating_duration_since(Instant::now());
             if connection.client.connection_state() != async_nats::connection::State::Connected {
-                if Instant::now() + Duration::from_millis(100) >= deadline {
-                    return Err(Refused::Store(failed("not connected to any NATS server")));
+                if left <= Duration::from_millis(100) {
+                    break failed("not connected to any NATS server");
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+            sent = true;
             let message = PublishMessage::build().message_id(&id).payload(payload.clone().into());
-            let error = match js.send_publish(subject.clone(), message).await {
-                Ok(ack) => match ack.await {
-                    Ok(_) => {
-                        self.metrics.spool().committed(started.elapsed());
-                        return Ok(());
-                    }
-                    Err(e) => e,
-                },
-                Err(e) => e,
+            let attempt = async {
+                match js.send_publish(subject.clone(), message).await {
+                    Ok(ack) => ack.await,
+                    Err(e) => Err(e),
+                }
             };
-            // JetStream refuses a message past the stream's max_bytes (discard new).
+            let error = match tokio::time::timeout(left, attempt).await {
+                Ok(Ok(_)) => {
+                    self.metrics.spool().committed(window.started.elapsed());
+                    return Ok(());
+                }
+                Ok(Err(error)) => error,
+                Err(_) => break failed("the publish was not acknowledged in time"),
+            };
+            // JetStream refuses a message past the stream's max_bytes (discard new): not stored.
             if error.kind() == PublishErrorKind::Other && error.to_string().contains("maximum bytes") {
                 return Err(Refused::Full);
             }
-            if Instant::now() + Duration::from_millis(200) >= deadline {
-                return Err(Refused::Store(failed(format!("the publish was not acknowledged: {error}"))));
+            if left <= Duration::from_millis(200) {
+                break failed(format!("the publish was not acknowledged: {error}"));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        if sent {
+            tokio::time::sleep_until(window.answer_at.into()).await;
         }
+        Err(Refused::Store(error))
     }
 
     /// Messages per hook in one stream.
@@ -232,6 +314,9 @@ impl Nats {
             let Ok(message) = dead.get_first_raw_message_by_subject(&subject, from).await else { break };
             from = message.sequence + 1;
             match serde_json::from_slice::<DeadRecord>(&message.payload) {
+                Ok(record) if record.v > job::FORMAT => {
+                    log::warn!(target: "hookgate", "spool: dead letter {} of {hook} is of format {}, newer than this release's; left out", message.sequence, record.v)
+                }
                 Ok(record) => records.push((message.sequence as Seq, record)),
                 Err(e) => {
                     log::error!(target: "hookgate", "spool: dead letter {} of {hook} is unreadable: {e}", message.sequence)
@@ -249,14 +334,13 @@ impl Nats {
         if message.subject.as_str() != self.dead_subject(hook) {
             return Ok(None);
         }
-        Ok(serde_json::from_slice(&message.payload).ok())
+        Ok(serde_json::from_slice(&message.payload).ok().filter(|r: &DeadRecord| r.v <= job::FORMAT))
     }
 
     /// Puts a dead letter back at the end of its hook's queue and removes it from the dead.
     async fn replay_one(&self, hook: &str, seq: Seq, record: DeadRecord) -> Result<(), StoreError> {
-        let payload = serde_json::to_vec(&record.job).map_err(failed)?;
         let id = format!("replay.{}.{seq}", dead_stream(&self.nats));
-        self.publish(self.work_subject(hook), id, payload).await.map_err(|e| match e {
+        self.publish_job(self.work_subject(hook), id, record.job).await.map_err(|e| match e {
             Refused::Full => failed("the stream holds max_bytes already"),
             Refused::Store(e) => e,
         })?;
@@ -276,9 +360,8 @@ impl Nats {
 #[async_trait]
 impl Spool for Nats {
     async fn append(&self, job: Job) -> Result<(), Refused> {
-        let payload = serde_json::to_vec(&job).map_err(failed)?;
         let id = format!("{}.{}.{}", job.hook, job.request_id, job.received_ms);
-        self.publish(self.work_subject(&job.hook), id, payload).await
+        self.publish_job(self.work_subject(&job.hook), id, job).await
     }
 
     async fn status(&self) -> Result<Vec<(String, HookStatus)>, StoreError> {

@@ -2,15 +2,16 @@
 //! messages through the hook's durable consumer. The consumer lets one message out at a time
 //! across every instance, so whichever instance holds it, the hook's order holds.
 
-use super::{DeadRecord, Nats};
+use super::{DeadRecord, Nats, NEWER_WAIT};
 use crate::active::Active;
 use crate::delivery::http::pool::Pool;
 use crate::delivery::job::{self, Job};
 use crate::delivery::kind;
 use crate::delivery::{self};
-use crate::observe::metrics::Metrics;
+use crate::observe::metrics::{Metrics, STORED_AFTER_REFUSAL};
 use crate::rules::Delivery;
 use crate::spool::attempt::{self, decide, Pause, Settle};
+use crate::spool::route::{self, Posts, Target};
 use crate::spool::{gauges, Spool};
 use arc_swap::ArcSwap;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
@@ -52,9 +53,10 @@ struct Shared {
     stopping: AtomicBool,
     /// Backends that answered 429, paused until then.
     paused: Mutex<HashMap<String, Instant>>,
-    /// Posts of a job already accepted, by stream sequence: JetStream's messages cannot be
-    /// changed, so this instance remembers them; another instance sends them again.
-    parts_done: Mutex<HashMap<u64, usize>>,
+    /// Posts of a job already accepted, by stream sequence, with the backend that took them:
+    /// JetStream's messages cannot be changed, so this instance remembers them; another
+    /// instance sends them again.
+    parts_done: Mutex<HashMap<u64, (String, usize)>>,
 }
 
 /// The durable consumer of a hook. Names cannot hold `.`, which hook names may; they cannot
@@ -185,6 +187,7 @@ impl Shared {
     async fn deliver(&self, message: Message) {
         let Ok(info) = message.info() else { return };
         let (seq, attempts) = (info.stream_sequence, info.delivered.max(1) as u32);
+        let stored_ms = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         let job: Job = match serde_json::from_slice(&message.payload) {
             Ok(job) => job,
             Err(e) => {
@@ -194,27 +197,52 @@ impl Shared {
                 return;
             }
         };
+        if job.give_up_ms.is_some_and(|give_up_ms| stored_ms > give_up_ms) {
+            self.discard(&message, seq, &job, stored_ms).await;
+            return;
+        }
         let now_ms = job::now_ms(SystemTime::now());
         if attempt::too_old(&job, &self.spool.settings, now_ms) {
             let settle = Settle::Dead { parts_done: 0, attempts: attempts - 1, reason: attempt::TOO_OLD.into() };
-            self.settle(&message, seq, &job, settle, attempts - 1, Cow::Borrowed("none")).await;
+            self.settle(&message, seq, &job, settle, attempts - 1, Cow::Borrowed("none"), None).await;
             return;
         }
-        let paused =
-            lock(&self.paused).get(&job.backend).and_then(|until| until.checked_duration_since(Instant::now()));
         let active = self.active.load_full();
-        let (hook, backend) = (active.rules.hook_named(&job.hook), active.rules.backend_index(&job.backend));
-        let (Some(hook), Some(backend), None) = (hook, backend, paused) else {
-            // A paused backend, or a hook or backend the rules no longer have: not an attempt.
-            let _ = message.ack_with(AckKind::Nak(Some(paused.unwrap_or(LOOK)))).await;
-            return;
+        let (hook, backend) = match route::target(&job, &active.rules) {
+            Target::To { hook, backend } => (hook, backend),
+            Target::Newer => {
+                log::warn!(target: "hookgate", request_id = job.request_id.as_str(); "spool: message {seq} is of format {}, newer than this release's; left for an instance that reads it", job.v);
+                let _ = message.ack_with(AckKind::Nak(Some(NEWER_WAIT))).await;
+                return;
+            }
+            // A hook the rules no longer have: not an attempt; it waits, orphaned.
+            Target::Orphaned => {
+                let _ = message.ack_with(AckKind::Nak(Some(LOOK))).await;
+                return;
+            }
         };
-        let done_before = lock(&self.parts_done).get(&seq).copied().unwrap_or(0);
-        let hook_rules = &active.rules.hooks[hook];
         let backend_rules = &active.rules.backends[backend];
+        let paused =
+            lock(&self.paused).get(&backend_rules.name).and_then(|until| until.checked_duration_since(Instant::now()));
+        if let Some(paused) = paused {
+            let _ = message.ack_with(AckKind::Nak(Some(paused))).await;
+            return;
+        }
+        let Posts { posts, moved_from } = match route::posts(&job, &active.rules, hook, backend) {
+            Ok(posts) => posts,
+            Err(reason) => {
+                let settle = Settle::Dead { parts_done: 0, attempts: attempts - 1, reason };
+                self.settle(&message, seq, &job, settle, attempts - 1, Cow::Borrowed("none"), None).await;
+                return;
+            }
+        };
+        // Parts done count against the posts of the backend they went to.
+        let done_before =
+            lock(&self.parts_done).get(&seq).filter(|(to, _)| *to == backend_rules.name).map_or(0, |(_, done)| *done);
+        let hook_rules = &active.rules.hooks[hook];
         let handles = active.handles.backend(backend);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
-        let remaining = job.posts.iter().skip(done_before).cloned();
+        let remaining = posts.iter().skip(done_before).cloned();
         let sending = delivery::send_posts(
             remaining,
             done_before,
@@ -236,13 +264,38 @@ impl Shared {
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
         let decision = decide(sent.failure.as_ref(), done, attempts, &self.spool.settings, jitter);
         if let Pause::For(wait) = &decision.pause {
-            lock(&self.paused).insert(job.backend.clone(), Instant::now() + *wait);
+            lock(&self.paused).insert(backend_rules.name.clone(), Instant::now() + *wait);
+        }
+        if let Settle::Retry { parts_done, .. } = &decision.settle {
+            lock(&self.parts_done).insert(seq, (backend_rules.name.clone(), *parts_done));
         }
         let upstream = sent.upstream.map_or(Cow::Borrowed("none"), kind::Upstream::label);
-        self.settle(&message, seq, &job, decision.settle, attempts, upstream).await;
+        self.settle(&message, seq, &job, decision.settle, attempts, upstream, moved_from).await;
+    }
+
+    /// Takes a message off the stream undelivered: the store took it after its request had
+    /// been answered 503 (contract section 17), so the client sends it again.
+    async fn discard(&self, message: &Message, seq: u64, job: &Job, stored_ms: u64) {
+        if let Err(e) = message.double_ack().await {
+            // Offered again after ACK_WAIT, and discarded then.
+            log::error!(target: "hookgate", request_id = job.request_id.as_str(); "spool: cannot discard message {seq}: {e}");
+            return;
+        }
+        lock(&self.parts_done).remove(&seq);
+        self.metrics.spool().discarded(&job.hook, STORED_AFTER_REFUSAL);
+        let late_ms = stored_ms.saturating_sub(job.give_up_ms.unwrap_or(stored_ms));
+        log::warn!(
+            target: "hookgate::spool",
+            request_id = job.request_id.as_str(),
+            hook = job.hook.as_str(),
+            reason = STORED_AFTER_REFUSAL,
+            late_ms = late_ms;
+            "discarded: the store took this message after its request was answered 503"
+        );
     }
 
     /// Tells JetStream what became of the message, then logs and counts the attempt.
+    #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
         message: &Message,
@@ -251,11 +304,11 @@ impl Shared {
         settle: Settle,
         number: u32,
         upstream: Cow<'_, str>,
+        moved_from: Option<&str>,
     ) {
         let told = match &settle {
             Settle::Delivered => message.double_ack().await.map_err(|e| e.to_string()),
-            Settle::Retry { parts_done, next_ms, error, .. } => {
-                lock(&self.parts_done).insert(seq, *parts_done);
+            Settle::Retry { next_ms, error, .. } => {
                 self.spool.note(&job.hook, Some((error.clone(), *next_ms)));
                 let wait = Duration::from_millis(next_ms.saturating_sub(job::now_ms(SystemTime::now())));
                 message.ack_with(AckKind::Nak(Some(wait))).await.map_err(|e| e.to_string())
@@ -270,15 +323,16 @@ impl Shared {
             // JetStream gives the message out again after ACK_WAIT: within the at-least-once window.
             log::error!(target: "hookgate", request_id = job.request_id.as_str(); "spool: cannot tell NATS how an attempt ended: {e}");
         }
-        attempt::recorded(&self.metrics, job, &settle, number, &upstream);
+        attempt::recorded(&self.metrics, job, &settle, number, &upstream, moved_from);
     }
 
     /// Stores a dead letter in `{stream}_DEAD`, then takes the message off the work queue.
     async fn bury(&self, message: &Message, seq: u64, job: &Job, attempts: u32, reason: &str) -> Result<(), String> {
-        let record = DeadRecord { job: job.clone(), attempts, reason: reason.to_owned() };
+        let record = DeadRecord { v: job::FORMAT, job: job.clone(), attempts, reason: reason.to_owned() };
         let payload = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
         let id = format!("dead.{}.{seq}", self.spool.nats.stream);
-        if let Err(e) = self.spool.publish(self.spool.dead_subject(&job.hook), id, payload).await {
+        let subject = self.spool.dead_subject(&job.hook);
+        if let Err(e) = self.spool.publish(subject, id, payload, super::Window::open()).await {
             let _ = message.ack_with(AckKind::Nak(Some(LOOK))).await;
             return Err(format!("the dead letter was not stored, the message stays queued: {e}"));
         }
