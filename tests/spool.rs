@@ -546,7 +546,7 @@ fn spool_then_move(
     gateway.wait_for_log("rules reloaded");
     let canonical = [
         r#"{"text":"first","username":"ops"}"#,
-        r##"{"text":"second **bold**","username":"ops","attachments":[{"color":"#2eb886","title":"build","text":"green"}]}"##,
+        r#"{"text":"second *bold*","username":"ops","attachments":[{"color":"good","title":"build","text":"green"}]}"#,
         r#"{"text":"a third message, long enough to be split in two by a small backend","username":"ops"}"#,
     ];
     (gateway, canonical.map(String::from).to_vec())
@@ -563,7 +563,8 @@ fn stored_messages_follow_their_hook_to_a_log_backend() {
     assert_eq!(lines, canonical, "the canonical payloads, in order");
     let moved = gateway.wait_for_log("moved_from=old");
     assert!(moved.contains("outcome=delivered") && moved.contains("upstream=log"), "{moved}");
-    assert_eq!(admin_json(&gateway, "GET", "/spool").1["hooks"]["alerts"]["pending"], 0);
+    let status = admin_json(&gateway, "GET", "/spool").1;
+    assert!(status["hooks"].get("alerts").is_none(), "nothing left stored: {status}");
 }
 
 /// Within one kind: a hook moved to another Mattermost backend (another server, another
@@ -574,11 +575,7 @@ fn stored_messages_follow_their_hook_to_another_mattermost() {
     let target = RecordingBackend::start();
     let backend = format!("{}\nmax_message_chars = 40", mattermost("new", &target.url()));
     let (gateway, canonical) = spool_then_move(spool.path(), &backend, "new", "backend_key = \"mmnew\"");
-    let deadline = Instant::now() + WAIT;
-    while target.texts().concat().len() < 100 {
-        assert!(Instant::now() < deadline, "delivered: {:?}", target.texts());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_received(&target, 4, WAIT);
     let received = target.received();
     assert!(
         received.iter().all(|r| r.path == "/hooks/mmnew"),
@@ -586,9 +583,49 @@ fn stored_messages_follow_their_hook_to_another_mattermost() {
         received.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
     let texts = target.texts();
-    assert_eq!(&texts[..2], ["first", "second **bold**"]);
+    assert_eq!(&texts[..2], ["first", "second *bold*"]);
     assert!(texts.len() > 3 && texts.iter().all(|t| t.chars().count() <= 40), "split for the new backend: {texts:?}");
     let third: serde_json::Value = serde_json::from_str(&canonical[2]).unwrap();
     assert_eq!(texts[2..].concat(), third["text"].as_str().unwrap());
     assert!(gateway.wait_for_log("moved_from=old").contains("outcome=delivered"));
+}
+
+/// The gauges show the backlog while the backend is down (contract section 17):
+/// `hookgate_spool_messages` is never more than 2 seconds behind `GET /spool`.
+#[test]
+fn the_pending_gauge_keeps_up_with_the_store_while_the_backend_is_down() {
+    let spool = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    backend.stop();
+    let gateway = GatewayProcess::start(&rules(&backend.url(), spool.path(), ""));
+    let gauge = r#"hookgate_spool_messages{hook="alerts",state="pending"}"#;
+    let posting = AtomicBool::new(true);
+    let samples: Vec<(Instant, u64, u64)> = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..40 {
+                assert_eq!(post(&gateway, "key-spool", &format!("m{i}")).0, 200);
+                std::thread::sleep(Duration::from_millis(75));
+            }
+            posting.store(false, Ordering::Release);
+        });
+        let mut samples = Vec::new();
+        let mut quiet_since = None;
+        while quiet_since.is_none_or(|at: Instant| at.elapsed() < Duration::from_millis(2_500)) {
+            let stored = admin_json(&gateway, "GET", "/spool").1["hooks"]["alerts"]["pending"].as_u64().unwrap_or(0);
+            let shown = gateway.metric(gauge).unwrap_or(0.0) as u64;
+            samples.push((Instant::now(), stored, shown));
+            if quiet_since.is_none() && !posting.load(Ordering::Acquire) {
+                quiet_since = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        samples
+    });
+    for &(at, _, shown) in &samples {
+        let due = samples.iter().take_while(|(t, ..)| *t + Duration::from_secs(2) <= at).last();
+        if let Some(&(_, stored_then, _)) = due {
+            assert!(shown >= stored_then, "the gauge showed {shown}, the store held {stored_then} two seconds before");
+        }
+    }
+    assert_eq!(samples.last().map(|s| (s.1, s.2)), Some((40, 40)), "both show the whole backlog at the end");
 }

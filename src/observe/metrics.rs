@@ -213,6 +213,7 @@ impl Metrics {
                 commits: histogram_vec(&r, "hookgate_spool_commit_duration_seconds", "Time of one spool commit.", &[])
                     .with_label_values::<&str>(&[]),
                 bytes: gauge(&r, "hookgate_spool_bytes", "Payload bytes stored in the spool, pending and dead."),
+                shown: std::sync::Mutex::new(Vec::new()),
             },
             stage_decode: stages.with_label_values(&["decode"]),
             stage_translate: stages.with_label_values(&["translate"]),
@@ -466,6 +467,8 @@ pub struct SpoolMetrics {
     discarded: IntCounterVec,
     commits: Histogram,
     bytes: IntGauge,
+    /// The hooks the gauges show now.
+    shown: std::sync::Mutex<Vec<String>>,
 }
 
 impl SpoolMetrics {
@@ -493,13 +496,22 @@ impl SpoolMetrics {
 
     /// The store as it is now: per hook, pending and dead messages and the oldest pending age in
     /// seconds.
+    /// Series are set in place and only a hook no longer listed loses its own, so a scrape
+    /// never sees the gauges empty between two updates.
     pub fn stored(&self, hooks: &[(&str, u64, u64, f64)], bytes: u64) {
-        self.messages.reset();
-        self.oldest.reset();
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in shown.iter().filter(|h| !hooks.iter().any(|(hook, ..)| *hook == h.as_str())) {
+            for state in ["pending", "dead"] {
+                let _ = self.messages.remove_label_values(&[gone.as_str(), state]);
+            }
+            let _ = self.oldest.remove_label_values(&[gone.as_str()]);
+        }
+        shown.clear();
         for (hook, pending, dead, oldest) in hooks {
             self.messages.with_label_values(&[hook, "pending"]).set(*pending as i64);
             self.messages.with_label_values(&[hook, "dead"]).set(*dead as i64);
             self.oldest.with_label_values(&[hook]).set(*oldest);
+            shown.push((*hook).to_owned());
         }
         self.bytes.set(bytes as i64);
     }
