@@ -100,6 +100,10 @@ pub async fn read<S: AsyncRead + Unpin>(stream: &mut S, keep_body: bool) -> io::
     let mut buf = Vec::with_capacity(1024);
     let head = loop {
         match parse_head(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))? {
+            // httparse takes any three digits; HTTP's statuses start at 100 (found by fuzz/answer).
+            Some(head) if head.answer.status < 100 => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "answer status below 100"));
+            }
             Some(head) if (100..200).contains(&head.answer.status) && head.answer.status != 101 => {
                 buf.drain(..head.len);
             }
@@ -304,6 +308,7 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\nContent-Le", Err(io::ErrorKind::UnexpectedEof.into())),
             (b"", Err(io::ErrorKind::UnexpectedEof.into())),
             (b"garbage\r\n\r\n", Err(io::ErrorKind::InvalidData.into())),
+            (b"HTTP/1.1 021 F429\r\nContent-Length: 0\r\n\r\n", Err(io::ErrorKind::InvalidData.into())),
             (many_headers.as_bytes(), Err(io::ErrorKind::InvalidData.into())),
         ];
         for (raw, want) in cases {
