@@ -443,3 +443,31 @@ impl Spool for Nats {
         crate::spool::Worker(Box::new(worker::Worker::new(self, active, metrics)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_names_its_format_in_its_description() {
+        assert_eq!(stream_format(Some(&format_mark())), job::FORMAT);
+        assert_eq!(stream_format(None), 0, "streams made before formats have no description");
+        assert_eq!(stream_format(Some("made by hand")), 0);
+        assert_eq!(stream_format(Some("hookgate spool, format 12")), 12);
+    }
+
+    /// The times a publish keeps: acknowledgements until `PUBLISH_WAIT`, the job's mark a margin
+    /// later, a failure answered a margin after that, so a message stored after the answer is
+    /// always past its mark, even with clocks a margin apart.
+    #[test]
+    fn a_publish_window_answers_a_failure_only_after_its_mark() {
+        let before = job::now_ms(SystemTime::now());
+        let window = Window::open();
+        let after = job::now_ms(SystemTime::now());
+        let margin = CLOCK_MARGIN.as_millis() as u64;
+        let wait = PUBLISH_WAIT.as_millis() as u64;
+        assert!((before + wait + margin..=after + wait + margin).contains(&window.give_up_ms));
+        assert_eq!(window.acks_until - window.started, PUBLISH_WAIT);
+        assert_eq!(window.answer_at - window.acks_until, 2 * CLOCK_MARGIN);
+    }
+}
