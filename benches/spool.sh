@@ -6,6 +6,7 @@
 # least 10,000 durably accepted messages per second with p99 under 10 ms, direct mode unchanged.
 #
 # Usage: benches/spool.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx, wrk, curl)
+# HOOKGATE_BIN runs another hookgate binary (the one before a change, say) instead of this build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -44,8 +45,9 @@ backend_key = "abc"
 rate = 0
 delivery = "spool"
 EOF
-cargo build --release --quiet
-./target/release/hookgate serve --rules "$work/rules" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin_port" \
+bin=${HOOKGATE_BIN:-}
+if [ -z "$bin" ]; then cargo build --release --quiet; bin=./target/release/hookgate; fi
+"$bin" serve --rules "$work/rules" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin_port" \
   --pid-file "$work/h.pid" --upgrade-sock "$work/h.sock" >/dev/null 2>"$work/hookgate.log" & pid=$!; pids+=($pid)
 wait_port "$backend_port"; wait_port "$port"
 
