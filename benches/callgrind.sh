@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Instructions per request in user space, the figure a noisy machine cannot blur: hookgate under
+# callgrind behind one keep-alive connection that posts the e2e's 250-byte JSON message, once
+# SMALL times (200) and once LARGE times (1,200); the difference divided by LARGE - SMALL is what
+# one request costs, with start-up and shutdown taken out. Background work that runs by the clock
+# (timers, the reloader) still adds a few million instructions to a run, so a larger LARGE gives a
+# steadier figure. Each binary named is measured the same way (this build when
+# none is), so an old and a new build can be compared in one run.
+#
+# Usage: [SMALL=200] [LARGE=1200] benches/callgrind.sh [BINARY ...]   (needs valgrind, nginx, python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source benches/common.sh
+command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
+
+bins=("$@")
+if [ ${#bins[@]} -eq 0 ]; then cargo build --release --quiet; bins=(./target/release/hookgate); fi
+backend_port=$(free_port)
+ok_backend "$backend_port"
+mkdir -p "$work/rules"
+cat > "$work/rules/bench.toml" <<EOF
+[backends.chat]
+kind = "mattermost"
+url = "http://127.0.0.1:$backend_port"
+
+[[hooks]]
+name = "bench"
+key = "benchkey"
+backend = "chat"
+backend_key = "abc123generatedkey"
+channel = "builds"
+markup = "slack"
+rate = 0
+
+[hooks.overrides]
+icon = "ignore"
+channels = ["^builds$", "^@"]
+
+[slack.users]
+U024BE7LH = "alice"
+EOF
+wait_port "$backend_port"
+
+# posts COUNT PORT: one keep-alive connection, COUNT posts, each answered `ok`.
+posts() {
+  python3 - "$1" "$2" <<'PY'
+import http.client, sys
+count, port = int(sys.argv[1]), int(sys.argv[2])
+message = '{"text":"Build *#4521* of hookgate/main passed in 3m12s by <@U024BE7LH>: 214 tests, 0 failures. <https://ci.example/builds/4521|Build log> and artifacts are ready.","username":"ci","icon_emoji":":white_check_mark:","channel":"builds"}'
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for _ in range(count):
+    conn.request("POST", "/hooks/benchkey", body=message, headers={"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    assert answer.read() == b"ok", answer.status
+PY
+}
+
+# instructions BINARY COUNT: the user-space instructions of a whole run serving COUNT posts.
+instructions() {
+  local port admin out
+  port=$(free_port); admin=$(free_port); out="$work/callgrind.$RANDOM"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$1" serve --rules "$work/rules" \
+    --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --log-level warn \
+    --pid-file "$work/cg.pid" --upgrade-sock "$work/cg.sock" >/dev/null 2>"$work/cg.log" &
+  local pid=$!
+  for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  posts "$2" "$port"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  awk '/^summary:/ {print $2}' "$out"
+}
+
+small_n=${SMALL:-200}; large_n=${LARGE:-1200}
+printf '%-40s %14s %14s %12s\n' binary "Ir ($small_n)" "Ir ($large_n)" "Ir/request"
+for bin in "${bins[@]}"; do
+  small=$(instructions "$bin" "$small_n")
+  large=$(instructions "$bin" "$large_n")
+  printf '%-40s %14s %14s %12s\n' "$bin" "$small" "$large" "$(( (large - small) / (large_n - small_n) ))"
+done
