@@ -16,6 +16,29 @@ use std::time::{Duration, Instant};
 /// Bound on every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A loopback port for a server a test starts, free when handed out. Ports come from below
+/// Linux's ephemeral range (32768 and up, where the kernel picks ports for port 0 and for
+/// outgoing connections) and are never handed out twice in one test process. Binding port 0 and
+/// letting go, as before, raced: two gateways started at once could be given the same port, and
+/// a test waiting for its gateway's webhook listener found another gateway's admin listener
+/// there (seen once in `make test`).
+pub fn free_port() -> u16 {
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test binaries run one after another; starting each at its own place keeps a port one just
+    // closed (TIME_WAIT) from being the next one's first.
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let n = u32::from(NEXT.fetch_add(1, Ordering::SeqCst));
+        let port = (FIRST + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN);
+}
+
 /// A request as the recording backend received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -287,7 +310,10 @@ impl GatewayProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["serve", "--rules"])
             .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", free_port()))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

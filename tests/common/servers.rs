@@ -1,15 +1,12 @@
 //! Real servers the tests start on loopback: Debian's `redis-server` and `nats-server`, each in a
 //! directory of its own, on a free port, stopped by its PID when the test ends.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use super::free_port;
 
 /// Panics with how to install `program` when it is missing: `make test` installs it.
 fn require(program: &str, package: &str) {
