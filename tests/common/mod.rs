@@ -333,7 +333,7 @@ impl GatewayProcess {
             }
         };
         // The addresses are logged before pingora binds them: wait until they accept.
-        for listener in [Some(addr), tls_addr].into_iter().flatten() {
+        for listener in [Some(addr), tls_addr, Some(admin)].into_iter().flatten() {
             while TcpStream::connect(listener).is_err() {
                 assert!(
                     Instant::now() < deadline,
