@@ -18,27 +18,7 @@ if [ ${#bins[@]} -eq 0 ]; then cargo build --release --quiet; bins=(./target/rel
 backend_port=$(free_port)
 ok_backend "$backend_port"
 mkdir -p "$work/rules"
-cat > "$work/rules/bench.toml" <<EOF
-[backends.chat]
-kind = "mattermost"
-url = "http://127.0.0.1:$backend_port"
-
-[[hooks]]
-name = "bench"
-key = "benchkey"
-backend = "chat"
-backend_key = "abc123generatedkey"
-channel = "builds"
-markup = "slack"
-rate = 0
-
-[hooks.overrides]
-icon = "ignore"
-channels = ["^builds$", "^@"]
-
-[slack.users]
-U024BE7LH = "alice"
-EOF
+bench_rules "$backend_port" > "$work/rules/bench.toml"
 wait_port "$backend_port"
 
 # posts COUNT PORT: one keep-alive connection, COUNT posts, each answered `ok`.

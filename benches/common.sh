@@ -37,3 +37,28 @@ wrk_row() {
   printf '%-6s %-18s %10s %10s %10s %8s\n' "$2" "$1" "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')" \
     "$(echo "$out" | percentile_us 50)" "$(echo "$out" | percentile_us 99)" "$(echo "$out" | awk '/Non-2xx/ {n=$5} END {print n+0}')"
 }
+# bench_rules BACKEND_PORT: the rules of the end-to-end measurements (e2e.sh, callgrind.sh): one
+# hook with Slack markup, a channel rule, an ignored icon and a user map, on a mattermost backend.
+bench_rules() {
+  cat <<EOF
+[backends.chat]
+kind = "mattermost"
+url = "http://127.0.0.1:$1"
+
+[[hooks]]
+name = "bench"
+key = "benchkey"
+backend = "chat"
+backend_key = "abc123generatedkey"
+channel = "builds"
+markup = "slack"
+rate = 0
+
+[hooks.overrides]
+icon = "ignore"
+channels = ["^builds$", "^@"]
+
+[slack.users]
+U024BE7LH = "alice"
+EOF
+}

@@ -61,27 +61,7 @@ ok_backend "$backend_port"
 nginx -p "$work/proxy" -c nginx.conf -g 'daemon off;' & pids+=($!)
 
 mkdir -p "$work/rules"
-cat > "$work/rules/bench.toml" <<EOF
-[backends.chat]
-kind = "mattermost"
-url = "http://127.0.0.1:$backend_port"
-
-[[hooks]]
-name = "bench"
-key = "benchkey"
-backend = "chat"
-backend_key = "abc123generatedkey"
-channel = "builds"
-markup = "slack"
-rate = 0
-
-[hooks.overrides]
-icon = "ignore"
-channels = ["^builds$", "^@"]
-
-[slack.users]
-U024BE7LH = "alice"
-EOF
+bench_rules "$backend_port" > "$work/rules/bench.toml"
 # This build also serves HTTPS; a baseline binary may predate listen_tls, so it keeps the rules above.
 mkdir -p "$work/rules-tls"
 cp "$work/rules/bench.toml" "$work/rules-tls/"
