@@ -1,7 +1,7 @@
 //! Stored formats across releases (contract section 17): what the release before format
 //! versions stored, in the embedded store and in JetStream streams, is read and delivered by this
-//! one; a store of a newer format than this release knows stops it at start, naming the file and
-//! the version.
+//! one; a store or stream of a newer format than this release knows stops it at start, naming
+//! the file (the stream) and the version.
 //!
 //! The fixtures in tests/data/spool-v0 were written by that release (commit 7cef4c9) with the
 //! backends down (tests/data/spool-v0/make.sh says how): hook `alerts` on a Mattermost backend with
@@ -136,19 +136,17 @@ fn the_embedded_store_of_the_release_before_formats_is_delivered() {
     assert_eq!(user_version(&file, None), "1", "marked with this release's format");
 }
 
-#[test]
-fn an_embedded_store_of_a_newer_format_stops_the_gateway_at_start() {
-    let spool = tempfile::tempdir().unwrap();
-    let file = spool.path().join("spool.sqlite3");
-    std::fs::copy(fixture("embedded/spool.sqlite3"), &file).unwrap();
-    user_version(&file, Some(7));
+/// Runs `hookgate serve` on `rules`, which must stop it at start; returns what it said.
+fn serve_refuses(rules: &str) -> String {
     let rules_dir = tempfile::tempdir().unwrap();
-    let spool_line = format!("path = {:?}", spool.path().display().to_string());
-    std::fs::write(rules_dir.path().join("rules.toml"), rules(&spool_line, "http://127.0.0.1:1")).unwrap();
+    std::fs::write(rules_dir.path().join("rules.toml"), rules).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
         .args(["serve", "--rules"])
         .arg(rules_dir.path())
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", common::free_port()))
+        .arg("--admin-listen")
+        .arg(format!("127.0.0.1:{}", common::free_port()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -166,7 +164,18 @@ fn an_embedded_store_of_a_newer_format_stops_the_gateway_at_start() {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success());
+    assert!(!status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn an_embedded_store_of_a_newer_format_stops_the_gateway_at_start() {
+    let spool = tempfile::tempdir().unwrap();
+    let file = spool.path().join("spool.sqlite3");
+    std::fs::copy(fixture("embedded/spool.sqlite3"), &file).unwrap();
+    user_version(&file, Some(7));
+    let spool_line = format!("path = {:?}", spool.path().display().to_string());
+    let stderr = serve_refuses(&rules(&spool_line, "http://127.0.0.1:1"));
     assert!(stderr.contains(&file.display().to_string()) && stderr.contains("format 7"), "{stderr}");
     assert_eq!(user_version(&file, None), "7", "the store is left as it was");
 }
@@ -178,4 +187,48 @@ fn the_jetstream_streams_of_the_release_before_formats_are_delivered() {
     let spool = format!("engine = \"nats\"\nnats_urls = [{:?}]", node.url());
     let gateway = GatewayProcess::start(&rules(&spool, &backend.url()));
     delivers_what_the_fixture_holds(&gateway, &backend);
+}
+
+/// One request to a NATS server's JetStream API over the plain protocol (CONNECT, SUB, PUB), the
+/// way a tool would: returns the JSON answer.
+fn jetstream_api(port: u16, subject: &str, body: &str) -> serde_json::Value {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let request = format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB _INBOX.formats 1\r\nPUB {subject} _INBOX.formats {}\r\n{body}\r\n",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "NATS closed the connection");
+        // MSG <subject> <sid> <bytes>
+        if let Some(size) = line.strip_prefix("MSG ").and_then(|rest| rest.split_whitespace().nth(2)) {
+            let mut payload = vec![0; size.parse::<usize>().unwrap() + 2];
+            reader.read_exact(&mut payload).unwrap();
+            return serde_json::from_slice(&payload[..payload.len() - 2]).unwrap();
+        }
+        assert!(!line.starts_with("-ERR"), "{line}");
+    }
+}
+
+#[test]
+fn a_jetstream_stream_of_a_newer_format_stops_the_gateway_at_start() {
+    let node = Nats::start();
+    let backend = RecordingBackend::start();
+    let spool = format!("engine = \"nats\"\nnats_urls = [{:?}]", node.url());
+    let rules = rules(&spool, &backend.url());
+    drop(GatewayProcess::start(&rules));
+    let port = node.port;
+    let info = jetstream_api(port, "$JS.API.STREAM.INFO.HOOKGATE", "");
+    assert_eq!(info["config"]["description"], "hookgate spool, format 1", "{info}");
+    let mut config = info["config"].clone();
+    config["description"] = "hookgate spool, format 9".into();
+    let updated = jetstream_api(port, "$JS.API.STREAM.UPDATE.HOOKGATE", &config.to_string());
+    assert_eq!(updated["config"]["description"], "hookgate spool, format 9", "{updated}");
+
+    let stderr = serve_refuses(&rules);
+    assert!(stderr.contains("JetStream stream HOOKGATE is in spool format 9"), "{stderr}");
 }
