@@ -33,6 +33,14 @@ pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
     rules::load(dir, &kinds)
 }
 
+/// Rules from one file holding `text`, for unit tests; panics with the problems.
+#[cfg(test)]
+pub fn rules_from_text(text: &str) -> Rules {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("rules.toml"), text).expect("the rules file is written");
+    load_rules(dir.path()).unwrap_or_else(|problems| panic!("{problems:?}"))
+}
+
 /// The job for a message accepted for `hook`, rendered by its backend's kind. A spooled job keeps
 /// the message too, so it can follow its hook to another backend (`spool/route.rs`).
 pub fn accept(hook: &Hook, backend: &Backend, request_id: &str, received: SystemTime, message: Message) -> Job {

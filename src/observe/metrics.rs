@@ -495,8 +495,7 @@ impl SpoolMetrics {
     }
 
     /// The store as it is now: per hook, pending and dead messages and the oldest pending age in
-    /// seconds.
-    /// Series are set in place and only a hook no longer listed loses its own, so a scrape
+    /// seconds. Series are set in place and only a hook no longer listed loses its own, so a scrape
     /// never sees the gauges empty between two updates.
     pub fn stored(&self, hooks: &[(&str, u64, u64, f64)], bytes: u64) {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());

@@ -49,11 +49,10 @@ mod tests {
 
     #[test]
     fn checks_in_the_contracts_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let rules = "[gateway]\nmax_body_bytes = 100\n[backends.c]\nkind = \"log\"\n\
-                     [[hooks]]\nname = \"a\"\nkey = \"T/B/X\"\nbackend = \"c\"\nrate = 1\nburst = 1\n";
-        std::fs::write(dir.path().join("r.toml"), rules).unwrap();
-        let rules = crate::delivery::load_rules(dir.path()).unwrap();
+        let rules = crate::delivery::rules_from_text(
+            "[gateway]\nmax_body_bytes = 100\n[backends.c]\nkind = \"log\"\n\
+             [[hooks]]\nname = \"a\"\nkey = \"T/B/X\"\nbackend = \"c\"\nrate = 1\nburst = 1\n",
+        );
         let limiters = Limiters::new(&rules, None);
         let head =
             |method: &'static http::Method, path: &'static str, length| Head { method, path, content_length: length };

@@ -69,9 +69,7 @@ mod tests {
     use crate::rules::DEFAULT_BURST;
 
     fn rules(hooks: &str) -> Rules {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("r.toml"), format!("[backends.c]\nkind = \"log\"\n{hooks}")).unwrap();
-        crate::delivery::load_rules(dir.path()).unwrap()
+        crate::delivery::rules_from_text(&format!("[backends.c]\nkind = \"log\"\n{hooks}"))
     }
 
     fn hook(name: &str, limits: &str) -> String {

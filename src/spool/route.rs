@@ -60,13 +60,8 @@ pub fn posts<'a>(job: &'a Job, rules: &Rules, hook: usize, backend: usize) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::rules_from_text as rules;
     use crate::pipeline::message::Message;
-
-    fn rules(text: &str) -> Rules {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("rules.toml"), text).unwrap();
-        delivery::load_rules(dir.path()).unwrap_or_else(|p| panic!("{p:?}"))
-    }
 
     const BACKENDS: &str = r#"
 [backends.chat]
