@@ -21,22 +21,9 @@ nats_urls = [{}]
 replicas = {replicas}
 retry_initial = "100ms"
 retry_max = "400ms"
-
-[backends.chat]
-kind = "mattermost"
-url = "{backend_url}"
-connect_timeout_ms = 200
-timeout_ms = 2000
-
-[[hooks]]
-name = "alerts"
-key = "key-spool"
-backend = "chat"
-backend_key = "mmalerts"
-delivery = "spool"
-rate = 0
-"#,
-        urls.join(", ")
+{}"#,
+        urls.join(", "),
+        common::spooled_alerts(backend_url)
     )
 }
 

@@ -32,22 +32,9 @@ fn rules(spool: &Path, backend_url: &str) -> String {
 path = "{}"
 retry_initial = "50ms"
 retry_max = "200ms"
-
-[backends.chat]
-kind = "mattermost"
-url = "{backend_url}"
-connect_timeout_ms = 200
-timeout_ms = 2000
-
-[[hooks]]
-name = "alerts"
-key = "key-spool"
-backend = "chat"
-backend_key = "mmalerts"
-delivery = "spool"
-rate = 0
-"#,
-        spool.display()
+{}"#,
+        spool.display(),
+        common::spooled_alerts(backend_url)
     )
 }
 

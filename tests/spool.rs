@@ -23,21 +23,7 @@ path = "{}"
 retry_initial = "100ms"
 retry_max = "400ms"
 {spool_extra}
-
-[backends.chat]
-kind = "mattermost"
-url = "{backend_url}"
-connect_timeout_ms = 200
-timeout_ms = 2000
-
-[[hooks]]
-name = "alerts"
-key = "key-spool"
-backend = "chat"
-backend_key = "mmalerts"
-delivery = "spool"
-rate = 0
-
+{}
 [[hooks]]
 name = "limited"
 key = "key-limited"
@@ -47,7 +33,8 @@ delivery = "spool"
 rate = 0.001
 burst = 1
 "#,
-        spool_dir.display()
+        spool_dir.display(),
+        common::spooled_alerts(backend_url)
     )
 }
 

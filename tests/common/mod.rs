@@ -561,6 +561,28 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// The spool tests' hook `alerts` (key `key-spool`): spooled, without a rate limit, on the
+/// mattermost backend `chat` at `backend_url` with short timeouts. A `[spool]` table goes first.
+pub fn spooled_alerts(backend_url: &str) -> String {
+    format!(
+        r#"
+[backends.chat]
+kind = "mattermost"
+url = "{backend_url}"
+connect_timeout_ms = 200
+timeout_ms = 2000
+
+[[hooks]]
+name = "alerts"
+key = "key-spool"
+backend = "chat"
+backend_key = "mmalerts"
+delivery = "spool"
+rate = 0
+"#
+    )
+}
+
 /// Rules with one mattermost hook (`ci`, key `cikey`) on `backend_url` and one log hook (`demo`,
 /// key `demokey`), plus whatever `extra` adds.
 pub fn rules(backend_url: &str, extra: &str) -> String {
