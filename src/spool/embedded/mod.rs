@@ -28,35 +28,27 @@ use tokio::sync::{oneshot, Notify};
 /// Operations taken into one transaction at most.
 const MAX_BATCH: usize = 1024;
 
-enum Op {
-    Append(Job, u64),
-    Moved(Seq, Job, u64),
-    Heads,
-    Settle(Seq, Settle),
-    Status,
-    Dead(String),
-    Replay(String, Option<Seq>),
-    DropDead(String, Seq),
-    DropHook(String),
-    Bytes,
+/// What the writer thread owns: the store, and the payload bytes it holds as of the open
+/// transaction. Only this thread changes the count, in the order the store changes, so it is
+/// exact; `max_bytes` is checked against it (see docs/spool.md, "Limits").
+pub struct Ledger {
+    engine: Box<dyn Engine>,
+    bytes: u64,
+    max_bytes: u64,
 }
 
-enum Reply {
-    Appended,
-    /// The bytes a moved job held before, when it was still pending.
-    Moved(Option<u64>),
-    Heads(Vec<Head>),
-    /// Payload bytes the store let go.
-    Settled(u64),
-    Status(Vec<(String, HookStatus)>),
-    Dead(Vec<DeadLetter>),
-    Replayed(usize),
-    Dropped(Option<u64>),
-    DroppedHook(u64, u64),
-    Bytes(u64),
+impl Ledger {
+    fn release(&mut self, size: u64) {
+        self.bytes = self.bytes.saturating_sub(size);
+    }
 }
 
-type Answer = oneshot::Sender<Result<Reply, StoreError>>;
+/// Called once the batch's transaction ended, with how it ended.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// One operation for the writer thread, typed by the closure that made it: it runs inside the
+/// batch's transaction (or learns that none could begin) and answers its caller only when told
+/// how the transaction ended.
+type Call = Box<dyn FnOnce(Result<&mut Ledger, StoreError>) -> Finish + Send>;
 
 /// Called with each commit's duration, for the commit histogram.
 pub type CommitObserver = Box<dyn Fn(Duration) + Send>;
@@ -77,11 +69,11 @@ pub fn open(settings: &SpoolSettings, metrics: &Arc<Metrics>) -> Result<Arc<dyn 
 pub struct Embedded {
     /// The writer thread's queue. The thread starts on first use: `--daemon` forks after the
     /// spool is made, and neither a thread nor an open database survives a fork.
-    ops: OnceLock<mpsc::Sender<(Op, Answer)>>,
+    calls: OnceLock<mpsc::Sender<Call>>,
     open: Arc<Opener>,
     on_commit: Mutex<Option<CommitObserver>>,
-    /// Payload bytes stored, pending and dead; reserved before an append is sent.
-    bytes: AtomicU64,
+    /// The ledger's count as of the last commit, for the gauge and the admin.
+    bytes: Arc<AtomicU64>,
     settings: SpoolSettings,
     /// Woken when there may be new work for the worker.
     pub wake: Notify,
@@ -92,79 +84,95 @@ impl Embedded {
     pub fn new(open: Opener, settings: SpoolSettings, on_commit: CommitObserver) -> Result<Embedded, StoreError> {
         let stored = open()?.bytes()?;
         Ok(Embedded {
-            ops: OnceLock::new(),
+            calls: OnceLock::new(),
             open: Arc::new(open),
             on_commit: Mutex::new(Some(on_commit)),
-            bytes: AtomicU64::new(stored),
+            bytes: Arc::new(AtomicU64::new(stored)),
             settings,
             wake: Notify::new(),
         })
     }
 
-    fn writer(&self) -> &mpsc::Sender<(Op, Answer)> {
-        self.ops.get_or_init(|| {
-            let (ops, queue) = mpsc::channel::<(Op, Answer)>();
+    fn writer(&self) -> &mpsc::Sender<Call> {
+        self.calls.get_or_init(|| {
+            let (calls, queue) = mpsc::channel::<Call>();
             let open = self.open.clone();
             let on_commit = self.on_commit.lock().unwrap_or_else(|p| p.into_inner()).take();
             let on_commit = on_commit.unwrap_or_else(|| Box::new(|_| ()));
-            let started = std::thread::Builder::new().name("hookgate-spool".into()).spawn(move || match open() {
-                Ok(mut engine) => write_loop(engine.as_mut(), &queue, &on_commit),
+            let published = self.bytes.clone();
+            let max_bytes = self.settings.max_bytes;
+            let opened = move || -> Result<Ledger, StoreError> {
+                let mut engine = open()?;
+                let bytes = engine.bytes()?;
+                Ok(Ledger { engine, bytes, max_bytes })
+            };
+            let started = std::thread::Builder::new().name("hookgate-spool".into()).spawn(move || match opened() {
+                Ok(mut ledger) => write_loop(&mut ledger, &queue, &on_commit, &published),
                 Err(e) => {
                     log::error!(target: "hookgate", "spool: the store cannot be opened: {e}");
-                    while let Ok((_, answer)) = queue.recv() {
-                        let _ = answer.send(Err(e.clone()));
+                    while let Ok(call) = queue.recv() {
+                        call(Err(e.clone()))(Err(e.clone()));
                     }
                 }
             });
             if let Err(e) = started {
                 log::error!(target: "hookgate", "spool: cannot start the writer thread: {e}");
             }
-            ops
+            calls
         })
     }
 
-    async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+    /// Runs `op` on the writer thread, in the next batch; its result once the batch committed.
+    async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
+    {
         let (answer, reply) = oneshot::channel();
-        self.writer().send((op, answer)).map_err(|_| StoreError("the spool's writer has stopped".into()))?;
-        reply.await.map_err(|_| StoreError("the spool's writer has stopped".into()))?
+        let call: Call = Box::new(move |ledger| {
+            let result = ledger.and_then(op);
+            Box::new(move |committed| {
+                let _ = answer.send(committed.and(result));
+            })
+        });
+        let stopped = || StoreError("the spool's writer has stopped".into());
+        self.writer().send(call).map_err(|_| stopped())?;
+        reply.await.map_err(|_| stopped())?
     }
 
     /// The oldest pending job of every hook.
     pub async fn heads(&self) -> Result<Vec<Head>, StoreError> {
-        match self.call(Op::Heads).await? {
-            Reply::Heads(heads) => Ok(heads),
-            _ => Err(mismatch()),
-        }
+        self.call(|l| l.engine.heads()).await
     }
 
     /// Records an attempt's end; `head` is the job it was made for.
     pub async fn settle(&self, head: &Head, settle: Settle) -> Result<(), StoreError> {
-        match self.call(Op::Settle(head.seq, settle)).await? {
-            Reply::Settled(freed) => {
-                self.release(freed);
-                Ok(())
-            }
-            _ => Err(mismatch()),
-        }
+        let seq = head.seq;
+        self.call(move |l| {
+            let freed = l.engine.settle(seq, &settle)?;
+            l.release(freed);
+            Ok(())
+        })
+        .await
     }
 
     /// Stores `job` in place of the head it was, as it goes now that its hook has moved: the
     /// store keeps the posts it sends, so an attempt later counts its parts against them. A
     /// job already acknowledged is never refused for `max_bytes`.
     pub async fn moved(&self, head: &Head, job: Job) -> Result<(), StoreError> {
-        let size = bytes(&job);
-        match self.call(Op::Moved(head.seq, job, size)).await? {
-            Reply::Moved(Some(held)) => {
-                self.bytes.fetch_add(size, Ordering::AcqRel);
-                self.release(held);
-                Ok(())
-            }
-            Reply::Moved(None) => Err(StoreError(format!("job {} is no longer pending", head.seq))),
-            _ => Err(mismatch()),
-        }
+        let seq = head.seq;
+        self.call(move |l| {
+            let size = bytes(&job);
+            let held = l.engine.moved(seq, &job, size)?;
+            let held = held.ok_or_else(|| StoreError(format!("job {seq} is no longer pending")))?;
+            l.release(held);
+            l.bytes += size;
+            Ok(())
+        })
+        .await
     }
 
-    /// Payload bytes stored now, as this process counts them.
+    /// Payload bytes stored as of the last commit.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Acquire)
     }
@@ -172,17 +180,11 @@ impl Embedded {
     /// Counts the stored bytes again from the store. During a graceful upgrade two processes
     /// append to and deliver from one store, and neither sees the other's changes in its count.
     pub async fn recount(&self) -> Result<(), StoreError> {
-        match self.call(Op::Bytes).await? {
-            Reply::Bytes(stored) => {
-                self.bytes.store(stored, Ordering::Release);
-                Ok(())
-            }
-            _ => Err(mismatch()),
-        }
-    }
-
-    fn release(&self, size: u64) {
-        let _ = self.bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b.saturating_sub(size)));
+        self.call(|l| {
+            l.bytes = l.engine.bytes()?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -190,69 +192,61 @@ impl Embedded {
 impl Spool for Embedded {
     /// Stores a job; returns once it is durable.
     async fn append(&self, job: Job) -> Result<(), Refused> {
-        let size = bytes(&job);
-        let reserved = self.bytes.fetch_add(size, Ordering::AcqRel);
-        if reserved + size > self.settings.max_bytes {
-            self.release(size);
+        let stored = self
+            .call(move |l| {
+                let size = bytes(&job);
+                if l.bytes + size > l.max_bytes {
+                    return Ok(false);
+                }
+                l.engine.append(&job, size)?;
+                l.bytes += size;
+                Ok(true)
+            })
+            .await?;
+        if !stored {
             return Err(Refused::Full);
         }
-        match self.call(Op::Append(job, size)).await {
-            Ok(_) => {
-                self.wake.notify_one();
-                Ok(())
-            }
-            Err(e) => {
-                self.release(size);
-                Err(Refused::Store(e))
-            }
-        }
+        self.wake.notify_one();
+        Ok(())
     }
 
     async fn status(&self) -> Result<Vec<(String, HookStatus)>, StoreError> {
-        match self.call(Op::Status).await? {
-            Reply::Status(status) => Ok(status),
-            _ => Err(mismatch()),
-        }
+        self.call(|l| l.engine.status()).await
     }
 
     async fn dead(&self, hook: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        match self.call(Op::Dead(hook.to_owned())).await? {
-            Reply::Dead(letters) => Ok(letters),
-            _ => Err(mismatch()),
-        }
+        let hook = hook.to_owned();
+        self.call(move |l| l.engine.dead(&hook)).await
     }
 
     /// Dead letters back to the end of the hook's queue; how many.
     async fn replay(&self, hook: &str, seq: Option<Seq>) -> Result<usize, StoreError> {
-        match self.call(Op::Replay(hook.to_owned(), seq)).await? {
-            Reply::Replayed(n) => {
-                self.wake.notify_one();
-                Ok(n)
-            }
-            _ => Err(mismatch()),
-        }
+        let hook = hook.to_owned();
+        let replayed = self.call(move |l| l.engine.replay(&hook, seq)).await?;
+        self.wake.notify_one();
+        Ok(replayed)
     }
 
     /// Removes a dead letter; false when the hook has none of that id.
     async fn drop_dead(&self, hook: &str, seq: Seq) -> Result<bool, StoreError> {
-        match self.call(Op::DropDead(hook.to_owned(), seq)).await? {
-            Reply::Dropped(freed) => {
-                self.release(freed.unwrap_or(0));
-                Ok(freed.is_some())
-            }
-            _ => Err(mismatch()),
-        }
+        let hook = hook.to_owned();
+        self.call(move |l| {
+            let freed = l.engine.drop_dead(&hook, seq)?;
+            l.release(freed.unwrap_or(0));
+            Ok(freed.is_some())
+        })
+        .await
     }
 
     /// Removes every message stored for `hook`, pending and dead; how many.
     async fn drop_hook(&self, hook: &str) -> Result<u64, StoreError> {
-        match self.call(Op::DropHook(hook.to_owned())).await? {
-            Reply::DroppedHook(jobs, freed) => {
-                self.release(freed);
-                Ok(jobs)
-            }
-            _ => Err(mismatch()),
-        }
+        let hook = hook.to_owned();
+        self.call(move |l| {
+            let (jobs, freed) = l.engine.drop_hook(&hook)?;
+            l.release(freed);
+            Ok(jobs)
+        })
+        .await
     }
 
     async fn bytes(&self) -> Result<u64, StoreError> {
@@ -270,59 +264,80 @@ fn bytes(job: &Job) -> u64 {
     job.posts.iter().map(|p| p.len() as u64).sum()
 }
 
-fn mismatch() -> StoreError {
-    StoreError("the spool's writer answered another question".into())
-}
-
-/// The writer thread: batches of operations, one transaction each, answered after the commit.
-fn write_loop(engine: &mut dyn Engine, queue: &mpsc::Receiver<(Op, Answer)>, on_commit: &CommitObserver) {
+/// The writer thread: batches of calls, one transaction each, answered after the commit.
+fn write_loop(ledger: &mut Ledger, queue: &mpsc::Receiver<Call>, on_commit: &CommitObserver, published: &AtomicU64) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(call) => batch.push(call),
                 Err(_) => break,
             }
         }
         let started = Instant::now();
-        let results: Vec<Result<Reply, StoreError>> = match engine.begin() {
-            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+        let before = ledger.bytes;
+        let (finishes, ended): (Vec<Finish>, _) = match ledger.engine.begin() {
+            Err(e) => (batch.into_iter().map(|call| call(Err(e.clone()))).collect(), Err(e)),
             Ok(()) => {
-                let results: Vec<_> = batch.iter().map(|(op, _)| apply(engine, op)).collect();
-                match engine.commit() {
-                    Ok(()) => results,
-                    Err(e) => {
-                        engine.rollback();
-                        log::error!(target: "hookgate", "spool commit failed, nothing of this batch was stored: {e}");
-                        batch.iter().map(|_| Err(e.clone())).collect()
-                    }
+                let finishes = batch.into_iter().map(|call| call(Ok(&mut *ledger))).collect();
+                let committed = ledger.engine.commit();
+                if let Err(e) = &committed {
+                    ledger.engine.rollback();
+                    ledger.bytes = before;
+                    log::error!(target: "hookgate", "spool commit failed, nothing of this batch was stored: {e}");
                 }
+                (finishes, committed)
             }
         };
+        published.store(ledger.bytes, Ordering::Release);
         on_commit(started.elapsed());
-        for ((_, answer), result) in batch.into_iter().zip(results) {
-            let _ = answer.send(result);
+        for finish in finishes {
+            finish(ended.clone());
         }
     }
 }
 
-fn apply(engine: &mut dyn Engine, op: &Op) -> Result<Reply, StoreError> {
-    Ok(match op {
-        Op::Append(job, bytes) => {
-            engine.append(job, *bytes)?;
-            Reply::Appended
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spool(dir: &std::path::Path, max_bytes: u64) -> Arc<Embedded> {
+        let path = dir.to_path_buf();
+        let open: Opener = Box::new(move || Ok(Box::new(Sqlite::open(&path)?) as Box<dyn Engine>));
+        let settings = SpoolSettings { max_bytes, ..SpoolSettings::new(dir) };
+        Arc::new(Embedded::new(open, settings, Box::new(|_| ())).unwrap())
+    }
+
+    /// Appends racing the once-a-second recount: exactly as many are stored as `max_bytes`
+    /// has room for, and the count ends exact (docs/spool.md, "Limits").
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn max_bytes_holds_under_concurrent_appends_and_recounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = spool(dir.path(), 100);
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let spool = spool.clone();
+            tasks.push(tokio::spawn(async move {
+                if n % 4 == 0 {
+                    spool.recount().await.unwrap();
+                }
+                let job = Job::new("alerts", "chat", &format!("r{n}"), 0, vec!["ten bytes!".into()]);
+                spool.append(job).await
+            }));
         }
-        Op::Moved(seq, job, bytes) => Reply::Moved(engine.moved(*seq, job, *bytes)?),
-        Op::Heads => Reply::Heads(engine.heads()?),
-        Op::Settle(seq, settle) => Reply::Settled(engine.settle(*seq, settle)?),
-        Op::Status => Reply::Status(engine.status()?),
-        Op::Dead(hook) => Reply::Dead(engine.dead(hook)?),
-        Op::Replay(hook, seq) => Reply::Replayed(engine.replay(hook, *seq)?),
-        Op::DropDead(hook, seq) => Reply::Dropped(engine.drop_dead(hook, *seq)?),
-        Op::DropHook(hook) => {
-            let (jobs, bytes) = engine.drop_hook(hook)?;
-            Reply::DroppedHook(jobs, bytes)
+        let mut stored = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => stored += 1,
+                Err(Refused::Full) => {}
+                Err(e) => panic!("{e}"),
+            }
         }
-        Op::Bytes => Reply::Bytes(engine.bytes()?),
-    })
+        assert_eq!(stored, 10);
+        assert_eq!(spool.bytes(), 100);
+        spool.recount().await.unwrap();
+        assert_eq!(spool.bytes(), 100);
+        let status = spool.status().await.unwrap();
+        assert_eq!(status[0].1.pending, 10);
+    }
 }
