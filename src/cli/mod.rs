@@ -228,7 +228,13 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         metrics.tls_cert_expiry(&tls.listen, tls.identity.not_after);
         Arc::new(ServingCertificate::new(tls.identity.key.clone()))
     });
-    let active = Arc::new(ArcSwap::from_pointee(Active::new(rules, &metrics, None)));
+    let active = match Active::new(rules, &metrics, None) {
+        Ok(active) => Arc::new(ArcSwap::from_pointee(active)),
+        Err(e) => {
+            log::error!("the rules cannot be served, not starting: {e}");
+            return 1;
+        }
+    };
     let reloader = Reloader::new(dir.to_owned(), active.clone(), metrics.clone(), serving.clone());
     server.add_service(background_service("rules reloader", reloader));
     if let Some(spool) = &spool {

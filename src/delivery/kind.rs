@@ -10,24 +10,75 @@ use crate::tls::client::TlsFailure;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::borrow::Cow;
+use std::sync::Arc;
 
+/// What a kind does with the typed configs its own readers (`KindRules`) made: render a message
+/// as its posts and send one. Every kind implements this; the registry holds it as `Kind`.
 #[async_trait]
-pub trait Kind: KindRules {
+pub trait Deliver: KindRules + Sized + 'static {
+    /// What `KindRules::backend` makes.
+    type Backend: KindConfig;
+    /// What `KindRules::hook` makes: the hook's part of this kind's keys.
+    type Target: KindConfig;
     /// One message for `hook` as the posts this backend takes, in order: rendered, and split
     /// within its limits.
-    fn render(&self, backend: &dyn KindConfig, hook: &Hook, message: Message) -> Vec<String>;
+    fn render(&self, backend: &Self::Backend, hook: &Hook, message: Message) -> Vec<String>;
     /// The message's members this backend has no place for, to be counted as dropped.
-    fn unsupported(&self, _backend: &dyn KindConfig, _message: &Message) -> Vec<&'static str> {
+    fn unsupported(&self, _backend: &Self::Backend, _message: &Message) -> Vec<&'static str> {
         Vec::new()
     }
-    /// Sends one post and classifies the answer. `hook` is the hook's part of this kind's keys.
-    async fn send(&self, post: Send<'_>) -> Exchange;
+    /// Sends one post and classifies the answer.
+    async fn send(&self, backend: &Self::Backend, target: &Self::Target, post: Outgoing<'_>) -> Exchange;
+}
+
+/// A backend kind as the registry (`KINDS`) holds it.
+pub trait Kind: KindRules {
+    /// This kind bound to one backend and one hook of it, from the configs its readers made.
+    /// `None` only for configs another kind made, which the loader never pairs with this kind.
+    fn bind(&'static self, backend: &Arc<dyn KindConfig>, target: &Arc<dyn KindConfig>) -> Option<Arc<dyn Bound>>;
+}
+
+/// The one place a kind's configs are read back as their own types.
+impl<K: Deliver> Kind for K {
+    fn bind(&'static self, backend: &Arc<dyn KindConfig>, target: &Arc<dyn KindConfig>) -> Option<Arc<dyn Bound>> {
+        let backend = backend.clone().into_any().downcast::<K::Backend>().ok()?;
+        let target = target.clone().into_any().downcast::<K::Target>().ok()?;
+        Some(Arc::new(Binding { kind: self, backend, target }))
+    }
+}
+
+/// A kind bound to one backend and one hook: all delivery needs, resolved once per rule set
+/// (`delivery/route.rs`).
+#[async_trait]
+pub trait Bound: Send + Sync {
+    fn render(&self, hook: &Hook, message: Message) -> Vec<String>;
+    fn unsupported(&self, message: &Message) -> Vec<&'static str>;
+    async fn send(&self, post: Outgoing<'_>) -> Exchange;
+}
+
+struct Binding<K: Deliver> {
+    kind: &'static K,
+    backend: Arc<K::Backend>,
+    target: Arc<K::Target>,
+}
+
+#[async_trait]
+impl<K: Deliver> Bound for Binding<K> {
+    fn render(&self, hook: &Hook, message: Message) -> Vec<String> {
+        self.kind.render(&self.backend, hook, message)
+    }
+
+    fn unsupported(&self, message: &Message) -> Vec<&'static str> {
+        self.kind.unsupported(&self.backend, message)
+    }
+
+    async fn send(&self, post: Outgoing<'_>) -> Exchange {
+        self.kind.send(&self.backend, &self.target, post).await
+    }
 }
 
 /// One post on its way to a backend.
-pub struct Send<'a> {
-    pub backend: &'a dyn KindConfig,
-    pub hook: &'a dyn KindConfig,
+pub struct Outgoing<'a> {
     pub body: Bytes,
     pub request_id: &'a str,
     /// Which post of its job this is, from 0: with the request id, it names the post to a

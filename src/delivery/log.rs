@@ -1,7 +1,7 @@
 //! The `log` kind: each message as one JSON line on stdout. It needs no chat server, so
 //! `make run` works anywhere, and it shows exactly what a Mattermost backend would receive.
 
-use super::kind::{Exchange, Failure, Kind, Send, Undelivered, Upstream};
+use super::kind::{Deliver, Exchange, Failure, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
@@ -40,13 +40,16 @@ impl KindRules for Log {
 }
 
 #[async_trait]
-impl Kind for Log {
+impl Deliver for Log {
+    type Backend = ();
+    type Target = ();
+
     /// One line, however long: there is no post size to respect.
-    fn render(&self, _backend: &dyn KindConfig, _hook: &Hook, message: Message) -> Vec<String> {
+    fn render(&self, _backend: &(), _hook: &Hook, message: Message) -> Vec<String> {
         vec![message.to_json()]
     }
 
-    async fn send(&self, post: Send<'_>) -> Exchange {
+    async fn send(&self, _backend: &(), _target: &(), post: Outgoing<'_>) -> Exchange {
         match write(&post.body) {
             Ok(()) => Exchange { upstream: Upstream::Logged, result: Ok(()) },
             Err(_) => {

@@ -8,24 +8,21 @@ pub mod kind;
 pub mod log;
 pub mod matrix;
 pub mod mattermost;
+pub mod route;
 pub mod split;
 
 use crate::pipeline::message::Message;
-use crate::rules::{self, Backend, Delivery, Hook, KindRules, Problem, Rules};
+use crate::rules::{self, Delivery, Hook, KindRules, Problem, Rules};
 use bytes::Bytes;
 use http::pool::Pool;
 use job::Job;
-use kind::{Exchange, Kind, Undelivered, Upstream};
+use kind::{Exchange, Kind, Outgoing, Undelivered, Upstream};
+use route::Route;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Every backend kind. Adding one is a folder beside this file and a line here.
 pub static KINDS: &[&dyn Kind] = &[&mattermost::Mattermost, &matrix::Matrix, &log::Log];
-
-/// The kind named `name`.
-pub fn kind(name: &str) -> Option<&'static dyn Kind> {
-    KINDS.iter().copied().find(|k| k.name() == name)
-}
 
 /// Loads the rules directory with every registered kind.
 pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
@@ -41,26 +38,20 @@ pub fn rules_from_text(text: &str) -> Rules {
     load_rules(dir.path()).unwrap_or_else(|problems| panic!("{problems:?}"))
 }
 
-/// The job for a message accepted for `hook`, rendered by its backend's kind. A spooled job keeps
-/// the message too, so it can follow its hook to another backend (`spool/route.rs`).
-pub fn accept(hook: &Hook, backend: &Backend, request_id: &str, received: SystemTime, message: Message) -> Job {
+/// The job for a message accepted for `hook`, rendered by its route's kind for backend
+/// `backend`. A spooled job keeps the message too, so it can follow its hook to another backend
+/// (`spool/route.rs`).
+pub fn accept(
+    hook: &Hook,
+    route: &Route,
+    backend: &str,
+    request_id: &str,
+    received: SystemTime,
+    message: Message,
+) -> Job {
     let kept = (hook.delivery == Delivery::Spool).then(|| message.clone());
-    let posts = render(hook, backend, message);
-    Job { message: kept, ..Job::new(&hook.name, &backend.name, request_id, job::now_ms(received), posts) }
-}
-
-/// The posts `backend`'s kind makes of `message` for `hook`.
-pub fn render(hook: &Hook, backend: &Backend, message: Message) -> Vec<String> {
-    match kind(backend.kind) {
-        Some(kind) => kind.render(backend.config.as_ref(), hook, message),
-        // The loader only builds backends of registered kinds.
-        None => Vec::new(),
-    }
-}
-
-/// The message's members `backend` has no place for (a Matrix event has no icon).
-pub fn unsupported(backend: &Backend, message: &Message) -> Vec<&'static str> {
-    kind(backend.kind).map_or_else(Vec::new, |kind| kind.unsupported(backend.config.as_ref(), message))
+    let posts = route.bound.render(hook, message);
+    Job { message: kept, ..Job::new(&hook.name, backend, request_id, job::now_ms(received), posts) }
 }
 
 /// How a job's delivery ended.
@@ -91,14 +82,13 @@ impl Direct {
     pub async fn deliver(
         &self,
         job: Job,
-        hook: &Hook,
-        backend: &Backend,
+        route: &Route,
         observe: &mut (dyn FnMut(Upstream, Duration) + Send),
     ) -> Outcome {
         let started = Instant::now();
         let Job { posts, request_id, .. } = job;
         let parts = posts.len();
-        let sent = send_posts(posts, 0, &request_id, hook, backend, &self.pool, observe).await;
+        let sent = send_posts(posts, 0, &request_id, route, &self.pool, observe).await;
         let result = match (sent.failure, sent.delivered) {
             (None, _) => Ok(()),
             (Some(undelivered), 0) => Err(undelivered),
@@ -119,35 +109,21 @@ pub struct Sent {
     pub failure: Option<Undelivered>,
 }
 
-/// Sends `posts` in order to `backend` for `hook` over `pool`, stopping at the first the backend
-/// does not take; the first is part `first` of its job. `observe` sees every exchange and how
-/// long it took.
+/// Sends `posts` in order along `route` over `pool`, stopping at the first the backend does not
+/// take; the first is part `first` of its job. `observe` sees every exchange and how long it took.
 pub async fn send_posts(
     posts: impl IntoIterator<Item = String>,
     first: usize,
     request_id: &str,
-    hook: &Hook,
-    backend: &Backend,
+    route: &Route,
     pool: &Pool,
     observe: &mut (dyn FnMut(Upstream, Duration) + Send),
 ) -> Sent {
     let mut sent = Sent { delivered: 0, upstream: None, failure: None };
-    let Some(kind) = kind(backend.kind) else {
-        // The loader only builds backends of registered kinds.
-        sent.failure = Some(Undelivered::Unavailable(kind::Failure::Connect));
-        return sent;
-    };
     for (part, post) in (first..).zip(posts) {
         let started = Instant::now();
-        let send = kind::Send {
-            backend: backend.config.as_ref(),
-            hook: hook.target.as_ref(),
-            body: Bytes::from(post),
-            request_id,
-            part,
-            pool,
-        };
-        let Exchange { upstream, result } = kind.send(send).await;
+        let post = Outgoing { body: Bytes::from(post), request_id, part, pool };
+        let Exchange { upstream, result } = route.bound.send(post).await;
         observe(upstream, started.elapsed());
         sent.upstream = Some(upstream);
         if let Err(undelivered) = result {

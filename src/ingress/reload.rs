@@ -66,7 +66,15 @@ impl Reloader {
                 }
                 self.keep_listeners(&current.rules.gateway, &mut rules.gateway);
                 let hooks = rules.hooks.len() as u64;
-                self.active.store(Arc::new(Active::new(rules, &self.metrics, Some(&current))));
+                let active = match Active::new(rules, &self.metrics, Some(&current)) {
+                    Ok(active) => active,
+                    Err(e) => {
+                        log::error!(target: "hookgate", "rules not reloaded: {e}; the previous rules keep serving");
+                        self.metrics.rules_reloaded(false);
+                        return false;
+                    }
+                };
+                self.active.store(Arc::new(active));
                 self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(current);
                 self.metrics.rules_reloaded(true);
                 let took_ms = started.elapsed().as_millis() as u64;

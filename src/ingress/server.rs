@@ -226,19 +226,16 @@ impl WebhookService {
             Ok(message) => message,
             Err(refusal) => return Ok(refused(&refusal, record)),
         };
-        // The loader only accepts hooks whose backend exists.
-        let Some(backend_index) = rules.backend_index(&hook.backend) else {
-            return Ok(refused(&Refusal::NoService, record));
-        };
-        let backend = &rules.backends[backend_index];
-        self.metrics.dropped(&delivery::unsupported(backend, &message));
-        let job = delivery::accept(hook, backend, &record.request_id, received, message);
+        let route = active.routes.of(index);
+        self.metrics.dropped(&route.bound.unsupported(&message));
+        let backend = &rules.backends[route.backend].name;
+        let job = delivery::accept(hook, route, backend, &record.request_id, received, message);
         if hook.delivery == Delivery::Spool {
             return Ok(self.store(job, record, dialect).await);
         }
-        let backend_metrics = active.handles.backend(backend_index);
+        let backend_metrics = active.handles.backend(route.backend);
         let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
-        let outcome = self.direct.deliver(job, hook, backend, &mut observe).await;
+        let outcome = self.direct.deliver(job, route, &mut observe).await;
         self.metrics.upstream_stage(outcome.took);
         let reply = match &outcome.result {
             Ok(()) => Reply::ok(),

@@ -2,7 +2,8 @@
 //!
 //! The kinds themselves live in `delivery/`, one folder each. The loader is handed the list of
 //! kinds, so `rules` never imports one: a kind reads its own keys into a typed config of its own,
-//! kept here behind `KindConfig` and read back by the same kind when it delivers.
+//! kept here behind `KindConfig` and read back by the same kind when a hook's route is built
+//! (`delivery/kind.rs`, `Kind::bind`).
 
 use super::{Findings, Location};
 use std::any::Any;
@@ -23,13 +24,13 @@ pub trait KindRules: Sync {
 }
 
 /// A kind's own typed configuration of a backend or a hook. Only the kind that made one reads
-/// it, through `as_any`.
+/// it, through `into_any`.
 pub trait KindConfig: fmt::Debug + Send + Sync + 'static {
-    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 impl<T: fmt::Debug + Send + Sync + 'static> KindConfig for T {
-    fn as_any(&self) -> &dyn Any {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
 }

@@ -741,8 +741,8 @@ mod tests {
     }
 
     /// The backend_key a mattermost hook was loaded with.
-    fn target(hook: &Hook) -> &str {
-        &hook.target.as_any().downcast_ref::<Target>().expect("a mattermost hook").backend_key
+    fn target(hook: &Hook) -> String {
+        hook.target.clone().into_any().downcast::<Target>().expect("a mattermost hook").backend_key.clone()
     }
 
     const BACKENDS: &str = r#"
@@ -789,7 +789,7 @@ backend = "console"
         assert_eq!(rules.gateway.errors, super::super::ErrorDialect::Mattermost);
         assert_eq!(rules.hooks.len(), 2);
         let ci = rules.hook_by_digest(&keys::digest("test")).unwrap();
-        assert_eq!((ci.name.as_str(), target(ci), ci.markup), ("ci", "abc123", super::super::Markup::Slack));
+        assert_eq!((ci.name.as_str(), target(ci).as_str(), ci.markup), ("ci", "abc123", super::super::Markup::Slack));
         assert_eq!(rules.backend(&ci.backend).unwrap().name, "chat");
         let demo = rules.hook_by_digest(&keys::digest("plain-token")).unwrap();
         assert_eq!(rules.backend(&demo.backend).unwrap().name, "console");

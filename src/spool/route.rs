@@ -3,7 +3,8 @@
 //! or pointed it at another backend, of the same kind or another: then the job follows the hook,
 //! rendered anew for that backend's kind from the message it carries, never re-judged.
 
-use crate::delivery::{self, job::Job, job::FORMAT};
+use crate::active::Active;
+use crate::delivery::{job::Job, job::FORMAT};
 use crate::rules::Rules;
 use std::borrow::Cow;
 
@@ -14,8 +15,8 @@ pub enum Target {
     Orphaned,
     /// Written by a newer release (a graceful upgrade or a rolling one is under way): left for it.
     Newer,
-    /// To this hook and its backend, as positions in the rules.
-    To { hook: usize, backend: usize },
+    /// To this hook (its position in the rules) and along its route.
+    To { hook: usize },
 }
 
 /// What is sent for a job.
@@ -31,18 +32,15 @@ pub fn target(job: &Job, rules: &Rules) -> Target {
     if job.v > FORMAT {
         return Target::Newer;
     }
-    // The loader only accepts hooks whose backend exists.
-    rules
-        .hook_named(&job.hook)
-        .and_then(|hook| Some(Target::To { hook, backend: rules.backend_index(&rules.hooks[hook].backend)? }))
-        .unwrap_or(Target::Orphaned)
+    rules.hook_named(&job.hook).map_or(Target::Orphaned, |hook| Target::To { hook })
 }
 
-/// The posts `job` sends to `backend` for `hook` (positions in `rules`, from `target`): the
-/// stored ones, or, when the hook has moved, the job rendered anew for its backend. `Err` says
-/// why this job can never go there: it becomes a dead letter.
-pub fn posts<'a>(job: &'a Job, rules: &Rules, hook: usize, backend: usize) -> Result<Posts<'a>, String> {
-    let target = &rules.backends[backend];
+/// The posts `job` sends along the route of `hook` (its position, from `target`): the stored
+/// ones, or, when the hook has moved, the job rendered anew for its backend. `Err` says why this
+/// job can never go there: it becomes a dead letter.
+pub fn posts<'a>(job: &'a Job, active: &Active, hook: usize) -> Result<Posts<'a>, String> {
+    let route = active.routes.of(hook);
+    let target = &active.rules.backends[route.backend];
     if target.name == job.backend {
         return Ok(Posts { posts: Cow::Borrowed(&job.posts), moved_from: job.moved_from.as_deref() });
     }
@@ -53,7 +51,8 @@ pub fn posts<'a>(job: &'a Job, rules: &Rules, hook: usize, backend: usize) -> Re
             job.backend, target.name
         ));
     };
-    let posts = messages.into_iter().flat_map(|m| delivery::render(&rules.hooks[hook], target, m)).collect();
+    let hook = &active.rules.hooks[hook];
+    let posts = messages.into_iter().flat_map(|m| route.bound.render(hook, m)).collect();
     Ok(Posts { posts: Cow::Owned(posts), moved_from: Some(&job.backend) })
 }
 
@@ -61,6 +60,7 @@ pub fn posts<'a>(job: &'a Job, rules: &Rules, hook: usize, backend: usize) -> Re
 mod tests {
     use super::*;
     use crate::delivery::rules_from_text as rules;
+    use crate::observe::metrics::Metrics;
     use crate::pipeline::message::Message;
 
     const BACKENDS: &str = r#"
@@ -83,13 +83,14 @@ server_name = "example.org"
 access_token = "t"
 "#;
 
-    fn hook_on(backend: &str) -> Rules {
+    fn hook_on(backend: &str) -> Active {
         let keys = match backend {
             "room" => "room = \"#ops:example.org\"",
             "console" => "",
             _ => "backend_key = \"mm\"",
         };
-        rules(&format!("{BACKENDS}\n[[hooks]]\nname = \"alerts\"\nkey = \"k\"\nbackend = \"{backend}\"\n{keys}\n"))
+        let text = format!("{BACKENDS}\n[[hooks]]\nname = \"alerts\"\nkey = \"k\"\nbackend = \"{backend}\"\n{keys}\n");
+        Active::new(rules(&text), &Metrics::new(), None).unwrap()
     }
 
     /// A job as `delivery::accept` makes it for a spooled hook on `chat`.
@@ -99,9 +100,9 @@ access_token = "t"
     }
 
     /// Where the job goes and what it sends, or why it is held.
-    fn route<'a>(job: &'a Job, rules: &Rules) -> Result<Posts<'a>, String> {
-        match target(job, rules) {
-            Target::To { hook, backend } => posts(job, rules, hook, backend),
+    fn route<'a>(job: &'a Job, active: &Active) -> Result<Posts<'a>, String> {
+        match target(job, &active.rules) {
+            Target::To { hook } => posts(job, active, hook),
             held => Err(format!("{held:?}")),
         }
     }
@@ -110,8 +111,8 @@ access_token = "t"
     fn a_job_goes_where_its_hook_points_now() {
         let job = stored("hello");
         let on_chat = hook_on("chat");
-        let Target::To { backend, .. } = target(&job, &on_chat) else { panic!() };
-        assert_eq!(on_chat.backends[backend].name, "chat");
+        let Target::To { hook } = target(&job, &on_chat.rules) else { panic!() };
+        assert_eq!(on_chat.rules.backends[on_chat.routes.of(hook).backend].name, "chat");
         let Posts { posts, moved_from } = route(&job, &on_chat).unwrap();
         assert_eq!((posts.as_ref(), moved_from), (job.posts.as_slice(), None), "unmoved: the stored posts");
 
@@ -139,7 +140,7 @@ access_token = "t"
         assert_eq!(target(&job, &other), Target::Orphaned);
 
         let newer = Job { v: FORMAT + 1, ..job.clone() };
-        assert_eq!(target(&newer, &hook_on("chat")), Target::Newer);
+        assert_eq!(target(&newer, &hook_on("chat").rules), Target::Newer);
 
         // A version 0 Matrix job has no message and its posts are not canonical messages.
         let matrix = r#"{"hook":"alerts","backend":"room","request_id":"r","received_ms":1,"posts":["{\"channel\":\"\",\"content\":{\"body\":\"x\"}}"]}"#;

@@ -15,7 +15,7 @@ pub mod users;
 
 use super::http::answer::Answer;
 use super::http::endpoint::{self, Endpoint, Request};
-use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
+use super::kind::{Deliver, Exchange, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
@@ -270,7 +270,13 @@ fn render_posts(message: Message, hook: &Hook, config: &Config) -> Vec<String> {
 
 /// One call to the homeserver's client API with the backend's token: its answer, or the
 /// exchange that says why there is none.
-async fn call(post: &Send<'_>, config: &Config, method: &str, path: &[&str], body: &[u8]) -> Result<Answer, Exchange> {
+async fn call(
+    post: &Outgoing<'_>,
+    config: &Config,
+    method: &str,
+    path: &[&str],
+    body: &[u8],
+) -> Result<Answer, Exchange> {
     let request = Request {
         method,
         path,
@@ -309,7 +315,7 @@ impl Target {
     }
 
     /// The room id for `room`: itself, or what its alias resolved to (cached).
-    async fn room_id(&self, post: &Send<'_>, config: &Config, room: &str) -> Result<String, Exchange> {
+    async fn room_id(&self, post: &Outgoing<'_>, config: &Config, room: &str) -> Result<String, Exchange> {
         if room.starts_with('!') {
             return Ok(room.to_owned());
         }
@@ -336,16 +342,16 @@ impl Target {
 }
 
 #[async_trait]
-impl Kind for Matrix {
-    fn render(&self, backend: &dyn KindConfig, hook: &Hook, message: Message) -> Vec<String> {
-        match backend.as_any().downcast_ref::<Config>() {
-            Some(config) => render_posts(message, hook, config),
-            None => Vec::new(),
-        }
+impl Deliver for Matrix {
+    type Backend = Config;
+    type Target = Target;
+
+    fn render(&self, config: &Config, hook: &Hook, message: Message) -> Vec<String> {
+        render_posts(message, hook, config)
     }
 
     /// An event has no icon: a user's avatar would need the image uploaded to the homeserver.
-    fn unsupported(&self, _backend: &dyn KindConfig, message: &Message) -> Vec<&'static str> {
+    fn unsupported(&self, _config: &Config, message: &Message) -> Vec<&'static str> {
         [("icon_url", &message.icon_url), ("icon_emoji", &message.icon_emoji)]
             .into_iter()
             .filter(|(_, value)| !value.is_empty())
@@ -353,13 +359,7 @@ impl Kind for Matrix {
             .collect()
     }
 
-    async fn send(&self, post: Send<'_>) -> Exchange {
-        let (Some(config), Some(target)) =
-            (post.backend.as_any().downcast_ref::<Config>(), post.hook.as_any().downcast_ref::<Target>())
-        else {
-            // Rules are only built by this kind's own readers, so this cannot happen.
-            return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Error(0)) };
-        };
+    async fn send(&self, config: &Config, target: &Target, post: Outgoing<'_>) -> Exchange {
         // A post this release cannot read, or of a newer format, is never guessed at.
         let Some(stored) = serde_json::from_slice::<Post>(&post.body).ok().filter(|p| p.v <= POST_FORMAT) else {
             return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) };

@@ -3,7 +3,7 @@
 //! username override, registered and given its display name the first time it is needed.
 
 use super::{call, failed, Config};
-use crate::delivery::kind::{Exchange, Send};
+use crate::delivery::kind::{Exchange, Outgoing};
 use crate::rules::Hook;
 use serde_json::json;
 use std::collections::HashMap;
@@ -53,7 +53,7 @@ impl AppService {
     /// into the member events of every room the user is in.
     pub async fn ensure(
         &self,
-        post: &Send<'_>,
+        post: &Outgoing<'_>,
         config: &Config,
         user_id: &str,
         localpart: &str,

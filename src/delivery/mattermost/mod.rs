@@ -4,7 +4,7 @@
 
 use super::http::answer::Answer;
 use super::http::endpoint::{self, Endpoint, Request};
-use super::kind::{Exchange, Kind, Send, Undelivered, Upstream};
+use super::kind::{Deliver, Exchange, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
 use async_trait::async_trait;
@@ -73,19 +73,15 @@ fn valid_backend_key(key: &str) -> bool {
 }
 
 #[async_trait]
-impl Kind for Mattermost {
-    fn render(&self, backend: &dyn KindConfig, _hook: &Hook, message: Message) -> Vec<String> {
-        let max_chars = backend.as_any().downcast_ref::<Config>().map_or(usize::MAX, |c| c.max_message_chars);
-        crate::delivery::split::split(message, max_chars).iter().map(Message::to_json).collect()
+impl Deliver for Mattermost {
+    type Backend = Config;
+    type Target = Target;
+
+    fn render(&self, config: &Config, _hook: &Hook, message: Message) -> Vec<String> {
+        crate::delivery::split::split(message, config.max_message_chars).iter().map(Message::to_json).collect()
     }
 
-    async fn send(&self, post: Send<'_>) -> Exchange {
-        let (Some(config), Some(target)) =
-            (post.backend.as_any().downcast_ref::<Config>(), post.hook.as_any().downcast_ref::<Target>())
-        else {
-            // Rules are only built by this kind's own readers, so this cannot happen.
-            return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Error(0)) };
-        };
+    async fn send(&self, config: &Config, target: &Target, post: Outgoing<'_>) -> Exchange {
         let request = Request {
             method: "POST",
             path: &["/hooks/", &target.backend_key],

@@ -188,7 +188,8 @@ impl Shared {
             // A hook the rules no longer have is orphaned, and a job of a newer release is left
             // for it: both wait in the store.
             let active = self.active.load_full();
-            let Target::To { hook, backend } = route::target(&head.job, &active.rules) else { continue };
+            let Target::To { hook } = route::target(&head.job, &active.rules) else { continue };
+            let backend = active.routes.of(hook).backend;
             if let Some(until) = lock(&self.paused).get(&active.rules.backends[backend].name).copied() {
                 if let Some(left) = until.checked_duration_since(Instant::now()) {
                     wait = wait.min(left);
@@ -199,7 +200,7 @@ impl Shared {
             let shared = self.clone();
             tokio::spawn(async move {
                 let name = head.job.hook.clone();
-                shared.attempt(head, &active, hook, backend).await;
+                shared.attempt(head, &active, hook).await;
                 lock(&shared.finished).push(name);
                 shared.spool.wake.notify_one();
             });
@@ -209,11 +210,11 @@ impl Shared {
 
     /// Sends the job's remaining posts in order and records how it went. A job whose hook now
     /// points at another backend is first stored as it goes there (`route.rs`).
-    async fn attempt(&self, mut head: Head, active: &Active, hook_index: usize, backend_index: usize) {
-        let hook = &active.rules.hooks[hook_index];
-        let backend = &active.rules.backends[backend_index];
+    async fn attempt(&self, mut head: Head, active: &Active, hook: usize) {
+        let route = active.routes.of(hook);
+        let backend = &active.rules.backends[route.backend];
         if head.job.backend != backend.name {
-            let moved = match route::posts(&head.job, &active.rules, hook_index, backend_index) {
+            let moved = match route::posts(&head.job, active, hook) {
                 Ok(Posts { posts, .. }) => Job {
                     backend: backend.name.clone(),
                     posts: posts.into_owned(),
@@ -233,19 +234,12 @@ impl Shared {
             }
             head = Head { job: moved, parts_done: 0, ..head };
         }
-        let handles = active.handles.backend(backend_index);
+        let handles = active.handles.backend(route.backend);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = head.job.posts.iter().skip(head.parts_done).cloned();
-        let sent = delivery::send_posts(
-            remaining,
-            head.parts_done,
-            &head.job.request_id,
-            hook,
-            backend,
-            &self.pool,
-            &mut observe,
-        )
-        .await;
+        let sent =
+            delivery::send_posts(remaining, head.parts_done, &head.job.request_id, route, &self.pool, &mut observe)
+                .await;
         let (done, failure, upstream) = (head.parts_done + sent.delivered, sent.failure, sent.upstream);
         let attempts = head.attempts + 1;
         let jitter = rand::thread_rng().gen_range(0.8..1.2);

@@ -208,8 +208,8 @@ impl Shared {
             return;
         }
         let active = self.active.load_full();
-        let (hook, backend) = match route::target(&job, &active.rules) {
-            Target::To { hook, backend } => (hook, backend),
+        let hook = match route::target(&job, &active.rules) {
+            Target::To { hook } => hook,
             Target::Newer => {
                 log::warn!(target: "hookgate", request_id = job.request_id.as_str(); "spool: message {seq} is of format {}, newer than this release's; left for an instance that reads it", job.v);
                 let _ = message.ack_with(AckKind::Nak(Some(NEWER_WAIT))).await;
@@ -221,14 +221,15 @@ impl Shared {
                 return;
             }
         };
-        let backend_rules = &active.rules.backends[backend];
+        let route = active.routes.of(hook);
+        let backend_rules = &active.rules.backends[route.backend];
         let paused =
             lock(&self.paused).get(&backend_rules.name).and_then(|until| until.checked_duration_since(Instant::now()));
         if let Some(paused) = paused {
             let _ = message.ack_with(AckKind::Nak(Some(paused))).await;
             return;
         }
-        let Posts { posts, moved_from } = match route::posts(&job, &active.rules, hook, backend) {
+        let Posts { posts, moved_from } = match route::posts(&job, &active, hook) {
             Ok(posts) => posts,
             Err(reason) => {
                 let settle = Settle::Dead { parts_done: 0, attempts: attempts - 1, reason };
@@ -239,19 +240,10 @@ impl Shared {
         // Parts done count against the posts of the backend they went to.
         let done_before =
             lock(&self.parts_done).get(&seq).filter(|(to, _)| *to == backend_rules.name).map_or(0, |(_, done)| *done);
-        let hook_rules = &active.rules.hooks[hook];
-        let handles = active.handles.backend(backend);
+        let handles = active.handles.backend(route.backend);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = posts.iter().skip(done_before).cloned();
-        let sending = delivery::send_posts(
-            remaining,
-            done_before,
-            &job.request_id,
-            hook_rules,
-            backend_rules,
-            &self.pool,
-            &mut observe,
-        );
+        let sending = delivery::send_posts(remaining, done_before, &job.request_id, route, &self.pool, &mut observe);
         tokio::pin!(sending);
         // A long attempt tells JetStream it is alive, so ACK_WAIT can stay short.
         let sent = loop {
