@@ -3,7 +3,7 @@
 # with `engine = "nats"` on one nats-server and on a three-node JetStream cluster (replicas = 3),
 # next to the embedded spool and a direct hook, in the same run, against the same nginx backend.
 # Each gateway takes 32 connections flat out. The NATS servers are Debian's (2.9, which fsyncs
-# on its own schedule, not per message: see the README's "Running several instances"). Stored
+# on its own schedule, not per message: see docs/instances.md). Stored
 # messages are not delivered during the runs: this measures what each engine accepts.
 #
 # Usage: benches/nats.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx, wrk,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What asking Redis for each request's token costs: p50/p99 and req/s of a rate-limited hook on a
 # gateway without `[ratelimit]` next to the same hook on a gateway sharing its buckets through a
-# real redis-server (no persistence, as the README advises for rate state), same backend, same
+# real redis-server (no persistence, as docs/instances.md advises for rate state), same backend, same
 # run. Each gateway flat out (8 connections) and paced (each connection waits 1 ms after each
 # answer, so the cores are not saturated). The limits are high enough never to refuse.
 #
