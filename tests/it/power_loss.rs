@@ -7,9 +7,8 @@
 //!
 //! It needs root and /dev/fuse; elsewhere it says why and passes without running.
 
-mod common;
-#[path = "common/lazyfs.rs"]
-mod lazyfs;
+use crate::common;
+use crate::common::lazyfs;
 
 use common::{GatewayProcess, RecordingBackend};
 use std::collections::HashSet;

@@ -109,7 +109,6 @@ pub struct Nats {
     pub port: u16,
     pub monitor_port: u16,
     server: Server,
-    pub dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -171,7 +170,7 @@ impl Nats {
         };
         let server = Server { child: Some(start()), start: Box::new(start) };
         wait_listening(port, "nats-server");
-        let node = Nats { port, monitor_port, server, dir: dir.path().to_owned(), _dir: dir };
+        let node = Nats { port, monitor_port, server, _dir: dir };
         if cluster.is_none() {
             node.wait_ready(Duration::from_secs(10));
         }
@@ -209,10 +208,6 @@ impl Nats {
 
     pub fn resume(&self) {
         signal(self.server.pid(), "CONT");
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(Path::new(&self.dir).join("nats.log")).unwrap_or_default()
     }
 }
 
@@ -412,10 +407,6 @@ impl Synapse {
         let mut events = answer["chunk"].as_array().cloned().unwrap_or_default();
         events.reverse();
         events
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.server.pid()
     }
 }
 

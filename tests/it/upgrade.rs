@@ -1,7 +1,7 @@
 //! pingora's graceful upgrade: a new hookgate takes over the listening sockets of a running one
 //! (`serve --upgrade`, then `SIGQUIT` to the old process), and no request fails across the switch.
 
-mod common;
+use crate::common;
 
 use common::{Conn, RecordingBackend, WAIT};
 use std::io::{BufRead, BufReader};

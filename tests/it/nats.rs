@@ -2,7 +2,7 @@
 //! loopback: gateway instances sharing one stream, a gateway or a NATS node killed mid-stream,
 //! and nothing acknowledged lost.
 
-mod common;
+use crate::common;
 
 use common::servers::Nats;
 use common::{GatewayProcess, RecordingBackend, WAIT};

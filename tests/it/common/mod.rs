@@ -1,7 +1,7 @@
 //! Test harness: the real `hookgate` binary on a free loopback port, a recording HTTP backend,
 //! and a raw HTTP/1.1 client that shows exactly what went over the wire.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod lazyfs;
 pub mod servers;
 pub mod tls;
 

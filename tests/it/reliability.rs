@@ -1,7 +1,7 @@
 //! Reliability on loopback, each test bounded in time: rate limits, backend faults, reload under
 //! load, slow and excess clients.
 
-mod common;
+use crate::common;
 
 use common::{GatewayProcess, RecordingBackend, BACKEND_RETRY_AFTER};
 use std::collections::HashSet;

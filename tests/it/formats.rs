@@ -8,7 +8,7 @@
 //! `max_message_chars = 20` (three messages, the second split in three posts), hook `rooms` on a
 //! Matrix backend (one message), and hook `gone`, whose backend answered 404 (one dead letter).
 
-mod common;
+use crate::common;
 
 use common::servers::Nats;
 use common::{GatewayProcess, RecordingBackend, WAIT};

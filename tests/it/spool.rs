@@ -4,7 +4,7 @@
 //! `max_bytes` and an unusable store are refused rather than acknowledged. The recording backend
 //! stands in for the chat server; it can be stopped and told what to answer.
 
-mod common;
+use crate::common;
 
 use common::{GatewayProcess, RecordingBackend, WAIT};
 use std::collections::HashMap;

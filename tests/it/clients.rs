@@ -4,7 +4,7 @@
 //! `tests/clients/node_modules`. Every client talks through a relay that records its exact bytes,
 //! printed when an assertion fails.
 
-mod common;
+use crate::common;
 
 use common::{GatewayProcess, RecordingBackend};
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! The real gateway binary, a recording backend and raw HTTP: what arrives, what is forwarded and
 //! exactly what the client is told.
 
-mod common;
+use crate::common;
 
 use common::{rules, Conn, GatewayProcess, RecordingBackend, CLOSE, HANG};
 

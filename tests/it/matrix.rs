@@ -1,7 +1,7 @@
 //! The `matrix` kind (contract section 13) against a real Synapse homeserver on loopback: Slack
 //! messages posted through hookgate arrive as formatted events, read back through the client API.
 
-mod common;
+use crate::common;
 
 use common::servers::Synapse;
 use common::GatewayProcess;

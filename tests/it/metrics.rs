@@ -1,7 +1,7 @@
 //! Metrics on the admin listener: exact counter values after a known mix of requests, Prometheus
 //! lint with `promtool check metrics`, and a real Prometheus server scraping it.
 
-mod common;
+use crate::common;
 
 use common::{GatewayProcess, RecordingBackend};
 use std::io::Write;

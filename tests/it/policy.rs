@@ -1,7 +1,7 @@
 //! Override policy through the real gateway: refused requests never reach the backend, ignored
 //! values are replaced by the hook's defaults, channel rules rewrite and narrow.
 
-mod common;
+use crate::common;
 
 use common::{rules, GatewayProcess, RecordingBackend};
 
@@ -135,15 +135,15 @@ fn type_and_props_limits_are_enforced_before_forwarding() {
     assert!(backend.received().is_empty());
 }
 
-/// The README's worked example is a real file: it loads beside the shipped Mattermost backend
-/// and decides as the README's table says.
+/// The worked example of docs/policy.md is a real file: it loads beside the shipped Mattermost
+/// backend and decides as the page's table says.
 #[test]
-fn the_readme_migration_example_does_what_it_says() {
+fn the_policy_page_migration_example_does_what_it_says() {
     let root = env!("CARGO_MANIFEST_DIR");
     let example = std::fs::read_to_string(format!("{root}/rules/examples/slack-migration.toml")).unwrap();
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let page = std::fs::read_to_string(format!("{root}/docs/policy.md")).unwrap();
     let body = example.split_once("\n\n").unwrap().1;
-    assert!(readme.contains(body), "README shows rules/examples/slack-migration.toml as it is");
+    assert!(page.contains(body), "docs/policy.md shows rules/examples/slack-migration.toml as it is");
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(format!("{root}/rules/mattermost.toml"), dir.path().join("a.toml")).unwrap();

@@ -3,7 +3,7 @@
 //! expired, reused), certificate problems at `check`, and a certificate rotated by SIGHUP while
 //! requests keep coming. Every certificate is made by the test; everything runs on loopback.
 
-mod common;
+use crate::common;
 
 use common::tls::{self, TestCa};
 use common::{GatewayProcess, RecordingBackend, WAIT};

@@ -2,7 +2,7 @@
 //! closed connection, a well-formed request right after still succeeds, and no key ever shows in
 //! the logs or on /metrics.
 
-mod common;
+use crate::common;
 
 use common::{GatewayProcess, RecordingBackend};
 use std::io::Write;

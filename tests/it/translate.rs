@@ -1,7 +1,7 @@
 //! Translation through the real gateway: Block Kit, Slack mrkdwn with mentions, and long texts
 //! split into several posts, asserted on what the recording backend received.
 
-mod common;
+use crate::common;
 
 use common::{GatewayProcess, RecordingBackend};
 
@@ -133,9 +133,10 @@ fn a_failure_part_way_is_502_and_logged_with_the_count() {
     gateway.post("/hooks/smallkey", JSON, body.as_bytes()).assert(404, "text/plain", "channel_not_found");
 }
 
-/// The README's before/after examples (tests/data/examples), forwarded exactly as it shows them.
+/// The before/after examples of docs/translation.md (tests/data/examples), forwarded exactly as
+/// that page shows them.
 #[test]
-fn readme_examples() {
+fn translation_page_examples() {
     let backend = RecordingBackend::start();
     let gateway = GatewayProcess::start(&rules(&backend.url()));
     let root = env!("CARGO_MANIFEST_DIR");

@@ -1,6 +1,6 @@
 //! The command line as a user meets it: `check`, `hash-key`, `--help`, and JSON logs from `serve`.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -30,7 +30,7 @@ fn check_accepts_the_shipped_rules() {
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
     let out = hookgate(&["check", "--rules", rules], None);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    // The demo hook's key is plain on purpose (so the README's curl line works); check says so.
+    // The demo hook's key is plain on purpose (so the curl line of README.md works); check says so.
     assert_eq!(
         stdout(&out),
         format!(

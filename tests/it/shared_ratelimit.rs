@@ -2,7 +2,7 @@
 //! each hook's bucket; when Redis is down or hangs, each local bucket decides alone, nothing is
 //! refused because of Redis, and the errors metric counts it; when Redis is back, sharing resumes.
 
-mod common;
+use crate::common;
 
 use common::servers::Redis;
 use common::GatewayProcess;
