@@ -8,15 +8,15 @@
 //! `tls` holds certificates and backend trust for both sides; `spool` stores and delivers the
 //! jobs of spooled hooks; `shared_ratelimit` asks Redis for the buckets several instances share.
 
-pub mod active;
+pub(crate) mod active;
 pub mod cli;
 pub mod delivery;
-pub mod ingress;
-pub mod observe;
+pub(crate) mod ingress;
+pub(crate) mod observe;
 pub mod pipeline;
-pub mod reason;
+pub(crate) mod reason;
 pub mod refusal;
 pub mod rules;
-pub mod shared_ratelimit;
-pub mod spool;
-pub mod tls;
+pub(crate) mod shared_ratelimit;
+pub(crate) mod spool;
+pub(crate) mod tls;

@@ -2,7 +2,7 @@
 //! are `delivery::kind::Undelivered`; both end in the one table of `reason.rs`.
 
 use crate::reason::{Ending, Reason};
-use crate::rules::Field;
+use crate::rules::Overridable;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -21,7 +21,7 @@ pub enum Refusal {
     TooManyAttachments,
     /// The hook's policy refuses the requested value of this field.
     #[error("policy refuses the requested {}", .0.as_str())]
-    Prohibited(Field),
+    Prohibited(Overridable),
     /// The hook is over its `rate`; the bucket has a token again in `retry_after` seconds.
     #[error("hook over its rate")]
     RateLimited { retry_after: u64 },
@@ -43,11 +43,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn ending(&self) -> Ending<'_> {
+    pub(crate) fn ending(&self) -> Ending<'_> {
         Ending { reason: self.reason(), retry_after: self.retry_after(), detail: self.detail() }
     }
 
-    pub fn reason(&self) -> Reason {
+    pub(crate) fn reason(&self) -> Reason {
         match self {
             Refusal::InvalidMethod => Reason::InvalidMethod,
             Refusal::NoService => Reason::UnknownHook,
@@ -55,7 +55,7 @@ impl Refusal {
             Refusal::InvalidPayload(_) => Reason::InvalidPayload,
             Refusal::NoText => Reason::NoText,
             Refusal::TooManyAttachments => Reason::TooManyAttachments,
-            Refusal::Prohibited(Field::Channel) => Reason::PolicyChannel,
+            Refusal::Prohibited(Overridable::Channel) => Reason::PolicyChannel,
             Refusal::Prohibited(_) => Reason::PolicyField,
             Refusal::RateLimited { .. } => Reason::RateLimited,
             Refusal::Overloaded => Reason::Overloaded,
@@ -72,7 +72,7 @@ impl Refusal {
     }
 
     /// The wait this refusal carries, for reasons whose `Retry-After` is given.
-    pub fn retry_after(&self) -> Option<u64> {
+    pub(crate) fn retry_after(&self) -> Option<u64> {
         match self {
             Refusal::RateLimited { retry_after } => Some(*retry_after),
             _ => None,
@@ -80,7 +80,7 @@ impl Refusal {
     }
 
     /// What Mattermost's `detailed_error` says.
-    pub fn detail(&self) -> Option<&str> {
+    pub(crate) fn detail(&self) -> Option<&str> {
         match self {
             Refusal::InvalidPayload(why) => Some(why),
             _ => None,

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `hash-key` (contract section 1) and `spool` (section 11).
+//! The command line: `serve`, `check`, `hash-key` (README.md, "Commands") and `spool` (docs/spool.md).
 
 mod spool;
 
@@ -24,7 +24,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "hookgate", version, about = "A gateway for Slack-style incoming webhooks in front of Mattermost")]
+#[command(
+    name = "hookgate",
+    version,
+    about = "A gateway for Slack-style incoming webhooks in front of a chat server (Mattermost, Matrix)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,4 +1,4 @@
-//! `hookgate spool status|dead|replay|drop`: the spool's admin API (contract section 11) from the
+//! `hookgate spool status|dead|replay|drop`: the spool's admin API (docs/spool.md) from the
 //! command line, over HTTP to the admin listener of a running gateway.
 
 use clap::Subcommand;

@@ -33,7 +33,7 @@ pub struct Job {
     pub moved_from: Option<String>,
     /// When the request that stored this job stopped waiting for the store, in milliseconds
     /// since the Unix epoch. A job the store took after that moment was answered 503 and is
-    /// discarded, never delivered (`spool/nats`, contract section 17).
+    /// discarded, never delivered (`spool/nats`, docs/spool.md, "The spool's promises under faults").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub give_up_ms: Option<u64>,
 }

@@ -13,8 +13,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 /// What a kind does with the typed configs its own readers (`KindRules`) made: render a message
-/// as its posts and send one. Every kind implements this; the registry holds it as `Kind`.
-#[async_trait]
+/// as its posts and send one. Every kind implements this; the registry holds it as `Kind`. It is
+/// never a trait object, so `send` is a plain async function: the one boxed future per post is
+/// `Bound::send`'s.
 pub trait Deliver: KindRules + Sized + 'static {
     /// What `KindRules::backend` makes.
     type Backend: KindConfig;
@@ -28,7 +29,12 @@ pub trait Deliver: KindRules + Sized + 'static {
         Vec::new()
     }
     /// Sends one post and classifies the answer.
-    async fn send(&self, backend: &Self::Backend, target: &Self::Target, post: Outgoing<'_>) -> Exchange;
+    fn send(
+        &self,
+        backend: &Self::Backend,
+        target: &Self::Target,
+        post: Outgoing<'_>,
+    ) -> impl std::future::Future<Output = Exchange> + Send;
 }
 
 /// A backend kind as the registry (`KINDS`) holds it.
@@ -142,7 +148,7 @@ impl Failure {
     }
 }
 
-/// Why a backend did not take a post (contract section 6), whichever kind it is.
+/// Why a backend did not take a post (docs/webhooks.md, "Responses"), whichever kind it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Undelivered {
     /// The backend refused the payload as invalid (400).

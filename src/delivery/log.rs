@@ -4,7 +4,6 @@
 use super::kind::{Deliver, Exchange, Failure, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
-use async_trait::async_trait;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -23,7 +22,7 @@ impl KindRules for Log {
         Some(Arc::new(()))
     }
 
-    /// A `backend_key` is a warning, not an error (contract section 14): a hook can be pointed at
+    /// A `backend_key` is a warning, not an error (docs/rules.md): a hook can be pointed at
     /// the log backend for a while without removing its key.
     fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
         if !hook.no_rooms("log", findings) {
@@ -39,7 +38,6 @@ impl KindRules for Log {
     }
 }
 
-#[async_trait]
 impl Deliver for Log {
     type Backend = ();
     type Target = ();

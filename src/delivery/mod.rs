@@ -3,12 +3,12 @@
 //! (`kind.rs`), registered in `KINDS`.
 
 pub mod http;
-pub mod job;
-pub mod kind;
-pub mod log;
-pub mod matrix;
-pub mod mattermost;
-pub mod route;
+pub(crate) mod job;
+pub(crate) mod kind;
+pub(crate) mod log;
+pub(crate) mod matrix;
+pub(crate) mod mattermost;
+pub(crate) mod route;
 pub mod split;
 
 use crate::pipeline::message::Message;
@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Every backend kind. Adding one is a folder beside this file and a line here.
-pub static KINDS: &[&dyn Kind] = &[&mattermost::Mattermost, &matrix::Matrix, &log::Log];
+pub(crate) static KINDS: &[&dyn Kind] = &[&mattermost::Mattermost, &matrix::Matrix, &log::Log];
 
 /// Loads the rules directory with every registered kind.
 pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
@@ -32,7 +32,7 @@ pub fn load_rules(dir: &Path) -> Result<Rules, Vec<Problem>> {
 
 /// Rules from one file holding `text`, for unit tests; panics with the problems.
 #[cfg(test)]
-pub fn rules_from_text(text: &str) -> Rules {
+pub(crate) fn rules_from_text(text: &str) -> Rules {
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("rules.toml"), text).expect("the rules file is written");
     load_rules(dir.path()).unwrap_or_else(|problems| panic!("{problems:?}"))
@@ -41,7 +41,7 @@ pub fn rules_from_text(text: &str) -> Rules {
 /// The job for a message accepted for `hook`, rendered by its route's kind for backend
 /// `backend`. A spooled job keeps the message too, so it can follow its hook to another backend
 /// (`spool/route.rs`).
-pub fn accept(
+pub(crate) fn accept(
     hook: &Hook,
     route: &Route,
     backend: &str,
@@ -56,7 +56,7 @@ pub fn accept(
 
 /// How a job's delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub result: Result<(), Undelivered>,
     /// What the last exchange brought back; `None` when nothing was sent.
     pub upstream: Option<Upstream>,
@@ -67,19 +67,19 @@ pub struct Outcome {
 }
 
 /// Sends jobs directly, while the client waits, over one pool of backend connections.
-pub struct Direct {
+pub(crate) struct Direct {
     pool: Pool,
 }
 
 impl Direct {
-    pub fn new(pool_size: usize) -> Direct {
+    pub(crate) fn new(pool_size: usize) -> Direct {
         Direct { pool: Pool::new(pool_size) }
     }
 
     /// Sends each post of the job in order. `Ok` only when the backend accepted every post; a
     /// failure after the first is `PartlyDelivered`, since what was posted stays posted.
     /// `observe` sees every exchange and how long it took.
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         job: Job,
         route: &Route,
@@ -100,7 +100,7 @@ impl Direct {
 
 /// How sending a run of posts ended.
 #[derive(Debug)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// Posts the backend accepted, counted from the first.
     pub delivered: usize,
     /// What the last exchange brought back; `None` when nothing was sent.
@@ -111,7 +111,7 @@ pub struct Sent {
 
 /// Sends `posts` in order along `route` over `pool`, stopping at the first the backend does not
 /// take; the first is part `first` of its job. `observe` sees every exchange and how long it took.
-pub async fn send_posts(
+pub(crate) async fn send_posts(
     posts: impl IntoIterator<Item = String>,
     first: usize,
     request_id: &str,

@@ -1,5 +1,5 @@
 //! Reading a request head, for both listeners: the parser's refusals and the size limits of
-//! contract section 14 become answers (400, 431) instead of a silent close.
+//! docs/webhooks.md, "Responses" become answers (400, 431) instead of a silent close.
 
 use crate::refusal::Refusal;
 use pingora::protocols::http::ServerSession;
@@ -7,7 +7,7 @@ use pingora::protocols::http::ServerSession;
 use pingora_timeout::fast_timeout::fast_timeout;
 use std::time::Duration;
 
-/// The largest request head served (contract section 14): its bytes, and its header lines.
+/// The largest request head served (docs/webhooks.md, "Responses"): its bytes, and its header lines.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEAD_LINES: usize = 100;
 /// The longest request target the `http` crate's `Uri` holds, plus one.
@@ -23,7 +23,7 @@ pub enum Read {
 }
 
 pub async fn read_head(session: &mut ServerSession, timeout: Duration) -> Read {
-    // Requests written in one go are answered each, in order (contract section 14).
+    // Requests written in one go are answered each, in order (docs/webhooks.md, "Responses").
     session.set_pipelining_enabled(true);
     match fast_timeout(timeout, session.read_request()).await {
         Ok(Ok(true)) => Read::Request,

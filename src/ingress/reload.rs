@@ -1,4 +1,4 @@
-//! `SIGHUP` reloads the rules (contract section 8). pingora does not handle the signal, so this
+//! `SIGHUP` reloads the rules (docs/operations.md). pingora does not handle the signal, so this
 //! background service does: a valid new rule set is swapped in atomically for new requests
 //! (requests in flight finish on the set they started with); an invalid one is logged with
 //! `FILE:LINE` and the old set keeps serving.

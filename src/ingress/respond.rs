@@ -91,7 +91,7 @@ mod tests {
             (of_refusal(&Refusal::NoText), 400, "no_text", None),
             (of_refusal(&Refusal::TooManyAttachments), 400, "too_many_attachments", None),
             (of_undelivered(&Undelivered::Forbidden), 403, "action_prohibited", None),
-            (of_refusal(&Refusal::Prohibited(crate::rules::Field::Channel)), 403, "action_prohibited", None),
+            (of_refusal(&Refusal::Prohibited(crate::rules::Overridable::Channel)), 403, "action_prohibited", None),
             (of_undelivered(&Undelivered::NotFound), 404, "channel_not_found", None),
             (of_refusal(&Refusal::RateLimited { retry_after: 7 }), 429, "rate_limited", Some(7)),
             (of_undelivered(&Undelivered::RateLimited { retry_after: 30 }), 429, "rate_limited", Some(30)),

@@ -13,7 +13,7 @@ use crate::delivery::kind::Upstream;
 use crate::delivery::{self, Direct, Outcome};
 use crate::observe::metrics::Metrics;
 use crate::observe::request_id;
-use crate::pipeline::admit::{self, Head};
+use crate::pipeline::admit::{self, RequestHead};
 use crate::pipeline::{self, Processed};
 use crate::reason::Close;
 use crate::refusal::Refusal;
@@ -188,7 +188,7 @@ impl WebhookService {
             return Ok(refused(&Refusal::HeadTooLarge, record));
         }
         let received = SystemTime::now();
-        let head = Head {
+        let head = RequestHead {
             method: &session.req_header().method,
             path: session.req_header().uri.path(),
             content_length: declared_length(session),

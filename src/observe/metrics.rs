@@ -1,4 +1,4 @@
-//! Prometheus metrics (contract section 7): one registry, one event per hop, recorded where the
+//! Prometheus metrics (docs/metrics.md): one registry, one event per hop, recorded where the
 //! hop ends. Label values are resolved once per rule set (`RuleHandles`), so recording a request
 //! touches pre-built counters and allocates nothing.
 
@@ -8,7 +8,7 @@ use crate::pipeline::policy::{Action, ActionKind};
 use crate::pipeline::translate::blocks;
 use crate::pipeline::Timings;
 use crate::reason::Reason;
-use crate::rules::{Field, Rules};
+use crate::rules::{Overridable, Rules};
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -26,18 +26,18 @@ const BUCKETS: &[f64] = &[
 pub const EAGER_HOOKS: usize = 1_000;
 
 /// The (field, action) pairs a policy decision can produce.
-const OVERRIDES: &[(Field, ActionKind)] = &[
-    (Field::Username, ActionKind::Applied),
-    (Field::Username, ActionKind::Ignored),
-    (Field::Username, ActionKind::Rejected),
-    (Field::Icon, ActionKind::Applied),
-    (Field::Icon, ActionKind::Ignored),
-    (Field::Icon, ActionKind::Rejected),
-    (Field::Channel, ActionKind::Applied),
-    (Field::Channel, ActionKind::Ignored),
-    (Field::Channel, ActionKind::Rejected),
-    (Field::Channel, ActionKind::Mapped),
-    (Field::Type, ActionKind::Applied),
+const OVERRIDES: &[(Overridable, ActionKind)] = &[
+    (Overridable::Username, ActionKind::Applied),
+    (Overridable::Username, ActionKind::Ignored),
+    (Overridable::Username, ActionKind::Rejected),
+    (Overridable::Icon, ActionKind::Applied),
+    (Overridable::Icon, ActionKind::Ignored),
+    (Overridable::Icon, ActionKind::Rejected),
+    (Overridable::Channel, ActionKind::Applied),
+    (Overridable::Channel, ActionKind::Ignored),
+    (Overridable::Channel, ActionKind::Rejected),
+    (Overridable::Channel, ActionKind::Mapped),
+    (Overridable::Type, ActionKind::Applied),
 ];
 /// Backend answers that get a pre-built counter; others are resolved when they happen.
 const UPSTREAM_CODES: &[&str] = &[
@@ -390,7 +390,7 @@ pub struct HookHandles {
     label: String,
     requests: Vec<(u16, IntCounter)>,
     rejections: Vec<(Reason, IntCounter)>,
-    overrides: Vec<(Field, ActionKind, IntCounter)>,
+    overrides: Vec<(Overridable, ActionKind, IntCounter)>,
 }
 
 impl HookHandles {
@@ -455,11 +455,11 @@ fn status_text(status: u16, buf: &mut [u8; 3]) -> &str {
     std::str::from_utf8(buf).unwrap_or("000")
 }
 
-/// The `reason` of a message the store took after its request was answered 503 (contract
-/// section 17), discarded by the worker that finds it.
+/// The `reason` of a message the store took after its request was answered 503
+/// (docs/spool.md, "A refused message is never delivered later"), discarded by the worker that finds it.
 pub const STORED_AFTER_REFUSAL: &str = "stored_after_refusal";
 
-/// The spool's series (contract section 11).
+/// The spool's series (docs/spool.md).
 pub struct SpoolMetrics {
     messages: IntGaugeVec,
     oldest: GaugeVec,

@@ -1,5 +1,5 @@
-//! Admission: what the request head alone decides, before any body is read, in the contract's
-//! order: method, key, rate, declared size.
+//! Admission: what the request head alone decides, before any body is read, in the order
+//! docs/webhooks.md gives: method, key, rate, declared size.
 
 use super::ratelimit::Limiters;
 use crate::refusal::Refusal;
@@ -7,7 +7,7 @@ use crate::rules::{keys, Rules};
 
 /// The parts of a request head admission looks at.
 #[derive(Debug, Clone, Copy)]
-pub struct Head<'a> {
+pub struct RequestHead<'a> {
     pub method: &'a http::Method,
     pub path: &'a str,
     /// `Content-Length`, when given and readable.
@@ -21,7 +21,7 @@ pub struct Admission {
     pub result: Result<(), Refusal>,
 }
 
-pub fn admit(head: Head, rules: &Rules, limiters: &Limiters) -> Admission {
+pub fn admit(head: RequestHead, rules: &Rules, limiters: &Limiters) -> Admission {
     if head.method != http::Method::POST {
         return Admission { hook: None, result: Err(Refusal::InvalidMethod) };
     }
@@ -54,8 +54,11 @@ mod tests {
              [[hooks]]\nname = \"a\"\nkey = \"T/B/X\"\nbackend = \"c\"\nrate = 1\nburst = 1\n",
         );
         let limiters = Limiters::new(&rules, None);
-        let head =
-            |method: &'static http::Method, path: &'static str, length| Head { method, path, content_length: length };
+        let head = |method: &'static http::Method, path: &'static str, length| RequestHead {
+            method,
+            path,
+            content_length: length,
+        };
         let (post, get) = (&http::Method::POST, &http::Method::GET);
         let cases = [
             (head(get, "/services/T/B/X", None), None, Err(Refusal::InvalidMethod)),

@@ -28,7 +28,7 @@ pub const DROPPED_MEMBERS: &[&str] = &[
 /// Slack's limit on attachments per message.
 pub const MAX_ATTACHMENTS: usize = 100;
 
-/// Client-supplied props that only the server may set (contract section 4).
+/// Client-supplied props that only the server may set (docs/webhooks.md, "What the backend receives").
 const RESERVED_PROPS: &[&str] =
     &["from_webhook", "override_username", "override_icon_url", "override_icon_emoji", "webhook_display_name"];
 

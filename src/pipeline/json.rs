@@ -291,21 +291,21 @@ impl Reader<'_> {
 
 impl Json {
     /// The value of the last member named `name`, compared without regard to ASCII case.
-    pub fn member(&self, name: &str) -> Option<&Json> {
+    pub(crate) fn member(&self, name: &str) -> Option<&Json> {
         match self {
             Json::Object(members) => members.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Json::String(s) => Some(s),
             _ => None,
         }
     }
 
-    pub fn as_array(&self) -> Option<&[Json]> {
+    pub(crate) fn as_array(&self) -> Option<&[Json]> {
         match self {
             Json::Array(items) => Some(items),
             _ => None,
@@ -313,13 +313,13 @@ impl Json {
     }
 
     /// The string value of member `name`, when it is a string.
-    pub fn str_member(&self, name: &str) -> Option<&str> {
+    pub(crate) fn str_member(&self, name: &str) -> Option<&str> {
         self.member(name).and_then(Json::as_str)
     }
 
     /// Converts to a `serde_json::Value` for forwarding: duplicate keys keep the last value and
     /// numbers keep their value (not necessarily their spelling).
-    pub fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         match self {
             Json::Null => Value::Null,
             Json::Bool(b) => Value::Bool(*b),
@@ -378,7 +378,7 @@ impl Json {
 /// Serialises a value exactly as its `to_value()` would serialise, without building it: objects
 /// keep a key where it first appears with the value it last had (serde_json's ordered map) and
 /// numbers are written as `Value` writes them. For values that are only written, such as props.
-pub struct AsValue<'a>(pub &'a Json);
+pub(crate) struct AsValue<'a>(pub &'a Json);
 
 impl Serialize for AsValue<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

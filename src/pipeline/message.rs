@@ -1,6 +1,6 @@
-//! The message the pipeline makes of a request: the contract's canonical payload, in the schema
+//! The message the pipeline makes of a request: the canonical payload, in the schema
 //! of Mattermost's incoming-webhook JSON. Each backend kind renders its posts from it. Only
-//! non-empty members are written (contract section 4).
+//! non-empty members are written (docs/webhooks.md, "What the backend receives").
 
 use crate::pipeline::incoming::Attachment;
 use crate::pipeline::json::{AsValue, Json};
@@ -26,7 +26,7 @@ pub struct Message {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub props: Option<Props>,
+    pub(crate) props: Option<Props>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<Value>,
 }
@@ -35,23 +35,18 @@ pub struct Message {
 /// them, and copied as text into every post of a split message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Props(Box<RawValue>);
+pub(crate) struct Props(Box<RawValue>);
 
 impl Props {
     /// The props object written as compact JSON, as serde_json's ordered map would write it.
-    pub fn new(props: &Json) -> Props {
+    pub(crate) fn new(props: &Json) -> Props {
         // Serialising parsed JSON cannot fail: keys are strings and numbers are finite.
         Props(serde_json::value::to_raw_value(&AsValue(props)).expect("props serialise"))
     }
 
     /// Bytes of compact JSON.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.get().len()
-    }
-
-    /// Never true: the props are an object, written at least as `{}`.
-    pub fn is_empty(&self) -> bool {
-        self.0.get().is_empty()
     }
 }
 

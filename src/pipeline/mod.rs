@@ -3,13 +3,13 @@
 //! content checks -> policy, ending in the `Message` every backend kind renders from. No I/O, so
 //! tests, benches and fuzzers reach every decision without a socket.
 
-pub mod admit;
+pub(crate) mod admit;
 pub mod decode;
-pub mod incoming;
+pub(crate) mod incoming;
 pub mod json;
 pub mod message;
-pub mod policy;
-pub mod ratelimit;
+pub(crate) mod policy;
+pub(crate) mod ratelimit;
 pub mod translate;
 
 use crate::refusal::Refusal;
@@ -28,12 +28,12 @@ pub struct Processed {
     pub dropped: Vec<&'static str>,
     /// Override actions the hook's policy took, up to a refusal.
     pub actions: Vec<Action>,
-    pub timings: Timings,
+    pub(crate) timings: Timings,
 }
 
 /// How long each stage took; `None` for stages that did not run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Timings {
+pub(crate) struct Timings {
     pub decode: Option<Duration>,
     pub translate: Option<Duration>,
     pub policy: Option<Duration>,
@@ -41,7 +41,7 @@ pub struct Timings {
 
 impl Timings {
     /// The time of the stages that ran.
-    pub fn total(&self) -> Duration {
+    pub(crate) fn total(&self) -> Duration {
         [self.decode, self.translate, self.policy].into_iter().flatten().sum()
     }
 }
@@ -52,7 +52,7 @@ pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Processed {
     let decoded = decode::decode(content_type, body);
     timings.decode = Some(started.elapsed());
     let mut req = match decoded {
-        Ok((req, _shape)) => req,
+        Ok(req) => req,
         Err(refusal) => return Processed { result: Err(refusal), dropped: Vec::new(), actions: Vec::new(), timings },
     };
     let started = Instant::now();
@@ -71,7 +71,7 @@ pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Processed {
     Processed { result, dropped, actions, timings }
 }
 
-/// Content checks, in the contract's order: `no_text`, then `too_many_attachments`, then `type`.
+/// Content checks, in the order docs/webhooks.md gives: `no_text`, then `too_many_attachments`, then `type`.
 fn check_content(req: &Incoming) -> Result<(), Refusal> {
     if req.text.as_deref().unwrap_or("").is_empty() && req.attachments.is_empty() {
         return Err(Refusal::NoText);

@@ -1,4 +1,4 @@
-//! Policy: what a hook's rules make of a decoded request (contract sections 2, 6 and 9).
+//! Policy: what a hook's rules make of a decoded request (docs/rules.md, docs/webhooks.md, "Responses", docs/webhooks.md).
 //!
 //! For `username`, `icon` (icon_url and icon_emoji together) and `channel` a hook says `allow`,
 //! `ignore` (drop the requested value, use the hook's default) or `reject` (403). Under `allow`, a
@@ -11,7 +11,7 @@
 use super::incoming::Incoming;
 use super::message::{Message, Props};
 use crate::refusal::Refusal;
-use crate::rules::{ChannelMap, Field, Mode, Policy};
+use crate::rules::{ChannelMap, Mode, Overridable, Policy};
 
 /// What happened to a requested value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,7 +39,7 @@ impl ActionKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Action {
-    pub field: Field,
+    pub field: Overridable,
     pub kind: ActionKind,
 }
 
@@ -64,14 +64,14 @@ fn enforce(policy: &Policy, req: Incoming, actions: &mut Vec<Action>) -> Result<
     let mut username = requested(req.username);
     if username.as_ref().is_some_and(|u| *u != own.username) {
         match policy.username {
-            Mode::Allow => act(Field::Username, ActionKind::Applied),
+            Mode::Allow => act(Overridable::Username, ActionKind::Applied),
             Mode::Ignore => {
-                act(Field::Username, ActionKind::Ignored);
+                act(Overridable::Username, ActionKind::Ignored);
                 username = None;
             }
             Mode::Reject => {
-                act(Field::Username, ActionKind::Rejected);
-                return Err(Refusal::Prohibited(Field::Username));
+                act(Overridable::Username, ActionKind::Rejected);
+                return Err(Refusal::Prohibited(Overridable::Username));
             }
         }
     }
@@ -80,14 +80,14 @@ fn enforce(policy: &Policy, req: Incoming, actions: &mut Vec<Action>) -> Result<
     let mut icon_emoji = requested(req.icon_emoji);
     if icon_emoji.is_some() || icon_url.as_ref().is_some_and(|u| *u != own.icon_url) {
         match policy.icon {
-            Mode::Allow => act(Field::Icon, ActionKind::Applied),
+            Mode::Allow => act(Overridable::Icon, ActionKind::Applied),
             Mode::Ignore => {
-                act(Field::Icon, ActionKind::Ignored);
+                act(Overridable::Icon, ActionKind::Ignored);
                 (icon_url, icon_emoji) = (None, None);
             }
             Mode::Reject => {
-                act(Field::Icon, ActionKind::Rejected);
-                return Err(Refusal::Prohibited(Field::Icon));
+                act(Overridable::Icon, ActionKind::Rejected);
+                return Err(Refusal::Prohibited(Overridable::Icon));
             }
         }
     }
@@ -101,19 +101,19 @@ fn enforce(policy: &Policy, req: Incoming, actions: &mut Vec<Action>) -> Result<
                 Mode::Allow => {
                     let (name, mapped) = map_channel(&policy.channel_map, wanted);
                     if !channel_allowed(policy, &name) {
-                        act(Field::Channel, ActionKind::Rejected);
-                        return Err(Refusal::Prohibited(Field::Channel));
+                        act(Overridable::Channel, ActionKind::Rejected);
+                        return Err(Refusal::Prohibited(Overridable::Channel));
                     }
-                    act(Field::Channel, if mapped { ActionKind::Mapped } else { ActionKind::Applied });
+                    act(Overridable::Channel, if mapped { ActionKind::Mapped } else { ActionKind::Applied });
                     Some(name)
                 }
                 Mode::Ignore => {
-                    act(Field::Channel, ActionKind::Ignored);
+                    act(Overridable::Channel, ActionKind::Ignored);
                     None
                 }
                 Mode::Reject => {
-                    act(Field::Channel, ActionKind::Rejected);
-                    return Err(Refusal::Prohibited(Field::Channel));
+                    act(Overridable::Channel, ActionKind::Rejected);
+                    return Err(Refusal::Prohibited(Overridable::Channel));
                 }
             }
         };
@@ -121,7 +121,7 @@ fn enforce(policy: &Policy, req: Incoming, actions: &mut Vec<Action>) -> Result<
 
     let kind = req.kind.unwrap_or_default();
     if !kind.is_empty() {
-        act(Field::Type, ActionKind::Applied);
+        act(Overridable::Type, ActionKind::Applied);
     }
 
     let props = req.props.as_ref().map(Props::new);
@@ -168,7 +168,7 @@ mod tests {
     use crate::rules::Defaults;
     use regex::Regex;
     use ActionKind::*;
-    use Field::*;
+    use Overridable::*;
 
     fn hook(policy: Policy) -> Policy {
         Policy {
@@ -200,12 +200,12 @@ mod tests {
     }
 
     /// (channel, username, icon_url, icon_emoji) forwarded, or the field that was refused.
-    type Want = Result<(&'static str, &'static str, &'static str, &'static str), Field>;
+    type Want = Result<(&'static str, &'static str, &'static str, &'static str), Overridable>;
 
     #[test]
     fn every_mode_and_field() {
         use Mode::{Allow as A, Ignore as I, Reject as R};
-        type Case = (Policy, Incoming, Want, Vec<(Field, ActionKind)>);
+        type Case = (Policy, Incoming, Want, Vec<(Overridable, ActionKind)>);
         let cases: Vec<Case> = vec![
             // Nothing requested: defaults everywhere, in every mode.
             (
@@ -293,7 +293,7 @@ mod tests {
             });
             let want = want.map(|(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()));
             assert_eq!(got, want, "case {i}");
-            let kinds: Vec<(Field, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
+            let kinds: Vec<(Overridable, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
             assert_eq!(kinds, actions, "case {i}");
         }
     }
@@ -312,7 +312,7 @@ mod tests {
 
     #[test]
     fn channel_map_then_allow_list() {
-        type Case<'a> = (&'a str, Result<&'a str, ()>, Vec<(Field, ActionKind)>);
+        type Case<'a> = (&'a str, Result<&'a str, ()>, Vec<(Overridable, ActionKind)>);
         let cases: Vec<Case> = vec![
             ("alerts-db", Ok("alerts-db"), vec![(Channel, Applied)]),
             ("#ops-db", Ok("alerts-db"), vec![(Channel, Mapped)]),
@@ -329,7 +329,7 @@ mod tests {
             let decision = decide(&hook(channel_rules()), req(s(channel), None, None, None));
             let got = decision.result.map(|c| c.channel).map_err(|r| assert_eq!(r, Refusal::Prohibited(Channel)));
             assert_eq!(got, want.map(str::to_owned), "{channel}");
-            let kinds: Vec<(Field, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
+            let kinds: Vec<(Overridable, ActionKind)> = decision.actions.iter().map(|a| (a.field, a.kind)).collect();
             assert_eq!(kinds, actions, "{channel}");
         }
     }

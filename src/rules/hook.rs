@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Slack's limits for incoming webhooks, used when a hook sets none.
-pub const DEFAULT_RATE: f64 = 1.0;
-pub const DEFAULT_BURST: u32 = 25;
+pub(crate) const DEFAULT_RATE: f64 = 1.0;
+pub(crate) const DEFAULT_BURST: u32 = 25;
 /// `max_props_bytes` when a hook does not set it.
 pub const DEFAULT_MAX_PROPS_BYTES: usize = 65_536;
 
@@ -47,7 +47,7 @@ impl Default for Hook {
     }
 }
 
-/// What `200 ok` means for a hook (contract section 11).
+/// What `200 ok` means for a hook (docs/spool.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Delivery {
@@ -58,7 +58,7 @@ pub enum Delivery {
     Spool,
 }
 
-/// How a hook's text is read (contract section 5).
+/// How a hook's text is read (docs/translation.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Markup {
@@ -133,20 +133,20 @@ pub struct ChannelMap {
 
 /// The request member an override rule concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Field {
+pub enum Overridable {
     Username,
     Icon,
     Channel,
     Type,
 }
 
-impl Field {
+impl Overridable {
     pub fn as_str(self) -> &'static str {
         match self {
-            Field::Username => "username",
-            Field::Icon => "icon",
-            Field::Channel => "channel",
-            Field::Type => "type",
+            Overridable::Username => "username",
+            Overridable::Icon => "icon",
+            Overridable::Channel => "channel",
+            Overridable::Type => "type",
         }
     }
 }

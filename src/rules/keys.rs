@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
-pub type Digest = [u8; 32];
+pub(crate) type Digest = [u8; 32];
 
 const PREFIX: &str = "sha256:";
 
@@ -27,7 +27,7 @@ pub fn format_digest(d: &Digest) -> String {
 }
 
 /// A key as written in a rule: a `sha256:` digest, or the plain token.
-pub fn parse_rule_key(written: &str) -> Result<Digest, String> {
+pub(crate) fn parse_rule_key(written: &str) -> Result<Digest, String> {
     if written.is_empty() {
         return Err("key is empty".into());
     }
@@ -50,7 +50,7 @@ pub fn parse_rule_key(written: &str) -> Result<Digest, String> {
 /// (which tells it nothing about any stored key); candidates are then compared whole, in
 /// constant time.
 #[derive(Debug, Default)]
-pub struct KeyTable {
+pub(crate) struct KeyTable {
     digests: Vec<Digest>,
     by_prefix: HashMap<u64, Vec<usize>>,
 }
@@ -63,7 +63,7 @@ fn prefix(d: &Digest) -> u64 {
 
 impl KeyTable {
     /// A table of digests, each found by its index in `digests`.
-    pub fn new(digests: Vec<Digest>) -> KeyTable {
+    pub(crate) fn new(digests: Vec<Digest>) -> KeyTable {
         let mut by_prefix: HashMap<u64, Vec<usize>> = HashMap::with_capacity(digests.len());
         for (i, d) in digests.iter().enumerate() {
             by_prefix.entry(prefix(d)).or_default().push(i);
@@ -72,7 +72,7 @@ impl KeyTable {
     }
 
     /// The index of the digest equal to `d`.
-    pub fn find(&self, d: &Digest) -> Option<usize> {
+    pub(crate) fn find(&self, d: &Digest) -> Option<usize> {
         let candidates = self.by_prefix.get(&prefix(d))?;
         candidates.iter().copied().find(|&i| bool::from(self.digests[i].ct_eq(d)))
     }

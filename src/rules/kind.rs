@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A backend kind as the rules loader sees it.
-pub trait KindRules: Sync {
+pub(crate) trait KindRules: Sync {
     /// As written in `kind = "..."`.
     fn name(&self) -> &'static str;
     /// The backend table keys it reads, besides `kind`.
@@ -37,14 +37,14 @@ impl<T: fmt::Debug + Send + Sync + 'static> KindConfig for T {
 
 /// One value as written, with its place.
 #[derive(Debug, Clone)]
-pub struct Written<T> {
+pub(crate) struct Written<T> {
     pub value: T,
     pub at: Location,
 }
 
 /// A backend table as written: its name, its place, and every key but `kind`.
 #[derive(Debug)]
-pub struct BackendTable {
+pub(crate) struct BackendTable {
     pub name: String,
     pub at: Location,
     /// The rules directory, which file names in the table are relative to.
@@ -58,7 +58,7 @@ impl BackendTable {
     }
 
     /// A string key; `Err` when it is there but not a string.
-    pub fn string(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<String>>, Reported> {
+    pub(crate) fn string(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<String>>, Reported> {
         match self.get(key) {
             None => Ok(None),
             Some(Written { value: toml::Value::String(s), at }) => {
@@ -72,7 +72,7 @@ impl BackendTable {
     }
 
     /// A boolean key; `Err` when it is there but not a boolean.
-    pub fn boolean(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<bool>>, Reported> {
+    pub(crate) fn boolean(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<bool>>, Reported> {
         match self.get(key) {
             None => Ok(None),
             Some(Written { value: toml::Value::Boolean(b), at }) => Ok(Some(Written { value: *b, at: at.clone() })),
@@ -84,7 +84,7 @@ impl BackendTable {
     }
 
     /// An integer key between 1 and `max`, `default` when absent; `None` when invalid (reported).
-    pub fn positive(&self, key: &str, default: usize, max: i64, findings: &mut Findings) -> Option<usize> {
+    pub(crate) fn positive(&self, key: &str, default: usize, max: i64, findings: &mut Findings) -> Option<usize> {
         match self.get(key) {
             None => Some(default),
             Some(Written { value: toml::Value::Integer(n), at }) => {
@@ -100,11 +100,11 @@ impl BackendTable {
 
 /// A value was refused and the problem is already in the findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reported;
+pub(crate) struct Reported;
 
 /// A hook's keys that belong to its backend's kind, as written.
 #[derive(Debug)]
-pub struct HookKeys<'a> {
+pub(crate) struct HookKeys<'a> {
     pub name: &'a str,
     /// Where the hook's name is written.
     pub at: Location,
@@ -117,7 +117,7 @@ pub struct HookKeys<'a> {
 
 impl HookKeys<'_> {
     /// Reports `room` and `[hooks.rooms]` on a hook whose backend has no rooms; false if any.
-    pub fn no_rooms(&self, kind: &str, findings: &mut Findings) -> bool {
+    pub(crate) fn no_rooms(&self, kind: &str, findings: &mut Findings) -> bool {
         let at = self.room.as_ref().map(|r| &r.at).or(self.rooms.first().map(|(_, r)| &r.at));
         if let Some(at) = at {
             let message = format!("hook `{}`: room and rooms are for matrix backends, not {kind}", self.name);

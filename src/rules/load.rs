@@ -23,7 +23,7 @@ use toml::Spanned;
 
 /// Loads and validates the rules directory, reading backend tables with `kinds`. On failure,
 /// every problem found is returned.
-pub fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Problem>> {
+pub(crate) fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Problem>> {
     let mut files = Vec::new();
     let mut findings = Findings::default();
     let dir_text = dir.display().to_string();
@@ -740,6 +740,10 @@ mod tests {
             .map_err(|ps| ps.iter().map(|p| p.to_string().replace(&format!("{}/", dir.path().display()), "")).collect())
     }
 
+    fn backend<'a>(rules: &'a Rules, name: &str) -> &'a Backend {
+        &rules.backends[rules.backend_index(name).expect("a backend of that name")]
+    }
+
     /// The backend_key a mattermost hook was loaded with.
     fn target(hook: &Hook) -> String {
         hook.target.clone().into_any().downcast::<Target>().expect("a mattermost hook").backend_key.clone()
@@ -790,9 +794,9 @@ backend = "console"
         assert_eq!(rules.hooks.len(), 2);
         let ci = rules.hook_by_digest(&keys::digest("test")).unwrap();
         assert_eq!((ci.name.as_str(), target(ci).as_str(), ci.markup), ("ci", "abc123", super::super::Markup::Slack));
-        assert_eq!(rules.backend(&ci.backend).unwrap().name, "chat");
+        assert_eq!(backend(&rules, &ci.backend).name, "chat");
         let demo = rules.hook_by_digest(&keys::digest("plain-token")).unwrap();
-        assert_eq!(rules.backend(&demo.backend).unwrap().name, "console");
+        assert_eq!(backend(&rules, &demo.backend).name, "console");
         let warnings: Vec<String> =
             rules.warnings.iter().map(|w| w.to_string().rsplit('/').next().unwrap().to_owned()).collect();
         assert_eq!(
@@ -1170,7 +1174,7 @@ backend = "console"
              [[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"chat\"\nbackend_key = \"abc\"\n",
         )])
         .unwrap();
-        assert_eq!(rules.backend("chat").unwrap().kind, "mattermost");
+        assert_eq!(backend(&rules, "chat").kind, "mattermost");
         assert_eq!(target(&rules.hooks[0]), "abc");
     }
 
@@ -1189,9 +1193,9 @@ backend = "console"
     fn shipped_rules_are_valid() {
         let rules = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
         let demo = rules.hook_by_digest(&keys::digest("hookgate-demo-key")).unwrap();
-        assert_eq!(rules.backend(&demo.backend).unwrap().kind, "log");
+        assert_eq!(backend(&rules, &demo.backend).kind, "log");
         let ci = rules.hook_by_digest(&keys::digest("T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX")).unwrap();
-        assert_eq!(rules.backend(&ci.backend).unwrap().kind, "mattermost");
+        assert_eq!(backend(&rules, &ci.backend).kind, "mattermost");
         assert_eq!(target(ci), "abc123generatedkey");
     }
 

@@ -10,13 +10,14 @@ mod kind;
 mod load;
 mod schema;
 
+pub(crate) use hook::Overridable;
 pub use hook::{
-    ChannelMap, Defaults, Delivery, Field, Hook, Markup, Mode, Policy, RateLimit, SlackMaps, DEFAULT_BURST,
-    DEFAULT_MAX_PROPS_BYTES, DEFAULT_RATE,
+    ChannelMap, Defaults, Delivery, Hook, Markup, Mode, Policy, RateLimit, SlackMaps, DEFAULT_MAX_PROPS_BYTES,
 };
-pub use kind::{BackendTable, HookKeys, KindConfig, KindRules, Written};
-pub use load::load;
-pub use schema::ErrorDialect;
+pub use kind::KindConfig;
+pub(crate) use kind::{BackendTable, HookKeys, KindRules, Written};
+pub(crate) use load::load;
+pub(crate) use schema::ErrorDialect;
 
 use crate::tls::identity::Identity;
 use keys::{Digest, KeyTable};
@@ -28,13 +29,13 @@ use std::time::Duration;
 /// A validated rule set.
 #[derive(Debug)]
 pub struct Rules {
-    pub gateway: GatewaySettings,
+    pub(crate) gateway: GatewaySettings,
     pub backends: Vec<Backend>,
     pub hooks: Vec<Hook>,
     /// Set when `[spool]` is written or a hook has `delivery = "spool"`.
-    pub spool: Option<SpoolSettings>,
+    pub(crate) spool: Option<SpoolSettings>,
     /// Set when `[ratelimit]` names a Redis.
-    pub shared_ratelimit: Option<SharedRateLimit>,
+    pub(crate) shared_ratelimit: Option<SharedRateLimit>,
     keys: KeyTable,
     backend_names: HashMap<String, usize>,
     /// Hook positions by name, made on first use: only the spool looks hooks up by name, and
@@ -51,34 +52,30 @@ impl Rules {
     }
 
     /// The position in `hooks` of the hook whose key has this digest: valid for this rule set only.
-    pub fn hook_index(&self, digest: &Digest) -> Option<usize> {
+    pub(crate) fn hook_index(&self, digest: &Digest) -> Option<usize> {
         self.keys.find(digest)
     }
 
     /// The position in `backends` of the backend with this name.
-    pub fn backend_index(&self, name: &str) -> Option<usize> {
+    pub(crate) fn backend_index(&self, name: &str) -> Option<usize> {
         self.backend_names.get(name).copied()
     }
 
     /// The position in `hooks` of the hook named `name`: valid for this rule set only.
-    pub fn hook_named(&self, name: &str) -> Option<usize> {
+    pub(crate) fn hook_named(&self, name: &str) -> Option<usize> {
         let names = self
             .hook_names
             .get_or_init(|| self.hooks.iter().enumerate().map(|(i, h)| (h.name.as_str().into(), i)).collect());
         names.get(name).copied()
     }
-
-    pub fn backend(&self, name: &str) -> Option<&Backend> {
-        self.backend_index(name).map(|i| &self.backends[i])
-    }
 }
 
 /// Where webhooks are served when the rules name no listener.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8065";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8065";
 
 /// `listen_tls` with `tls_cert` and `tls_key`, read and checked.
 #[derive(Debug, Clone)]
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     /// As written: the `listener` label of `hookgate_tls_cert_expiry_seconds`.
     pub listen: String,
     pub identity: Identity,
@@ -86,7 +83,7 @@ pub struct TlsListener {
 
 /// `[spool]` with defaults applied.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SpoolSettings {
+pub(crate) struct SpoolSettings {
     pub engine: SpoolEngine,
     /// The store's directory, resolved against the rules directory.
     pub path: std::path::PathBuf,
@@ -100,7 +97,7 @@ pub struct SpoolSettings {
 
 impl SpoolSettings {
     /// The defaults, with the store in `spool/` beside the rules.
-    pub fn new(rules_dir: &std::path::Path) -> SpoolSettings {
+    pub(crate) fn new(rules_dir: &std::path::Path) -> SpoolSettings {
         SpoolSettings {
             engine: SpoolEngine::Embedded,
             path: rules_dir.join("spool"),
@@ -114,26 +111,16 @@ impl SpoolSettings {
 
 /// Where the spool keeps its jobs: `[spool] engine`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SpoolEngine {
+pub(crate) enum SpoolEngine {
     /// SQLite in `path`, on this machine.
     Embedded,
     /// A JetStream stream that several instances share.
     Nats(NatsSettings),
 }
 
-impl SpoolEngine {
-    /// The name written in the rules, which is also the engine's in `spool::ENGINES`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SpoolEngine::Embedded => "embedded",
-            SpoolEngine::Nats(_) => "nats",
-        }
-    }
-}
-
 /// `[spool] engine = "nats"`: the servers and the stream.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NatsSettings {
+pub(crate) struct NatsSettings {
     pub urls: Vec<String>,
     /// The work-queue stream; dead letters go to `{stream}_DEAD`.
     pub stream: String,
@@ -142,18 +129,18 @@ pub struct NatsSettings {
 
 /// `[ratelimit]`: where the shared buckets live and how long a request waits for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedRateLimit {
+pub(crate) struct SharedRateLimit {
     pub redis_url: String,
     /// Past it, the local bucket decides alone.
     pub timeout: Duration,
 }
 
 /// `redis_timeout_ms` when unset: a small part of a webhook's usual answer time.
-pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+pub(crate) const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// The `[gateway]` table with defaults applied.
 #[derive(Debug, Clone)]
-pub struct GatewaySettings {
+pub(crate) struct GatewaySettings {
     /// The plain HTTP listener; none when only `listen_tls` is written.
     pub listen: Option<String>,
     /// The HTTPS listener and the certificate it serves.
@@ -175,13 +162,13 @@ pub struct GatewaySettings {
 
 impl GatewaySettings {
     /// The webhook listeners' addresses, plain first.
-    pub fn webhook_listeners(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn webhook_listeners(&self) -> impl Iterator<Item = &str> {
         self.listen.as_deref().into_iter().chain(self.tls.as_ref().map(|t| t.listen.as_str()))
     }
 
     /// The admin listener serves metrics without authentication, so it stays on loopback unless
     /// the rules say otherwise.
-    pub fn check_admin_listen(&self) -> Result<(), String> {
+    pub(crate) fn check_admin_listen(&self) -> Result<(), String> {
         let addr: std::net::SocketAddr = self
             .admin_listen
             .parse()
@@ -220,28 +207,28 @@ pub struct Backend {
     pub name: String,
     /// The kind's name, as written in `kind = "..."`.
     pub kind: &'static str,
-    pub config: Arc<dyn KindConfig>,
+    pub(crate) config: Arc<dyn KindConfig>,
 }
 
 /// Problems and warnings found while loading, each with its place.
 #[derive(Debug, Default)]
-pub struct Findings {
+pub(crate) struct Findings {
     pub problems: Vec<Problem>,
     pub warnings: Vec<Problem>,
 }
 
 impl Findings {
-    pub fn error(&mut self, at: Location, message: String) {
+    pub(crate) fn error(&mut self, at: Location, message: String) {
         self.problems.push(Problem { path: at.file.to_string(), at: Some(at), message });
     }
 
     /// A warning; its message starts with `warning:`.
-    pub fn warn(&mut self, at: Location, message: String) {
+    pub(crate) fn warn(&mut self, at: Location, message: String) {
         self.warnings.push(Problem { path: at.file.to_string(), at: Some(at), message: format!("warning: {message}") });
     }
 
     /// `n` when it is between 1 and `max`; reported otherwise.
-    pub fn positive(&mut self, at: &Location, field: &str, n: i64, max: i64) -> Option<i64> {
+    pub(crate) fn positive(&mut self, at: &Location, field: &str, n: i64, max: i64) -> Option<i64> {
         if n < 1 || n > max {
             self.error(at.clone(), format!("{field} must be between 1 and {max}, not {n}"));
             return None;

@@ -11,7 +11,7 @@ use toml::Spanned;
 /// One rules file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFile {
+pub(crate) struct RawFile {
     pub gateway: Option<Spanned<RawGateway>>,
     #[serde(default)]
     pub backends: BTreeMap<String, Spanned<RawBackend>>,
@@ -25,7 +25,7 @@ pub struct RawFile {
 /// `[ratelimit]`: a Redis that every instance asks, so they share each hook's bucket.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRateLimit {
+pub(crate) struct RawRateLimit {
     pub redis_url: Option<Spanned<String>>,
     pub redis_timeout_ms: Option<Spanned<i64>>,
 }
@@ -33,7 +33,7 @@ pub struct RawRateLimit {
 /// `[spool]`: where the embedded store lives, how much it holds, how long and how often it tries.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSpool {
+pub(crate) struct RawSpool {
     pub engine: Option<Spanned<String>>,
     pub nats_urls: Option<Spanned<Vec<String>>>,
     pub stream: Option<Spanned<String>>,
@@ -48,7 +48,7 @@ pub struct RawSpool {
 /// `[slack.users]` and `[slack.channels]`: Slack ids to backend names, for mentions.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSlack {
+pub(crate) struct RawSlack {
     #[serde(default)]
     pub users: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -57,7 +57,7 @@ pub struct RawSlack {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGateway {
+pub(crate) struct RawGateway {
     pub listen: Option<Spanned<String>>,
     pub listen_tls: Option<Spanned<String>>,
     pub tls_cert: Option<Spanned<String>>,
@@ -75,7 +75,7 @@ pub struct RawGateway {
 /// Which body an error response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum ErrorDialect {
+pub(crate) enum ErrorDialect {
     /// `text/plain`, the Slack error code alone.
     #[default]
     Slack,
@@ -85,11 +85,11 @@ pub enum ErrorDialect {
 
 /// A backend table: `kind` and the keys that kind reads, each with its place. Which keys a
 /// kind takes is its own business (`rules/kind.rs`), so they are kept as written here.
-pub type RawBackend = BTreeMap<String, Spanned<toml::Value>>;
+pub(crate) type RawBackend = BTreeMap<String, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHook {
+pub(crate) struct RawHook {
     pub name: Spanned<String>,
     pub key: Spanned<String>,
     pub backend: Spanned<String>,
@@ -118,7 +118,7 @@ pub struct RawHook {
 /// `[hooks.overrides]`: per field, `allow`, `ignore` or `reject`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOverrides {
+pub(crate) struct RawOverrides {
     #[serde(default)]
     pub username: Mode,
     #[serde(default)]
@@ -131,7 +131,7 @@ pub struct RawOverrides {
 /// One `[[hooks.channel_map]]` rule.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawChannelMap {
+pub(crate) struct RawChannelMap {
     #[serde(rename = "match")]
     pub pattern: Spanned<String>,
     pub to: Spanned<String>,

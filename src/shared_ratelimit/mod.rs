@@ -1,4 +1,4 @@
-//! Shared rate limits (contract section 12): each hook's bucket kept in a Redis that every
+//! Shared rate limits (docs/instances.md): each hook's bucket kept in a Redis that every
 //! instance asks, so adding instances does not multiply a hook's rate. The local bucket
 //! (`pipeline::ratelimit`) stays in front and Redis is asked only for what it let through; when
 //! Redis fails or is slow, the local bucket's answer stands and the failure is counted.

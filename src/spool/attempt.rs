@@ -1,11 +1,75 @@
-//! What an attempt's end means for a job, the same for every engine: the contract's table
-//! (section 11) as a pure function, and the one log line and counter of each attempt.
+//! An attempt, the same for every engine: the posts sent along the hook's route (`Attempts`),
+//! what its end means for the job (the table in docs/spool.md as a pure function, `decide`), and
+//! the one log line and counter of each attempt.
 
+use super::lock;
+use crate::active::Active;
+use crate::delivery::http::pool::Pool;
 use crate::delivery::job::{self, Job};
-use crate::delivery::kind::Undelivered;
+use crate::delivery::kind::{Undelivered, Upstream};
+use crate::delivery::send_posts;
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
-use std::time::{Duration, SystemTime};
+use rand::Rng;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Idle backend connections a worker keeps.
+const POOL_SIZE: usize = 64;
+
+/// What a worker's attempts share: the backend connections, the backends a 429 paused, and the
+/// settings a decision needs.
+pub struct Attempts {
+    pool: Pool,
+    /// Backends that answered 429, by name, paused until then.
+    paused: Mutex<HashMap<String, Instant>>,
+    metrics: Arc<Metrics>,
+    pub settings: SpoolSettings,
+}
+
+/// How an attempt ended: what becomes of the job, and the backend's last answer for the log line.
+pub struct Ended {
+    pub settle: Settle,
+    pub upstream: Cow<'static, str>,
+}
+
+impl Attempts {
+    pub fn new(metrics: Arc<Metrics>, settings: SpoolSettings) -> Attempts {
+        Attempts { pool: Pool::new(POOL_SIZE), paused: Mutex::new(HashMap::new()), metrics, settings }
+    }
+
+    /// How much longer `backend` is paused, if it is.
+    pub fn paused(&self, backend: &str) -> Option<Duration> {
+        lock(&self.paused).get(backend).and_then(|until| until.checked_duration_since(Instant::now()))
+    }
+
+    /// Sends `posts`, the job's posts from part `done` on, along the route of `hook` (its
+    /// position in `active`), and decides what becomes of the job; a 429 pauses the backend.
+    /// This is attempt number `attempts`.
+    pub async fn attempt(
+        &self,
+        active: &Active,
+        hook: usize,
+        request_id: &str,
+        posts: impl IntoIterator<Item = String>,
+        done: usize,
+        attempts: u32,
+    ) -> Ended {
+        let route = active.routes.of(hook);
+        let handles = active.handles.backend(route.backend);
+        let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
+        let sent = send_posts(posts, done, request_id, route, &self.pool, &mut observe).await;
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        let decision = decide(sent.failure.as_ref(), done + sent.delivered, attempts, &self.settings, jitter);
+        if let Pause::For(wait) = decision.pause {
+            let backend = active.rules.backends[route.backend].name.clone();
+            lock(&self.paused).insert(backend, Instant::now() + wait);
+        }
+        Ended { settle: decision.settle, upstream: sent.upstream.map_or(Cow::Borrowed("none"), Upstream::label) }
+    }
+}
 
 /// What became of an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +141,7 @@ pub struct Outcome {
     pub pause: Pause,
 }
 
-/// The contract's table (section 11): 2xx delivered; 429 waits its `Retry-After` and pauses the
+/// The table of docs/spool.md: 2xx delivered; 429 waits its `Retry-After` and pauses the
 /// backend as long; 400, 403, 404 and 413 will never be taken, so the job is dead at once; 5xx,
 /// no connection, a timeout or a TLS failure retry after a backoff doubling from `retry_initial`
 /// to `retry_max`, scaled by `jitter` (0.8 to 1.2).

@@ -1,7 +1,7 @@
-//! The spool (contract sections 11 and 12): jobs of `delivery = "spool"` hooks stored durably
+//! The spool (docs/spool.md and docs/instances.md): jobs of `delivery = "spool"` hooks stored durably
 //! before the client hears `ok`, then delivered in order per hook.
 //!
-//! An engine is a folder behind the `Spool` trait plus one line in `ENGINES`: `embedded` (SQLite
+//! An engine is a folder behind the `Spool` trait plus one arm in `open`: `embedded` (SQLite
 //! in a directory of this machine) and `nats` (a JetStream stream that several instances share).
 //! What an attempt's end means for a job is the same for every engine (`attempt.rs`).
 
@@ -14,12 +14,18 @@ pub mod route;
 use crate::active::Active;
 use crate::delivery::job::Job;
 use crate::observe::metrics::Metrics;
-use crate::rules::SpoolSettings;
+use crate::rules::{SpoolEngine, SpoolSettings};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
+
+/// A worker's lock, taken even when poisoned: its maps hold bookkeeping (busy hooks, pauses)
+/// that stays usable after a panic in another task.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A stored job's identity within its hook, as the admin API shows it: the order it was stored
 /// in (an engine's sequence number).
@@ -78,31 +84,24 @@ pub trait Spool: Send + Sync {
     /// Payload bytes stored, pending and dead, for `hookgate_spool_bytes`.
     async fn bytes(&self) -> Result<u64, StoreError>;
     /// The delivery worker, run by pingora as a background service.
-    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> Worker;
+    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> DeliveryService;
 }
 
-/// Opens an engine: checks it can be used (a gateway that cannot keep what it acknowledges must
-/// not start), and sets it up to start working on first use.
-pub type Open = fn(&SpoolSettings, &Arc<Metrics>) -> Result<Arc<dyn Spool>, StoreError>;
-
-/// The engines, by the name `[spool] engine` gives.
-pub const ENGINES: &[(&str, Open)] = &[("embedded", embedded::open), ("nats", nats::open)];
-
-/// The engine the settings name.
+/// Opens the engine the settings name, checking it can be used: a gateway that cannot keep what
+/// it acknowledges must not start. The engines are few and their settings are typed in `rules`
+/// (`SpoolEngine`), so choosing one is a match.
 pub fn open(settings: &SpoolSettings, metrics: &Arc<Metrics>) -> Result<Arc<dyn Spool>, StoreError> {
-    let name = settings.engine.name();
-    let (_, open) = ENGINES
-        .iter()
-        .find(|(engine, _)| *engine == name)
-        .ok_or_else(|| StoreError(format!("no spool engine named {name}")))?;
-    open(settings, metrics)
+    match &settings.engine {
+        SpoolEngine::Embedded => embedded::open(settings, metrics),
+        SpoolEngine::Nats(nats) => nats::open(nats, settings, metrics),
+    }
 }
 
 /// An engine's delivery worker as one pingora background service.
-pub struct Worker(pub Box<dyn BackgroundService + Send + Sync>);
+pub struct DeliveryService(pub Box<dyn BackgroundService + Send + Sync>);
 
 #[async_trait]
-impl BackgroundService for Worker {
+impl BackgroundService for DeliveryService {
     async fn start(&self, shutdown: ShutdownWatch) {
         self.0.start(shutdown).await
     }

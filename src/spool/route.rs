@@ -1,4 +1,4 @@
-//! Where a stored job goes now (contract section 17). A job names its hook and the backend it was
+//! Where a stored job goes now (docs/spool.md, "The spool's promises under faults"). A job names its hook and the backend it was
 //! accepted for; since then a reload may have removed the hook (the job waits for it, orphaned)
 //! or pointed it at another backend, of the same kind or another: then the job follows the hook,
 //! rendered anew for that backend's kind from the message it carries, never re-judged.

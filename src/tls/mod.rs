@@ -1,4 +1,4 @@
-//! TLS on both sides (contract section 10), with rustls through pingora's `rustls` feature:
+//! TLS on both sides (docs/operations.md, "TLS on both sides"), with rustls through pingora's `rustls` feature:
 //! the listener's certificate and its checks (`identity`), swapping it for new handshakes
 //! (`listener`), and backend connections (`client`).
 

@@ -38,7 +38,7 @@ enum Body {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Head {
+struct ResponseHead {
     answer: Answer,
     /// Bytes of the head, blank line included.
     len: usize,
@@ -48,7 +48,7 @@ struct Head {
 }
 
 /// Parses an answer head from the start of `buf`; `Ok(None)` while it is incomplete.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
+fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf)? {
@@ -90,7 +90,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
         (_, true, None) => Body::Chunked,
         _ => Body::Unframed,
     };
-    Ok(Some(Head { answer: Answer { status, retry_after, body: None }, len, body, keep_alive }))
+    Ok(Some(ResponseHead { answer: Answer { status, retry_after, body: None }, len, body, keep_alive }))
 }
 
 /// Reads one answer from `stream`, with its body when `keep_body`. The flag says whether the
@@ -274,7 +274,7 @@ mod tests {
             ("HTTP/1.1 204 No Content\r\n\r\n", head(204, None, Body::Length(0), true)),
         ];
         for (raw, want) in cases {
-            let want = want.map(|(status, retry_after, body, keep_alive)| Head {
+            let want = want.map(|(status, retry_after, body, keep_alive)| ResponseHead {
                 answer: Answer { status, retry_after, body: None },
                 len: raw.len(),
                 body,

@@ -2,5 +2,5 @@
 //! trust, one request at a time), the keep-alive pool and the answer reader.
 
 pub mod answer;
-pub mod endpoint;
-pub mod pool;
+pub(crate) mod endpoint;
+pub(crate) mod pool;

@@ -1,4 +1,4 @@
-//! One post as the content of an `m.room.message` event (contract section 13): `body` the
+//! One post as the content of an `m.room.message` event (docs/matrix.md): `body` the
 //! Markdown text a Mattermost backend would receive, with attachments as plain lines after it;
 //! `formatted_body` that Markdown as HTML, with attachments as HTML blocks; `@channel`, `@here`
 //! and `@all` as `@room` with `"m.mentions": {"room": true}`.

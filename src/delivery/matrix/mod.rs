@@ -1,4 +1,4 @@
-//! The `matrix` kind (contract section 13): each post becomes an `m.room.message` event, sent with
+//! The `matrix` kind (docs/matrix.md): each post becomes an `m.room.message` event, sent with
 //! `PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txnId}`, the txnId made of the
 //! request id and the part number so a retried send never posts twice.
 //!
@@ -18,7 +18,6 @@ use super::http::endpoint::{self, Endpoint, Request};
 use super::kind::{Deliver, Exchange, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -341,7 +340,6 @@ impl Target {
     }
 }
 
-#[async_trait]
 impl Deliver for Matrix {
     type Backend = Config;
     type Target = Target;
@@ -406,7 +404,7 @@ impl Deliver for Matrix {
     }
 }
 
-/// Synapse's answers in the contract's table (section 13): 429 waits its `Retry-After`, or
+/// Synapse's answers in the table of docs/matrix.md: 429 waits its `Retry-After`, or
 /// `retry_after_ms` rounded up; 401 (a bad token) is the gateway's misconfiguration.
 pub fn classify(answer: Answer) -> Result<(), Undelivered> {
     match answer.status {

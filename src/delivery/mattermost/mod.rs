@@ -1,13 +1,12 @@
 //! The `mattermost` kind: its keys (the endpoint's, `max_message_chars`, and each hook's
 //! `backend_key`), its post size (split by `delivery/split.rs`), its POST to
-//! `{url}/hooks/{backend_key}` and its table of answers (contract section 6).
+//! `{url}/hooks/{backend_key}` and its table of answers (docs/webhooks.md, "Responses").
 
 use super::http::answer::Answer;
 use super::http::endpoint::{self, Endpoint, Request};
 use super::kind::{Deliver, Exchange, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
-use async_trait::async_trait;
 use std::sync::Arc;
 
 pub struct Mattermost;
@@ -72,7 +71,6 @@ fn valid_backend_key(key: &str) -> bool {
     (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
-#[async_trait]
 impl Deliver for Mattermost {
     type Backend = Config;
     type Target = Target;
@@ -99,7 +97,7 @@ impl Deliver for Mattermost {
     }
 }
 
-/// Mattermost's answers in the contract's table (section 6). 4xx statuses that say nothing about
+/// Mattermost's answers in the table of docs/webhooks.md ("Responses"). 4xx statuses that say nothing about
 /// the client's request (401, 405, ...) mean the gateway or backend is misconfigured.
 pub fn classify(answer: Answer) -> Result<(), Undelivered> {
     match answer.status {

@@ -74,8 +74,8 @@ fn refused(refusal: &Refusal) -> Response<Vec<u8>> {
 }
 
 /// Reads each request head itself, as the webhook listener does, so that a head over the limits
-/// or one the parser refuses is answered (431, 400) before the connection closes (contract
-/// section 14); pingora's `ServeHttp` would close it silently.
+/// or one the parser refuses is answered (431, 400) before the connection closes
+/// (docs/webhooks.md, "Responses"); pingora's `ServeHttp` would close it silently.
 #[async_trait]
 impl HttpServerApp for Admin {
     async fn process_new_http(

@@ -1,6 +1,6 @@
-//! The spool's admin API (contract section 11), JSON on the admin listener: status per hook,
-//! dead letters, replay and drop; and, beyond the contract's table, `DELETE /spool/{hook}` to drop
-//! an orphaned hook's messages, which no other request can reach.
+//! The spool's admin API (docs/spool.md), JSON on the admin listener: status per hook,
+//! dead letters, replay and drop; and `DELETE /spool/{hook}`, to drop an orphaned hook's messages,
+//! which no other request can reach.
 
 use crate::rules::Rules;
 use crate::spool::{HookStatus, Seq, Spool};
@@ -9,13 +9,13 @@ use serde_json::{json, Map, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The answer to a `/spool` request: a status and a JSON body.
-pub type Answer = (StatusCode, Value);
+pub type JsonReply = (StatusCode, Value);
 
-fn not_found(what: String) -> Answer {
+fn not_found(what: String) -> JsonReply {
     (StatusCode::NOT_FOUND, json!({ "error": what }))
 }
 
-fn failed(e: impl std::fmt::Display) -> Answer {
+fn failed(e: impl std::fmt::Display) -> JsonReply {
     (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e.to_string() }))
 }
 
@@ -24,7 +24,7 @@ fn rfc3339(ms: u64) -> String {
 }
 
 /// Serves `method path?query` under `/spool`.
-pub async fn answer(spool: Option<&dyn Spool>, rules: &Rules, method: &Method, path: &str, query: &str) -> Answer {
+pub async fn answer(spool: Option<&dyn Spool>, rules: &Rules, method: &Method, path: &str, query: &str) -> JsonReply {
     let Some(spool) = spool else { return not_found("no hook uses the spool".into()) };
     let parts: Vec<&str> = path.trim_start_matches("/spool").split('/').filter(|p| !p.is_empty()).collect();
     let status = match spool.status().await {

@@ -6,7 +6,7 @@
 //! common case and that crate spent about 30 instructions a byte on it.
 
 /// The value of the first field named `name`, decoded.
-pub fn field(body: &[u8], name: &str) -> Option<String> {
+pub(crate) fn field(body: &[u8], name: &str) -> Option<String> {
     let mut rest = body;
     while !rest.is_empty() {
         let end = memchr::memchr(b'&', rest).unwrap_or(rest.len());

@@ -1,5 +1,5 @@
 //! Decoding: a request's content type and body into an `Incoming`, accepting every shape real
-//! integrations send (contract sections 3 and 9).
+//! integrations send (docs/webhooks.md, "What it accepts").
 //!
 //! - `multipart/form-data`: a `payload` field holding JSON, or plain fields;
 //! - `application/x-www-form-urlencoded`: JSON in `payload`, or a raw JSON object (`curl -d '{..}'`);
@@ -13,18 +13,9 @@ use crate::pipeline::incoming::Incoming;
 use crate::pipeline::json;
 use crate::refusal::Refusal;
 
-/// How the body was read; useful in logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyShape {
-    Json,
-    FormPayload,
-    MultipartPayload,
-    MultipartFields,
-}
-
 /// Decodes a request body. `content_type` is the raw header value, empty when absent.
-pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape), Refusal> {
-    // A body starting with `payload=` is a form body whatever the header says (section 9).
+pub fn decode(content_type: &[u8], body: &[u8]) -> Result<Incoming, Refusal> {
+    // A body starting with `payload=` is a form body whatever the header says.
     if body.starts_with(b"payload=") {
         return form_payload(body);
     }
@@ -33,7 +24,7 @@ pub fn decode(content_type: &[u8], body: &[u8]) -> Result<(Incoming, BodyShape),
     match media.as_str() {
         "multipart/form-data" => decode_multipart(&content_type, body),
         "application/x-www-form-urlencoded" if !starts_with_object(body) => form_payload(body),
-        _ => json_body(body).map(|r| (r, BodyShape::Json)),
+        _ => json_body(body),
     }
 }
 
@@ -51,17 +42,17 @@ fn json_body(body: &[u8]) -> Result<Incoming, Refusal> {
 }
 
 /// The first `payload` field of a standard form body (`+` is a space, `&` separates fields).
-fn form_payload(body: &[u8]) -> Result<(Incoming, BodyShape), Refusal> {
+fn form_payload(body: &[u8]) -> Result<Incoming, Refusal> {
     let payload = form::field(body, "payload").ok_or_else(|| invalid("form body has no payload field"))?;
-    json_body(payload.as_bytes()).map(|r| (r, BodyShape::FormPayload))
+    json_body(payload.as_bytes())
 }
 
-fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodyShape), Refusal> {
+fn decode_multipart(content_type: &str, body: &[u8]) -> Result<Incoming, Refusal> {
     let boundary =
         multipart::boundary(content_type).ok_or_else(|| invalid("multipart content type has no boundary"))?;
     let parts = multipart::parts(body, boundary).map_err(invalid)?;
     if let Some(payload) = parts.iter().find(|p| p.name.eq_ignore_ascii_case("payload")) {
-        return json_body(payload.content).map(|r| (r, BodyShape::MultipartPayload));
+        return json_body(payload.content);
     }
     let mut req = Incoming::default();
     for part in &parts {
@@ -77,7 +68,7 @@ fn decode_multipart(content_type: &str, body: &[u8]) -> Result<(Incoming, BodySh
             _ => {}
         }
     }
-    Ok((req, BodyShape::MultipartFields))
+    Ok(req)
 }
 
 #[cfg(test)]
@@ -86,85 +77,60 @@ mod tests {
 
     const FORM: &str = "application/x-www-form-urlencoded";
 
-    /// Every content-type variant and leniency of contract sections 3 and 9: (content type, body,
-    /// expected text or error detail prefix, expected shape).
+    /// Every content-type variant and leniency of docs/webhooks.md, "What it accepts": (content
+    /// type, body, expected text or error detail prefix).
     #[test]
     fn content_type_table() {
         let mp = "multipart/form-data; boundary=B";
-        // Content type, body, decoded text or error, and the shape reported.
-        type Case<'a> = (&'a str, Vec<u8>, Result<&'a str, &'a str>, Option<BodyShape>);
+        // Content type, body, decoded text or error.
+        type Case<'a> = (&'a str, Vec<u8>, Result<&'a str, &'a str>);
         let cases: Vec<Case> = vec![
-            ("application/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("Application/JSON; charset=utf-8", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("application/json; charset", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            (FORM, br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
-            (
-                "AppLicaTion/x-www-Form-urlencoded;charset=utf-8",
-                br#"payload={"text":"a"}"#.to_vec(),
-                Ok("a"),
-                Some(BodyShape::FormPayload),
-            ),
-            (FORM, b"payload=%7B%22text%22%3A%22a+b%26c%22%7D".to_vec(), Ok("a b&c"), Some(BodyShape::FormPayload)),
-            (
-                FORM,
-                b"x=1&payload=%7B%22text%22%3A%221%22%7D&payload=%7B%7D".to_vec(),
-                Ok("1"),
-                Some(BodyShape::FormPayload),
-            ),
-            (FORM, br#"{"text":"raw json"}"#.to_vec(), Ok("raw json"), Some(BodyShape::Json)),
-            (FORM, b"  \n{\"text\":\"spaced\"}".to_vec(), Ok("spaced"), Some(BodyShape::Json)),
-            (FORM, b"text=hello".to_vec(), Err("form body has no payload field"), None),
-            (FORM, b"payload=not-json".to_vec(), Err("not JSON"), None),
-            ("", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
-            ("text/plain", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("application/octet-stream", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            ("mimetype/wrong", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
-            ("application/json", br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
-            (mp, br#"payload={"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::FormPayload)),
-            (
-                "multipart/form-data",
-                b"payload=%7B%22text%22%3A%22b%22%7D".to_vec(),
-                Ok("b"),
-                Some(BodyShape::FormPayload),
-            ),
-            ("/json", br#"{"text":"a"}"#.to_vec(), Ok("a"), Some(BodyShape::Json)),
-            (
-                "application/json",
-                b"{\"text\":\"line\nbreak\ttab\"}".to_vec(),
-                Ok("line\nbreak\ttab"),
-                Some(BodyShape::Json),
-            ),
-            (FORM, b"payload={\"text\":\"cr\r\nlf\"}".to_vec(), Ok("cr\r\nlf"), Some(BodyShape::FormPayload)),
-            ("application/json", b"".to_vec(), Err("not JSON"), None),
-            ("application/json", b"null".to_vec(), Err("the payload must be a JSON object"), None),
-            ("application/json", b"[1]".to_vec(), Err("the payload must be a JSON object"), None),
-            ("application/json", br#"{"text":"a""#.to_vec(), Err("not JSON"), None),
+            ("application/json", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("Application/JSON; charset=utf-8", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("application/json; charset", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            (FORM, br#"payload={"text":"a"}"#.to_vec(), Ok("a")),
+            ("AppLicaTion/x-www-Form-urlencoded;charset=utf-8", br#"payload={"text":"a"}"#.to_vec(), Ok("a")),
+            (FORM, b"payload=%7B%22text%22%3A%22a+b%26c%22%7D".to_vec(), Ok("a b&c")),
+            (FORM, b"x=1&payload=%7B%22text%22%3A%221%22%7D&payload=%7B%7D".to_vec(), Ok("1")),
+            (FORM, br#"{"text":"raw json"}"#.to_vec(), Ok("raw json")),
+            (FORM, b"  \n{\"text\":\"spaced\"}".to_vec(), Ok("spaced")),
+            (FORM, b"text=hello".to_vec(), Err("form body has no payload field")),
+            (FORM, b"payload=not-json".to_vec(), Err("not JSON")),
+            ("", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("", br#"payload={"text":"a"}"#.to_vec(), Ok("a")),
+            ("text/plain", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("application/octet-stream", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("json", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("mimetype/wrong", br#"payload={"text":"a"}"#.to_vec(), Ok("a")),
+            ("application/json", br#"payload={"text":"a"}"#.to_vec(), Ok("a")),
+            (mp, br#"payload={"text":"a"}"#.to_vec(), Ok("a")),
+            ("multipart/form-data", b"payload=%7B%22text%22%3A%22b%22%7D".to_vec(), Ok("b")),
+            ("/json", br#"{"text":"a"}"#.to_vec(), Ok("a")),
+            ("application/json", b"{\"text\":\"line\nbreak\ttab\"}".to_vec(), Ok("line\nbreak\ttab")),
+            (FORM, b"payload={\"text\":\"cr\r\nlf\"}".to_vec(), Ok("cr\r\nlf")),
+            ("application/json", b"".to_vec(), Err("not JSON")),
+            ("application/json", b"null".to_vec(), Err("the payload must be a JSON object")),
+            ("application/json", b"[1]".to_vec(), Err("the payload must be a JSON object")),
+            ("application/json", br#"{"text":"a""#.to_vec(), Err("not JSON")),
             (
                 mp,
                 b"--B\r\nContent-Disposition: form-data; name=\"payload\"\r\n\r\n{\"text\":\"mp\"}\r\n--B--\r\n"
                     .to_vec(),
                 Ok("mp"),
-                Some(BodyShape::MultipartPayload),
             ),
             (
                 mp,
                 b"--B\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nplain\r\n--B--\r\n".to_vec(),
                 Ok("plain"),
-                Some(BodyShape::MultipartFields),
             ),
-            ("multipart/form-data", b"--B--".to_vec(), Err("multipart content type has no boundary"), None),
-            (mp, b"garbage".to_vec(), Err("multipart body has no boundary line"), None),
+            ("multipart/form-data", b"--B--".to_vec(), Err("multipart content type has no boundary")),
+            (mp, b"garbage".to_vec(), Err("multipart body has no boundary line")),
         ];
-        for (ct, body, want, shape) in cases {
+        for (ct, body, want) in cases {
             let got = decode(ct.as_bytes(), &body);
             let label = format!("{ct:?} {:?}", String::from_utf8_lossy(&body));
             match (want, got) {
-                (Ok(text), Ok((req, got_shape))) => {
-                    assert_eq!(req.text.as_deref(), Some(text), "{label}");
-                    assert_eq!(Some(got_shape), shape, "{label}");
-                }
+                (Ok(text), Ok(req)) => assert_eq!(req.text.as_deref(), Some(text), "{label}"),
                 (Err(prefix), Err(Refusal::InvalidPayload(why))) => {
                     assert!(why.starts_with(prefix), "{label}: {why:?} does not start with {prefix:?}")
                 }
@@ -182,7 +148,7 @@ mod tests {
 --B\r\nContent-Disposition: form-data; name=\"iconemoji\"\r\n\r\n:e:\r\n\
 --B\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ncustom_x\r\n\
 --B\r\nContent-Disposition: form-data; name=\"ignored\"\r\n\r\nz\r\n--B--\r\n";
-        let (req, _) = decode(b"multipart/form-data; boundary=B", body).unwrap();
+        let req = decode(b"multipart/form-data; boundary=B", body).unwrap();
         assert_eq!(
             req,
             Incoming {

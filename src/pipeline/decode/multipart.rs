@@ -3,13 +3,13 @@
 
 /// One part: its field name and content.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Part<'a> {
+pub(crate) struct Part<'a> {
     pub name: String,
     pub content: &'a [u8],
 }
 
 /// The `boundary` parameter of a multipart content type, unquoted.
-pub fn boundary(content_type: &str) -> Option<&str> {
+pub(crate) fn boundary(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|param| {
         let (k, v) = param.split_once('=')?;
         k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"')).filter(|b| !b.is_empty())
@@ -17,7 +17,7 @@ pub fn boundary(content_type: &str) -> Option<&str> {
 }
 
 /// Splits a multipart body into its parts. Parts without a field name are skipped.
-pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, &'static str> {
+pub(crate) fn parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, &'static str> {
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
     let mut rest = match find(body, delimiter) {

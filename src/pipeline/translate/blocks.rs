@@ -1,5 +1,5 @@
-//! Block Kit to Markdown, so messages built from blocks arrive with their content (contract
-//! section 5). Interactive blocks (actions, inputs) have no Markdown form: they are dropped and
+//! Block Kit to Markdown, so messages built from blocks arrive with their content
+//! (docs/translation.md). Interactive blocks (actions, inputs) have no Markdown form: they are dropped and
 //! reported.
 
 use super::mrkdwn::{self, Styles};
@@ -7,7 +7,7 @@ use crate::pipeline::json::Json;
 use crate::rules::SlackMaps;
 
 /// Names reported for what has no Markdown form.
-pub const DROPPED: &[&str] = &["blocks_actions", "blocks_input", "blocks_accessory", "blocks_unknown"];
+pub(crate) const DROPPED: &[&str] = &["blocks_actions", "blocks_input", "blocks_accessory", "blocks_unknown"];
 
 /// Renders a `blocks` array. Returns the Markdown (blocks joined by a blank line) and the name of
 /// every dropped block or element, for counting.

@@ -1,5 +1,5 @@
 //! Translation: Slack mrkdwn, mentions, attachments and Block Kit into the Markdown the backend
-//! shows (contract section 5), so nothing arrives empty or garbled.
+//! shows (docs/translation.md), so nothing arrives empty or garbled.
 //!
 //! - `markup = "markdown"`: only Mattermost's own conversions, as Mattermost makes them;
 //! - `markup = "slack"`: the full mrkdwn table, code-aware, styles at word boundaries;
@@ -14,7 +14,7 @@ use mrkdwn::{Links, Styles};
 
 /// Translates a request's text, attachments and blocks in place; dropped blocks are added to
 /// `req.dropped`.
-pub fn translate(req: &mut Incoming, markup: Markup, maps: &SlackMaps) {
+pub(crate) fn translate(req: &mut Incoming, markup: Markup, maps: &SlackMaps) {
     if let Some(text) = &req.text {
         req.text = Some(match markup {
             Markup::Markdown => mrkdwn::mattermost(text, maps, Links::Text),

@@ -1,5 +1,5 @@
 //! Text translation: Slack mrkdwn to Markdown (`slack`), and Mattermost's own conversions
-//! (`mattermost`) for hooks whose senders already write Markdown (contract sections 5 and 9).
+//! (`mattermost`) for hooks whose senders already write Markdown (docs/translation.md).
 
 use crate::rules::SlackMaps;
 use regex::{Captures, Regex};
@@ -73,15 +73,15 @@ const ENTITIES: [(&str, char); 3] = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'
 /// styles may apply to is its scalar value; the tags below mark the rest.
 mod unit {
     /// A character decoded from an entity: text, never a marker or the start of a link.
-    pub const LITERAL: u32 = 1 << 29;
+    pub(crate) const LITERAL: u32 = 1 << 29;
     /// Converted output (a link, a mention): the low bits index the atoms list.
-    pub const ATOM: u32 = 1 << 30;
+    pub(crate) const ATOM: u32 = 1 << 30;
     /// A style marker that pairs with another: written as Markdown. Set on a character unit,
     /// which still counts as that character for the rest of the scan.
-    pub const STYLED: u32 = 1 << 31;
+    pub(crate) const STYLED: u32 = 1 << 31;
 
     /// The character of a plain-character unit.
-    pub fn char_of(u: u32) -> Option<char> {
+    pub(crate) fn char_of(u: u32) -> Option<char> {
         let u = u & !STYLED;
         if u & (LITERAL | ATOM) == 0 {
             char::from_u32(u)

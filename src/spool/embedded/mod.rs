@@ -1,4 +1,4 @@
-//! The embedded spool (contract section 11): one directory on this machine, no server. Jobs are
+//! The embedded spool (docs/spool.md): one directory on this machine, no server. Jobs are
 //! stored durably before the client hears `ok`, then delivered in order by `worker.rs`.
 //!
 //! One writer thread owns the store (`store.rs`, written by `sqlite.rs`). Every
@@ -22,7 +22,7 @@ use sqlite::Sqlite;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use store::{Engine, Head};
+use store::{Engine, QueuedHead};
 use tokio::sync::{oneshot, Notify};
 
 /// Operations taken into one transaction at most.
@@ -141,12 +141,12 @@ impl Embedded {
     }
 
     /// The oldest pending job of every hook.
-    pub async fn heads(&self) -> Result<Vec<Head>, StoreError> {
+    pub async fn heads(&self) -> Result<Vec<QueuedHead>, StoreError> {
         self.call(|l| l.engine.heads()).await
     }
 
     /// Records an attempt's end; `head` is the job it was made for.
-    pub async fn settle(&self, head: &Head, settle: Settle) -> Result<(), StoreError> {
+    pub async fn settle(&self, head: &QueuedHead, settle: Settle) -> Result<(), StoreError> {
         let seq = head.seq;
         self.call(move |l| {
             let freed = l.engine.settle(seq, &settle)?;
@@ -159,7 +159,7 @@ impl Embedded {
     /// Stores `job` in place of the head it was, as it goes now that its hook has moved: the
     /// store keeps the posts it sends, so an attempt later counts its parts against them. A
     /// job already acknowledged is never refused for `max_bytes`.
-    pub async fn moved(&self, head: &Head, job: Job) -> Result<(), StoreError> {
+    pub async fn moved(&self, head: &QueuedHead, job: Job) -> Result<(), StoreError> {
         let seq = head.seq;
         self.call(move |l| {
             let size = bytes(&job);
@@ -253,9 +253,9 @@ impl Spool for Embedded {
         Ok(self.bytes())
     }
 
-    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::Worker {
+    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {
         let settings = self.settings.clone();
-        crate::spool::Worker(Box::new(worker::Worker::new(self, active, metrics, settings)))
+        crate::spool::DeliveryService(Box::new(worker::StoreWorker::new(self, active, metrics, settings)))
     }
 }
 

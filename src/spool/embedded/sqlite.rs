@@ -2,7 +2,7 @@
 //! `synchronous = FULL`, so a commit has reached the disk when it returns and a `kill -9` or a
 //! power cut at any moment leaves either the whole batch or none of it.
 
-use super::store::{Engine, Head};
+use super::store::{Engine, QueuedHead};
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
@@ -103,7 +103,7 @@ impl Sqlite {
             .map_err(|e| StoreError(format!("cannot write {}: {e}", path.display())))?;
         // SQLite syncs the directory for the journal files it makes, not for the database file
         // itself: a new store's name, and the directory's, must reach the disk before a message
-        // is acknowledged, or a power cut could take the whole store (tests/power_loss.rs).
+        // is acknowledged, or a power cut could take the whole store (tests/it/power_loss.rs).
         sync_dir(dir)
             .and_then(|()| dir.parent().map_or(Ok(()), sync_dir))
             .map_err(|e| StoreError(format!("cannot sync {}: {e}", dir.display())))?;
@@ -222,7 +222,7 @@ impl Engine for Sqlite {
         Ok(Some(held as u64))
     }
 
-    fn heads(&mut self) -> Result<Vec<Head>, StoreError> {
+    fn heads(&mut self) -> Result<Vec<QueuedHead>, StoreError> {
         let sql = format!(
             "SELECT j.seq, j.job, j.parts_done, j.attempts, j.next_ms FROM queues q \
              JOIN jobs j ON j.seq = {HEAD_OF} WHERE q.pending > 0"
@@ -230,7 +230,7 @@ impl Engine for Sqlite {
         let mut statement = self.db.prepare_cached(&sql).map_err(fail)?;
         let rows = statement
             .query_map([], |r| {
-                Ok(Head {
+                Ok(QueuedHead {
                     seq: r.get(0)?,
                     job: job_of(&r.get::<_, String>(1)?)?,
                     parts_done: r.get::<_, i64>(2)? as usize,

@@ -9,7 +9,7 @@ use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
 
 /// A pending job at the head of its hook's queue.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Head {
+pub struct QueuedHead {
     pub seq: Seq,
     pub job: Job,
     /// Posts of the job already accepted by the backend, from an earlier attempt.
@@ -32,7 +32,7 @@ pub trait Engine: Send {
     /// `None` when no pending job has that id.
     fn moved(&mut self, seq: Seq, job: &Job, bytes: u64) -> Result<Option<u64>, StoreError>;
     /// The oldest pending job of every hook.
-    fn heads(&mut self) -> Result<Vec<Head>, StoreError>;
+    fn heads(&mut self) -> Result<Vec<QueuedHead>, StoreError>;
     /// Records an attempt's end for a pending job; returns the payload bytes the store let go (a
     /// delivered job's; 0 otherwise, and when no pending job has that id).
     fn settle(&mut self, seq: Seq, settle: &Settle) -> Result<u64, StoreError>;

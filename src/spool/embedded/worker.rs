@@ -2,25 +2,21 @@
 //! hook's messages reach the backend in the order they were acknowledged. What an attempt's end
 //! means for the job (delivered, retried when, dead) is decided by `decide`, a pure function.
 
-use super::store::Head;
+use super::store::QueuedHead;
 use super::Embedded;
 use crate::active::Active;
-use crate::delivery::http::pool::Pool;
-use crate::delivery::job::Job;
-use crate::delivery::kind;
-use crate::delivery::{self, job};
+use crate::delivery::job::{self, Job};
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
-use crate::spool::attempt::{self, decide, Pause, Settle};
+use crate::spool::attempt::{self, Attempts, Ended, Settle};
 use crate::spool::route::{self, Posts, Target};
-use crate::spool::{gauges, Spool};
+use crate::spool::{gauges, lock, Spool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use rand::Rng;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -33,10 +29,8 @@ use std::time::{Duration, Instant, SystemTime};
 const IDLE_LOOK: Duration = Duration::from_secs(1);
 /// How long shutdown waits for attempts in flight.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
-/// Idle backend connections the worker keeps.
-const POOL_SIZE: usize = 64;
 
-pub struct Worker {
+pub struct StoreWorker {
     shared: Arc<Shared>,
 }
 
@@ -44,8 +38,7 @@ struct Shared {
     spool: Arc<Embedded>,
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
-    settings: SpoolSettings,
-    pool: Pool,
+    attempts: Attempts,
     /// Hooks with an attempt in flight, or finished since the store was last read: a list of
     /// heads read while an attempt was being recorded would still show its job.
     busy: Mutex<HashSet<String>>,
@@ -53,11 +46,9 @@ struct Shared {
     finished: Mutex<Vec<String>>,
     /// Set once shutdown began.
     stopping: AtomicBool,
-    /// Backends that answered 429, paused until then.
-    paused: Mutex<HashMap<String, Instant>>,
 }
 
-impl Worker {
+impl StoreWorker {
     pub fn new(
         spool: Arc<Embedded>,
         active: Arc<ArcSwap<Active>>,
@@ -67,28 +58,22 @@ impl Worker {
         let shared = Shared {
             spool,
             active,
+            attempts: Attempts::new(metrics.clone(), settings),
             metrics,
-            settings,
-            pool: Pool::new(POOL_SIZE),
             busy: Mutex::new(HashSet::new()),
             finished: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
-            paused: Mutex::new(HashMap::new()),
         };
-        Worker { shared: Arc::new(shared) }
+        StoreWorker { shared: Arc::new(shared) }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[async_trait]
-impl BackgroundService for Worker {
+impl BackgroundService for StoreWorker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let shared = &self.shared;
         // Held while delivering; the file closes with the process.
-        let Some(_delivering) = deliver_alone(&shared.settings.path, &mut shutdown).await else { return };
+        let Some(_delivering) = deliver_alone(&shared.attempts.settings.path, &mut shutdown).await else { return };
         match shared.spool.status().await {
             Ok(status) => {
                 let pending: u64 = status.iter().map(|(_, s)| s.pending).sum();
@@ -172,7 +157,7 @@ impl Shared {
             if lock(&self.busy).contains(&head.job.hook) {
                 continue;
             }
-            if attempt::too_old(&head.job, &self.settings, now_ms) {
+            if attempt::too_old(&head.job, &self.attempts.settings, now_ms) {
                 let settle = Settle::Dead {
                     parts_done: head.parts_done,
                     attempts: head.attempts,
@@ -189,12 +174,10 @@ impl Shared {
             // for it: both wait in the store.
             let active = self.active.load_full();
             let Target::To { hook } = route::target(&head.job, &active.rules) else { continue };
-            let backend = active.routes.of(hook).backend;
-            if let Some(until) = lock(&self.paused).get(&active.rules.backends[backend].name).copied() {
-                if let Some(left) = until.checked_duration_since(Instant::now()) {
-                    wait = wait.min(left);
-                    continue;
-                }
+            let backend = &active.rules.backends[active.routes.of(hook).backend];
+            if let Some(left) = self.attempts.paused(&backend.name) {
+                wait = wait.min(left);
+                continue;
             }
             lock(&self.busy).insert(head.job.hook.clone());
             let shared = self.clone();
@@ -210,7 +193,7 @@ impl Shared {
 
     /// Sends the job's remaining posts in order and records how it went. A job whose hook now
     /// points at another backend is first stored as it goes there (`route.rs`).
-    async fn attempt(&self, mut head: Head, active: &Active, hook: usize) {
+    async fn attempt(&self, mut head: QueuedHead, active: &Active, hook: usize) {
         let route = active.routes.of(hook);
         let backend = &active.rules.backends[route.backend];
         if head.job.backend != backend.name {
@@ -232,27 +215,17 @@ impl Shared {
                 log::error!(target: "hookgate", request_id = head.job.request_id.as_str(); "spool: cannot store a job that follows its hook: {e}");
                 return;
             }
-            head = Head { job: moved, parts_done: 0, ..head };
+            head = QueuedHead { job: moved, parts_done: 0, ..head };
         }
-        let handles = active.handles.backend(route.backend);
-        let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = head.job.posts.iter().skip(head.parts_done).cloned();
-        let sent =
-            delivery::send_posts(remaining, head.parts_done, &head.job.request_id, route, &self.pool, &mut observe)
-                .await;
-        let (done, failure, upstream) = (head.parts_done + sent.delivered, sent.failure, sent.upstream);
-        let attempts = head.attempts + 1;
-        let jitter = rand::thread_rng().gen_range(0.8..1.2);
-        let decision = decide(failure.as_ref(), done, attempts, &self.settings, jitter);
-        if let Pause::For(wait) = &decision.pause {
-            lock(&self.paused).insert(backend.name.clone(), Instant::now() + *wait);
-        }
-        let upstream = upstream.map_or(Cow::Borrowed("none"), kind::Upstream::label);
-        self.record(&head, decision.settle, Some((attempts, upstream))).await;
+        let number = head.attempts + 1;
+        let Ended { settle, upstream } =
+            self.attempts.attempt(active, hook, &head.job.request_id, remaining, head.parts_done, number).await;
+        self.record(&head, settle, Some((number, upstream))).await;
     }
 
     /// Commits an attempt's end, logs it and counts it.
-    async fn record(&self, head: &Head, settle: Settle, attempt: Option<(u32, Cow<'static, str>)>) {
+    async fn record(&self, head: &QueuedHead, settle: Settle, attempt: Option<(u32, Cow<'static, str>)>) {
         let (number, upstream) = attempt.unwrap_or((head.attempts, Cow::Borrowed("none")));
         // Until the outcome is recorded the hook stays busy: sending the job again because the
         // disk was full for a moment would post it twice. Only a shutdown gives up, and then the

@@ -1,4 +1,4 @@
-//! The NATS engine (contract section 12): jobs in a JetStream work-queue stream that every
+//! The NATS engine (docs/instances.md): jobs in a JetStream work-queue stream that every
 //! instance shares, so a message acknowledged by one instance is delivered by whichever is alive.
 //!
 //! - `{stream}`: subjects `{stream}.{hook}`, work-queue retention, file storage. A job is
@@ -18,7 +18,7 @@ mod worker;
 use crate::active::Active;
 use crate::delivery::job::{self, Job};
 use crate::observe::metrics::Metrics;
-use crate::rules::{NatsSettings, SpoolEngine, SpoolSettings};
+use crate::rules::{NatsSettings, SpoolSettings};
 use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
 use arc_swap::ArcSwap;
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
@@ -80,10 +80,11 @@ struct DeadRecord {
 
 /// Connects once to check the servers and the streams, then lets go: the gateway connects for
 /// good on first use, after any fork.
-pub fn open(settings: &SpoolSettings, metrics: &Arc<Metrics>) -> Result<Arc<dyn Spool>, StoreError> {
-    let SpoolEngine::Nats(nats) = &settings.engine else {
-        return Err(StoreError("the nats engine was opened without its settings".into()));
-    };
+pub fn open(
+    nats: &NatsSettings,
+    settings: &SpoolSettings,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn Spool>, StoreError> {
     let check = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -439,8 +440,8 @@ impl Spool for Nats {
         Ok(bytes)
     }
 
-    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::Worker {
-        crate::spool::Worker(Box::new(worker::Worker::new(self, active, metrics)))
+    fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {
+        crate::spool::DeliveryService(Box::new(worker::StreamWorker::new(self, active, metrics)))
     }
 }
 

@@ -4,15 +4,12 @@
 
 use super::{DeadRecord, Nats, NEWER_WAIT};
 use crate::active::Active;
-use crate::delivery::http::pool::Pool;
 use crate::delivery::job::{self, Job};
-use crate::delivery::kind;
-use crate::delivery::{self};
 use crate::observe::metrics::{Metrics, STORED_AFTER_REFUSAL};
 use crate::rules::Delivery;
-use crate::spool::attempt::{self, decide, Pause, Settle};
+use crate::spool::attempt::{self, Attempts, Ended, Settle};
 use crate::spool::route::{self, Posts, Target};
-use crate::spool::{gauges, Spool};
+use crate::spool::{gauges, lock, Spool};
 use arc_swap::ArcSwap;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use async_nats::jetstream::{AckKind, Message};
@@ -20,7 +17,6 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use rand::Rng;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,10 +32,8 @@ const PULL_WAIT: Duration = Duration::from_secs(1);
 const ACK_WAIT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for attempts in flight.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
-/// Idle backend connections the worker keeps.
-const POOL_SIZE: usize = 64;
 
-pub struct Worker {
+pub struct StreamWorker {
     shared: Arc<Shared>,
 }
 
@@ -47,12 +41,10 @@ struct Shared {
     spool: Arc<Nats>,
     active: Arc<ArcSwap<Active>>,
     metrics: Arc<Metrics>,
-    pool: Pool,
+    attempts: Attempts,
     /// Hooks with a task pulling for them.
     running: Mutex<HashSet<String>>,
     stopping: AtomicBool,
-    /// Backends that answered 429, paused until then.
-    paused: Mutex<HashMap<String, Instant>>,
     /// Posts of a job already accepted, by stream sequence, with the backend that took them:
     /// JetStream's messages cannot be changed, so this instance remembers them; another
     /// instance sends them again.
@@ -65,28 +57,23 @@ pub fn consumer_name(hook: &str) -> String {
     format!("hook_{}", hook.replace('.', "~"))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Worker {
-    pub fn new(spool: Arc<Nats>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> Worker {
+impl StreamWorker {
+    pub fn new(spool: Arc<Nats>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> StreamWorker {
         let shared = Shared {
+            attempts: Attempts::new(metrics.clone(), spool.settings.clone()),
             spool,
             active,
             metrics,
-            pool: Pool::new(POOL_SIZE),
             running: Mutex::new(HashSet::new()),
             stopping: AtomicBool::new(false),
-            paused: Mutex::new(HashMap::new()),
             parts_done: Mutex::new(HashMap::new()),
         };
-        Worker { shared: Arc::new(shared) }
+        StreamWorker { shared: Arc::new(shared) }
     }
 }
 
 #[async_trait]
-impl BackgroundService for Worker {
+impl BackgroundService for StreamWorker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let shared = &self.shared;
         match shared.spool.status().await {
@@ -223,9 +210,7 @@ impl Shared {
         };
         let route = active.routes.of(hook);
         let backend_rules = &active.rules.backends[route.backend];
-        let paused =
-            lock(&self.paused).get(&backend_rules.name).and_then(|until| until.checked_duration_since(Instant::now()));
-        if let Some(paused) = paused {
+        if let Some(paused) = self.attempts.paused(&backend_rules.name) {
             let _ = message.ack_with(AckKind::Nak(Some(paused))).await;
             return;
         }
@@ -240,33 +225,25 @@ impl Shared {
         // Parts done count against the posts of the backend they went to.
         let done_before =
             lock(&self.parts_done).get(&seq).filter(|(to, _)| *to == backend_rules.name).map_or(0, |(_, done)| *done);
-        let handles = active.handles.backend(route.backend);
-        let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
         let remaining = posts.iter().skip(done_before).cloned();
-        let sending = delivery::send_posts(remaining, done_before, &job.request_id, route, &self.pool, &mut observe);
+        let sending = self.attempts.attempt(&active, hook, &job.request_id, remaining, done_before, attempts);
         tokio::pin!(sending);
         // A long attempt tells JetStream it is alive, so ACK_WAIT can stay short.
-        let sent = loop {
+        let Ended { settle, upstream } = loop {
             tokio::select! {
-                sent = &mut sending => break sent,
+                ended = &mut sending => break ended,
                 _ = tokio::time::sleep(ACK_WAIT / 3) => { let _ = message.ack_with(AckKind::Progress).await; }
             }
         };
-        let done = done_before + sent.delivered;
-        let jitter = rand::thread_rng().gen_range(0.8..1.2);
-        let decision = decide(sent.failure.as_ref(), done, attempts, &self.spool.settings, jitter);
-        if let Pause::For(wait) = &decision.pause {
-            lock(&self.paused).insert(backend_rules.name.clone(), Instant::now() + *wait);
-        }
-        if let Settle::Retry { parts_done, .. } = &decision.settle {
+        if let Settle::Retry { parts_done, .. } = &settle {
             lock(&self.parts_done).insert(seq, (backend_rules.name.clone(), *parts_done));
         }
-        let upstream = sent.upstream.map_or(Cow::Borrowed("none"), kind::Upstream::label);
-        self.settle(&message, seq, &job, decision.settle, attempts, upstream, moved_from).await;
+        self.settle(&message, seq, &job, settle, attempts, upstream, moved_from).await;
     }
 
     /// Takes a message off the stream undelivered: the store took it after its request had
-    /// been answered 503 (contract section 17), so the client sends it again.
+    /// been answered 503 (docs/spool.md, "A refused message is never delivered later"), so the
+    /// client sends it again.
     async fn discard(&self, message: &Message, seq: u64, job: &Job, stored_ms: u64) {
         if let Err(e) = message.double_ack().await {
             // Offered again after ACK_WAIT, and discarded then.
