@@ -178,6 +178,23 @@ pub enum Undelivered {
 }
 
 impl Undelivered {
+    /// The table every HTTP kind reads a backend's status by (docs/webhooks.md, "Responses"):
+    /// 2xx taken; 400, 403, 404 and 413 refused for good; 429 waits `retry_after` seconds (at
+    /// least 1, and 1 when the backend gave none); any other status (5xx, a redirect, or a 4xx
+    /// that says nothing about the request, such as 401: a misconfigured gateway) is the
+    /// backend's error.
+    pub(crate) fn from_status(status: u16, retry_after: Option<u64>) -> Result<(), Undelivered> {
+        match status {
+            200..=299 => Ok(()),
+            400 => Err(Undelivered::Refused),
+            403 => Err(Undelivered::Forbidden),
+            404 => Err(Undelivered::NotFound),
+            413 => Err(Undelivered::TooLarge),
+            429 => Err(Undelivered::RateLimited { retry_after: retry_after.unwrap_or(1).max(1) }),
+            status => Err(Undelivered::Error(status)),
+        }
+    }
+
     pub fn ending(&self) -> Ending<'static> {
         Ending { reason: self.reason(), retry_after: self.retry_after(), detail: self.detail() }
     }
@@ -209,5 +226,126 @@ impl Undelivered {
             Undelivered::Refused => Some("the backend refused the payload"),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Findings, KindTable};
+
+    /// A kind written for this test alone, registered nowhere: a backend key and a hook key of
+    /// its own, read by itself. Nothing under `rules/` knows of it.
+    struct Shout;
+
+    #[derive(Debug)]
+    struct Volume(usize);
+
+    #[derive(Debug)]
+    struct Prefix(String);
+
+    impl KindRules for Shout {
+        fn name(&self) -> &'static str {
+            "shout"
+        }
+
+        fn keys(&self) -> &'static [&'static [&'static str]] {
+            &[&["volume"]]
+        }
+
+        fn hook_keys(&self) -> &'static [&'static str] {
+            &["prefix"]
+        }
+
+        fn backend(&self, table: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+            Some(Arc::new(Volume(table.positive("volume", 1, 5, findings)?)))
+        }
+
+        fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+            match hook.string("prefix", findings).ok()? {
+                Some(prefix) => Some(Arc::new(Prefix(prefix.value))),
+                None => {
+                    findings.error(hook.at.clone(), format!("hook `{}` needs a prefix", hook.name));
+                    None
+                }
+            }
+        }
+    }
+
+    impl Deliver for Shout {
+        type Backend = Volume;
+        type Target = Prefix;
+
+        fn render(&self, volume: &Volume, _hook: &Hook, message: Message) -> Vec<String> {
+            vec![format!("{}{}", message.text.to_uppercase(), "!".repeat(volume.0))]
+        }
+
+        async fn send(&self, _volume: &Volume, _prefix: &Prefix, _post: Outgoing<'_>) -> Exchange {
+            Exchange { upstream: Upstream::Logged, result: Ok(()) }
+        }
+    }
+
+    static SHOUT: Shout = Shout;
+
+    fn load(text: &str) -> Result<crate::rules::Rules, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), text).unwrap();
+        let kinds: [&dyn KindRules; 2] = [&crate::delivery::mattermost::Mattermost, &SHOUT];
+        crate::rules::load(dir.path(), &kinds).map_err(|problems| problems.iter().map(|p| p.message.clone()).collect())
+    }
+
+    const BACKENDS: &str = "[backends.loud]\nkind = \"shout\"\nvolume = 3\n\
+        [backends.chat]\nkind = \"mattermost\"\nurl = \"http://127.0.0.1:1\"\n";
+
+    #[test]
+    fn statuses_map_to_the_table_of_every_http_kind() {
+        let cases = [
+            (200, None, Ok(())),
+            (201, None, Ok(())),
+            (400, None, Err(Undelivered::Refused)),
+            (403, None, Err(Undelivered::Forbidden)),
+            (404, None, Err(Undelivered::NotFound)),
+            (413, None, Err(Undelivered::TooLarge)),
+            (429, Some(30), Err(Undelivered::RateLimited { retry_after: 30 })),
+            (429, None, Err(Undelivered::RateLimited { retry_after: 1 })),
+            (429, Some(0), Err(Undelivered::RateLimited { retry_after: 1 })),
+            (401, None, Err(Undelivered::Error(401))),
+            (301, None, Err(Undelivered::Error(301))),
+            (500, None, Err(Undelivered::Error(500))),
+            (501, None, Err(Undelivered::Error(501))),
+        ];
+        for (status, retry_after, want) in cases {
+            assert_eq!(Undelivered::from_status(status, retry_after), want, "{status} {retry_after:?}");
+        }
+    }
+
+    #[test]
+    fn a_kind_reads_its_own_hook_keys_and_no_file_of_rules_knows_it() {
+        let rules =
+            load(&format!("{BACKENDS}[[hooks]]\nname = \"a\"\nkey = \"k\"\nbackend = \"loud\"\nprefix = \">\"\n"))
+                .unwrap();
+        let (backend, hook) = (&rules.backends[rules.backend_index("loud").unwrap()], &rules.hooks[0]);
+        assert_eq!(backend.kind, "shout");
+        let prefix = hook.target.clone().into_any().downcast::<Prefix>().expect("the hook's part is the kind's own");
+        assert_eq!(prefix.0, ">");
+        let bound = SHOUT.bind(&backend.config, &hook.target).expect("its own configs bind");
+        let message = Message { text: "deploy done".into(), ..Message::default() };
+        assert_eq!(bound.render(hook, message), ["DEPLOY DONE!!!"]);
+
+        // Its keys are its own: on another kind's hook they mean nothing, and the other way round.
+        let other = "[[hooks]]\nname = \"b\"\nkey = \"k2\"\nbackend = \"chat\"\nbackend_key = \"x\"\nprefix = \">\"\n";
+        assert_eq!(
+            load(&format!("{BACKENDS}{other}")).unwrap_err(),
+            ["hook `b`: prefix has no meaning for a mattermost backend"]
+        );
+        let wrong = "[[hooks]]\nname = \"a\"\nkey = \"k\"\nbackend = \"loud\"\nprefix = \">\"\nbackend_key = \"x\"\n";
+        assert_eq!(
+            load(&format!("{BACKENDS}{wrong}")).unwrap_err(),
+            ["hook `a`: backend_key has no meaning for a shout backend"]
+        );
+        let missing = "[[hooks]]\nname = \"a\"\nkey = \"k\"\nbackend = \"loud\"\n";
+        assert_eq!(load(&format!("{BACKENDS}{missing}")).unwrap_err(), ["hook `a` needs a prefix"]);
+        let loud = "[backends.loud]\nkind = \"shout\"\nvolume = 9\n";
+        assert_eq!(load(loud).unwrap_err(), ["volume must be between 1 and 5, not 9"]);
     }
 }

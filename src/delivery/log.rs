@@ -3,7 +3,7 @@
 
 use super::kind::{Deliver, Exchange, Failure, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
+use crate::rules::{Findings, Hook, KindConfig, KindRules, KindTable};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -14,21 +14,23 @@ impl KindRules for Log {
         "log"
     }
 
-    fn keys(&self) -> &'static [&'static str] {
+    fn keys(&self) -> &'static [&'static [&'static str]] {
         &[]
     }
 
-    fn backend(&self, _table: &BackendTable, _findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+    /// Only to warn about it.
+    fn hook_keys(&self) -> &'static [&'static str] {
+        &["backend_key"]
+    }
+
+    fn backend(&self, _table: &KindTable, _findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
         Some(Arc::new(()))
     }
 
     /// A `backend_key` is a warning, not an error (docs/rules.md): a hook can be pointed at
     /// the log backend for a while without removing its key.
-    fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
-        if !hook.no_rooms("log", findings) {
-            return None;
-        }
-        if let Some(key) = &hook.backend_key {
+    fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        if let Some(key) = hook.string("backend_key", findings).ok()? {
             findings.warn(
                 key.at.clone(),
                 format!("hook `{}`: backend_key has no meaning for a log backend and is ignored", hook.name),

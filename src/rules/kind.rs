@@ -15,12 +15,22 @@ use std::sync::Arc;
 pub(crate) trait KindRules: Sync {
     /// As written in `kind = "..."`.
     fn name(&self) -> &'static str;
-    /// The backend table keys it reads, besides `kind`.
-    fn keys(&self) -> &'static [&'static str];
+    /// The backend table keys it reads, besides `kind`, in groups: the keys of an HTTP endpoint
+    /// (`delivery/http/endpoint.rs`) are one group every HTTP kind lists.
+    fn keys(&self) -> &'static [&'static [&'static str]];
+    /// The keys it reads in a hook of one of its backends, besides those every hook has.
+    fn hook_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Reads and checks a backend table of this kind; every problem goes to `findings`.
-    fn backend(&self, table: &BackendTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
-    /// Reads and checks the keys of a hook that belong to this kind (`backend_key`).
-    fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
+    fn backend(&self, table: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
+    /// Reads and checks a hook's keys that belong to this kind (`hook_keys`).
+    fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
+}
+
+/// Whether `kind` reads `key` in a backend table.
+pub(crate) fn reads(kind: &dyn KindRules, key: &str) -> bool {
+    kind.keys().iter().any(|group| group.contains(&key))
 }
 
 /// A kind's own typed configuration of a backend or a hook. Only the kind that made one reads
@@ -42,44 +52,75 @@ pub(crate) struct Written<T> {
     pub at: Location,
 }
 
-/// A backend table as written: its name, its place, and every key but `kind`.
+/// A value as written, each part with its place. No kind reads a float or an array yet, so
+/// those are only known to be something else.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    String(String),
+    Integer(i64),
+    Boolean(bool),
+    Table(Vec<(String, Written<Value>)>),
+    Other,
+}
+
+/// The keys of a backend table or of a hook that belong to a kind, as written, for that kind to
+/// read: every key of a backend table but `kind`; a hook's keys in the kind's `hook_keys`.
 #[derive(Debug)]
-pub(crate) struct BackendTable {
+pub(crate) struct KindTable {
+    /// `backend` or `hook`, for messages.
+    pub what: &'static str,
     pub name: String,
+    /// Where the table (or the hook's name) is written.
     pub at: Location,
     /// The rules directory, which file names in the table are relative to.
     pub dir: PathBuf,
-    pub keys: Vec<(String, Written<toml::Value>)>,
+    pub keys: Vec<(String, Written<Value>)>,
 }
 
-impl BackendTable {
-    fn get(&self, key: &str) -> Option<&Written<toml::Value>> {
+impl KindTable {
+    fn get(&self, key: &str) -> Option<&Written<Value>> {
         self.keys.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn wrong(&self, at: &Location, key: &str, must: &str, findings: &mut Findings) -> Reported {
+        findings.error(at.clone(), format!("{} `{}`: {key} must be {must}", self.what, self.name));
+        Reported
     }
 
     /// A string key; `Err` when it is there but not a string.
     pub(crate) fn string(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<String>>, Reported> {
         match self.get(key) {
             None => Ok(None),
-            Some(Written { value: toml::Value::String(s), at }) => {
-                Ok(Some(Written { value: s.clone(), at: at.clone() }))
-            }
-            Some(Written { at, .. }) => {
-                findings.error(at.clone(), format!("backend `{}`: {key} must be a string", self.name));
-                Err(Reported)
-            }
+            Some(Written { value: Value::String(s), at }) => Ok(Some(Written { value: s.clone(), at: at.clone() })),
+            Some(Written { at, .. }) => Err(self.wrong(at, key, "a string", findings)),
         }
+    }
+
+    /// A table of strings, each with its place, empty when absent; `Err` when it is there but
+    /// not a table of strings.
+    pub(crate) fn strings(
+        &self,
+        key: &str,
+        findings: &mut Findings,
+    ) -> Result<Vec<(String, Written<String>)>, Reported> {
+        let Some(Written { value, at }) = self.get(key) else { return Ok(Vec::new()) };
+        let Value::Table(entries) = value else { return Err(self.wrong(at, key, "a table of strings", findings)) };
+        let mut strings = Vec::with_capacity(entries.len());
+        for (name, Written { value, at }) in entries {
+            let Value::String(s) = value else {
+                return Err(self.wrong(at, &format!("{key}.{name}"), "a string", findings));
+            };
+            strings.push((name.clone(), Written { value: s.clone(), at: at.clone() }));
+        }
+        Ok(strings)
     }
 
     /// A boolean key; `Err` when it is there but not a boolean.
     pub(crate) fn boolean(&self, key: &str, findings: &mut Findings) -> Result<Option<Written<bool>>, Reported> {
         match self.get(key) {
             None => Ok(None),
-            Some(Written { value: toml::Value::Boolean(b), at }) => Ok(Some(Written { value: *b, at: at.clone() })),
-            Some(Written { at, .. }) => {
-                findings.error(at.clone(), format!("backend `{}`: {key} must be true or false", self.name));
-                Err(Reported)
-            }
+            Some(Written { value: Value::Boolean(b), at }) => Ok(Some(Written { value: *b, at: at.clone() })),
+            Some(Written { at, .. }) => Err(self.wrong(at, key, "true or false", findings)),
         }
     }
 
@@ -87,11 +128,9 @@ impl BackendTable {
     pub(crate) fn positive(&self, key: &str, default: usize, max: i64, findings: &mut Findings) -> Option<usize> {
         match self.get(key) {
             None => Some(default),
-            Some(Written { value: toml::Value::Integer(n), at }) => {
-                findings.positive(at, key, *n, max).map(|n| n as usize)
-            }
+            Some(Written { value: Value::Integer(n), at }) => findings.positive(at, key, *n, max).map(|n| n as usize),
             Some(Written { at, .. }) => {
-                findings.error(at.clone(), format!("backend `{}`: {key} must be an integer", self.name));
+                self.wrong(at, key, "an integer", findings);
                 None
             }
         }
@@ -101,28 +140,3 @@ impl BackendTable {
 /// A value was refused and the problem is already in the findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reported;
-
-/// A hook's keys that belong to its backend's kind, as written.
-#[derive(Debug)]
-pub(crate) struct HookKeys<'a> {
-    pub name: &'a str,
-    /// Where the hook's name is written.
-    pub at: Location,
-    pub backend_key: Option<Written<&'a str>>,
-    /// A Matrix room: `!id:server` or `#alias:server`.
-    pub room: Option<Written<&'a str>>,
-    /// `[hooks.rooms]`: requested channel to room.
-    pub rooms: Vec<(&'a str, Written<&'a str>)>,
-}
-
-impl HookKeys<'_> {
-    /// Reports `room` and `[hooks.rooms]` on a hook whose backend has no rooms; false if any.
-    pub(crate) fn no_rooms(&self, kind: &str, findings: &mut Findings) -> bool {
-        let at = self.room.as_ref().map(|r| &r.at).or(self.rooms.first().map(|(_, r)| &r.at));
-        if let Some(at) = at {
-            let message = format!("hook `{}`: room and rooms are for matrix backends, not {kind}", self.name);
-            findings.error(at.clone(), message);
-        }
-        at.is_none()
-    }
-}

@@ -6,8 +6,8 @@
 
 use super::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, SlackMaps, DEFAULT_BURST, DEFAULT_RATE};
 use super::keys::{self, Digest, KeyTable};
-use super::kind::{BackendTable, HookKeys, KindRules, Written};
-use super::schema::{RawBackend, RawFile, RawGateway, RawHook, RawRateLimit, RawSlack, RawSpool};
+use super::kind::{self, KindRules, KindTable, Value, Written};
+use super::schema::{Item, RawBackend, RawFile, RawGateway, RawHook, RawRateLimit, RawSlack, RawSpool, HOOK_KEYS};
 use super::{
     Backend, Delivery, Findings, GatewaySettings, Location, NatsSettings, Problem, Rules, SharedRateLimit, SpoolEngine,
     SpoolSettings, TlsListener, DEFAULT_REDIS_TIMEOUT,
@@ -79,6 +79,18 @@ struct SourceFile {
 impl SourceFile {
     fn at<T>(&self, spanned: &Spanned<T>) -> Location {
         Location { file: self.name.clone(), line: self.lines.line(self.offset + spanned.span().start) }
+    }
+
+    /// A value as written, each part with its `FILE:LINE`.
+    fn located(&self, item: &Spanned<Item>) -> Written<Value> {
+        let value = match item.get_ref() {
+            Item::String(s) => Value::String(s.clone()),
+            Item::Integer(n) => Value::Integer(*n),
+            Item::Boolean(b) => Value::Boolean(*b),
+            Item::Float(_) | Item::Array(_) => Value::Other,
+            Item::Table(entries) => Value::Table(entries.iter().map(|(k, i)| (k.clone(), self.located(i))).collect()),
+        };
+        Written { value, at: self.at(item) }
     }
 }
 
@@ -442,7 +454,7 @@ impl<'k> Merger<'k> {
         let names: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
         let Some(kind) = kind_value.get_ref().as_str().and_then(|k| self.kinds.iter().find(|kind| kind.name() == k))
         else {
-            let written = kind_value.get_ref().as_str().map_or_else(|| kind_value.get_ref().to_string(), str::to_owned);
+            let written = kind_value.get_ref().written();
             findings.error(file.at(kind_value), format!("unknown variant `{written}`, expected {}", one_of(&names)));
             return;
         };
@@ -450,23 +462,57 @@ impl<'k> Merger<'k> {
         let mut keys = Vec::with_capacity(raw.len());
         for (key, value) in raw.iter().filter(|(key, _)| *key != "kind") {
             let key_at = file.at(value);
-            if kind.keys().contains(&key.as_str()) {
-                keys.push((key.clone(), Written { value: value.get_ref().clone(), at: key_at }));
-            } else if self.kinds.iter().any(|k| k.keys().contains(&key.as_str())) {
+            if kind::reads(*kind, key) {
+                keys.push((key.clone(), file.located(value)));
+            } else if self.kinds.iter().any(|k| kind::reads(*k, key)) {
                 findings.error(key_at, format!("backend `{name}`: {key} has no meaning for a {} backend", kind.name()));
             } else {
-                let known: Vec<&str> = std::iter::once("kind").chain(kind.keys().iter().copied()).collect();
+                let known: Vec<&str> =
+                    std::iter::once("kind").chain(kind.keys().iter().copied().flatten().copied()).collect();
                 findings.error(key_at, format!("unknown field `{key}`, expected {}", one_of(&known)));
             }
         }
         if findings.problems.len() > before {
             return;
         }
-        let table = BackendTable { name: name.to_owned(), at: at.clone(), dir: self.dir.to_owned(), keys };
+        let table =
+            KindTable { what: "backend", name: name.to_owned(), at: at.clone(), dir: self.dir.to_owned(), keys };
         if let Some(config) = kind.backend(&table, findings) {
             self.backend_seen.insert(name.to_owned(), (self.backends.len(), at));
             self.backends.push(Backend { name: name.to_owned(), kind: kind.name(), config });
         }
+    }
+
+    /// A hook's keys beyond those every hook has go to its backend's kind: a key another kind
+    /// reads has no meaning here; a key no kind reads is unknown.
+    fn kind_keys(
+        &self,
+        file: &SourceFile,
+        hook: &RawHook,
+        kind: Option<&dyn KindRules>,
+        findings: &mut Findings,
+    ) -> Vec<(String, Written<Value>)> {
+        let name = hook.name.get_ref();
+        let mut keys = Vec::new();
+        for (key, value) in &hook.kind_keys {
+            let at = file.at(value);
+            let read_by = |k: &dyn KindRules| k.hook_keys().contains(&key.as_str());
+            let anyone = self.kinds.iter().any(|k| read_by(*k));
+            match kind {
+                Some(kind) if read_by(kind) => keys.push((key.clone(), file.located(value))),
+                Some(kind) if anyone => {
+                    findings.error(at, format!("hook `{name}`: {key} has no meaning for a {} backend", kind.name()));
+                }
+                // Another kind's key on a hook whose backend is missing, which is reported.
+                None if anyone => {}
+                _ => {
+                    let own = kind.map_or(&[][..], |kind| kind.hook_keys());
+                    let known: Vec<&str> = HOOK_KEYS.iter().chain(own).copied().collect();
+                    findings.error(at, format!("unknown field `{key}`, expected {}", one_of(&known)));
+                }
+            }
+        }
+        keys
     }
 
     fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, findings: &mut Findings) {
@@ -511,25 +557,15 @@ impl<'k> Merger<'k> {
                     file.at(&hook.backend),
                     format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
                 );
+                self.kind_keys(file, hook, None, findings);
                 None
             }
             Some(backend) => {
-                let keys = HookKeys {
-                    name,
-                    at: at.clone(),
-                    backend_key: hook
-                        .backend_key
-                        .as_ref()
-                        .map(|k| Written { value: k.get_ref().as_str(), at: file.at(k) }),
-                    room: hook.room.as_ref().map(|r| Written { value: r.get_ref().as_str(), at: file.at(r) }),
-                    rooms: hook
-                        .rooms
-                        .iter()
-                        .map(|(channel, r)| (channel.as_str(), Written { value: r.get_ref().as_str(), at: file.at(r) }))
-                        .collect(),
-                };
-                let kind = self.kinds.iter().find(|k| k.name() == backend.kind);
-                kind.and_then(|kind| kind.hook(&keys, findings))
+                let kind = self.kinds.iter().copied().find(|k| k.name() == backend.kind);
+                let keys = self.kind_keys(file, hook, kind, findings);
+                let table =
+                    KindTable { what: "hook", name: name.clone(), at: at.clone(), dir: self.dir.to_owned(), keys };
+                kind.and_then(|kind| kind.hook(&table, findings))
             }
         };
         let policy = hook_policy(file, name, hook, findings);
@@ -838,7 +874,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
-                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `backend_key`, `room`, `rooms`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`"],
+                vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`, `backend_key`"],
             ),
             (
                 vec![("a.toml", "[gateway\n".into())],
@@ -928,7 +964,7 @@ backend = "console"
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://h\"\ntimeout = 1\n".into())],
-                vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `max_message_chars`, `ca_file`, `tls_server_name`, `tls_verify`"],
+                vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `ca_file`, `tls_server_name`, `tls_verify`, `max_message_chars`"],
             ),
             (
                 vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = 8066\nmax_message_chars = \"many\"\n".into())],
@@ -1030,6 +1066,25 @@ backend = "console"
             (
                 vec![("a.toml", "[backends.x]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\n[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"x\"\nroom = \"ci\"\n".into())],
                 vec!["a.toml:10: hook `ci`: \"ci\" is not a room id (!id:server, or !id from room version 12) or alias (#name:server)"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\n[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"x\"\nroom = \"#ci:h\"\n[hooks.rooms]\nops = \"#ops:h\"\ndev = 5\nqa = \"qa\"\n".into())],
+                vec!["a.toml:13: hook `ci`: rooms.dev must be a string"],
+            ),
+            (
+                vec![("a.toml", "[backends.x]\nkind = \"matrix\"\nurl = \"http://h\"\nserver_name = \"h\"\naccess_token = \"a\"\n[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"x\"\nroom = \"#ci:h\"\n[hooks.rooms]\nops = \"#ops:h\"\nqa = \"qa\"\n".into())],
+                vec!["a.toml:13: hook `ci`: \"qa\" is not a room id (!id:server, or !id from room version 12) or alias (#name:server)"],
+            ),
+            (
+                vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "chat", "backend_key = \"abc\"\nroom = \"#ci:h\"")))],
+                vec!["a.toml:13: hook `ci`: room has no meaning for a mattermost backend"],
+            ),
+            (
+                vec![("a.toml", "[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"gone\"\nroom = \"#ci:h\"\nshade = 1\n".into())],
+                vec![
+                    "a.toml:4: hook `ci` names backend `gone`, which is not defined",
+                    "a.toml:6: unknown field `shade`, expected one of `name`, `key`, `backend`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`",
+                ],
             ),
             (
                 vec![("a.toml", "[ratelimit]\nredis_url = \"redis://127.0.0.1\"\nredis = 1\n".into())],

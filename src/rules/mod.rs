@@ -15,7 +15,7 @@ pub use hook::{
     ChannelMap, Defaults, Delivery, Hook, Markup, Mode, Policy, RateLimit, SlackMaps, DEFAULT_MAX_PROPS_BYTES,
 };
 pub use kind::KindConfig;
-pub(crate) use kind::{BackendTable, HookKeys, KindRules, Written};
+pub(crate) use kind::{KindRules, KindTable, Written};
 pub(crate) use load::load;
 pub(crate) use schema::ErrorDialect;
 

@@ -9,7 +9,7 @@
 use crate::delivery::http::answer::{self, Answer};
 use crate::delivery::http::pool::Pool;
 use crate::delivery::kind::Failure;
-use crate::rules::{BackendTable, Findings, Written};
+use crate::rules::{Findings, KindTable, Written};
 use crate::tls::client::{BackendTls, TlsFailure, TrustError, TrustOptions};
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
@@ -222,9 +222,12 @@ impl Endpoint {
     }
 }
 
+/// The backend keys of an HTTP endpoint, which every HTTP kind lists among its own.
+pub const KEYS: &[&str] = &["url", "timeout_ms", "connect_timeout_ms", "ca_file", "tls_server_name", "tls_verify"];
+
 /// The endpoint a backend table of a kind describes: `url`, `timeout_ms`, `connect_timeout_ms`
 /// and, for `https://`, `ca_file`, `tls_server_name` and `tls_verify`. Problems go to `findings`.
-pub fn from_table(table: &BackendTable, kind: &str, findings: &mut Findings) -> Option<Endpoint> {
+pub fn from_table(table: &KindTable, kind: &str, findings: &mut Findings) -> Option<Endpoint> {
     let url = table.string("url", findings).ok()?;
     let Some(url) = url else {
         findings.error(table.at.clone(), format!("backend `{}` of kind {kind} needs a url", table.name));

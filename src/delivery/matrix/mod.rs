@@ -17,7 +17,7 @@ use super::http::answer::Answer;
 use super::http::endpoint::{self, Endpoint, Request};
 use super::kind::{Deliver, Exchange, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
-use crate::rules::{BackendTable, Findings, Hook, HookKeys, KindConfig, KindRules};
+use crate::rules::{Findings, Hook, KindConfig, KindRules, KindTable};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -54,20 +54,7 @@ const POST_FORMAT: u32 = 1;
 /// A whole event's content must stay under Matrix's 64 KiB event limit, with room for the rest.
 const MAX_CONTENT_BYTES: usize = 60_000;
 
-const KEYS: &[&str] = &[
-    "url",
-    "timeout_ms",
-    "connect_timeout_ms",
-    "ca_file",
-    "tls_server_name",
-    "tls_verify",
-    "server_name",
-    "access_token",
-    "as_token",
-    "user_prefix",
-    "msgtype",
-    "max_message_chars",
-];
+const KEYS: &[&str] = &["server_name", "access_token", "as_token", "user_prefix", "msgtype", "max_message_chars"];
 
 /// One post as stored in a job: the channel it asks for, with an application service the user
 /// that posts it and that user's display name, and the event content.
@@ -118,11 +105,16 @@ impl KindRules for Matrix {
         "matrix"
     }
 
-    fn keys(&self) -> &'static [&'static str] {
-        KEYS
+    fn keys(&self) -> &'static [&'static [&'static str]] {
+        &[endpoint::KEYS, KEYS]
     }
 
-    fn backend(&self, table: &BackendTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+    /// `backend_key` only to warn about it.
+    fn hook_keys(&self) -> &'static [&'static str] {
+        &["room", "rooms", "backend_key"]
+    }
+
+    fn backend(&self, table: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
         let name = &table.name;
         let endpoint = endpoint::from_table(table, "matrix", findings);
         let max_message_chars = table.positive("max_message_chars", 30_000, 1 << 20, findings);
@@ -203,21 +195,21 @@ impl KindRules for Matrix {
         }))
     }
 
-    fn hook(&self, hook: &HookKeys, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
-        let name = hook.name;
-        if let Some(key) = &hook.backend_key {
-            findings.warn(
-                key.at.clone(),
-                format!("hook `{name}`: backend_key has no meaning for a matrix backend and is ignored"),
-            );
+    fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        let name = &hook.name;
+        if let Some(key) = hook.string("backend_key", findings).ok()? {
+            findings
+                .warn(key.at, format!("hook `{name}`: backend_key has no meaning for a matrix backend and is ignored"));
         }
-        let Some(room) = &hook.room else {
+        let (room, rooms) = (hook.string("room", findings), hook.strings("rooms", findings));
+        let (Ok(room), Ok(rooms)) = (room, rooms) else { return None };
+        let Some(room) = room else {
             findings.error(hook.at.clone(), format!("hook `{name}` uses a matrix backend and needs a room"));
             return None;
         };
         let mut valid = true;
-        for written in std::iter::once(room).chain(hook.rooms.iter().map(|(_, r)| r)) {
-            if !valid_room(written.value) {
+        for written in std::iter::once(&room).chain(rooms.iter().map(|(_, r)| r)) {
+            if !valid_room(&written.value) {
                 let message =
                     format!("hook `{name}`: {:?} is not a room id (!id:server, or !id from room version 12) or alias (#name:server)", written.value);
                 findings.error(written.at.clone(), message);
@@ -226,8 +218,8 @@ impl KindRules for Matrix {
         }
         valid.then(|| {
             Arc::new(Target {
-                room: room.value.to_owned(),
-                rooms: hook.rooms.iter().map(|(c, r)| ((*c).to_owned(), r.value.to_owned())).collect(),
+                room: room.value,
+                rooms: rooms.into_iter().map(|(channel, room)| (channel, room.value)).collect(),
                 resolved: Mutex::new(HashMap::new()),
             }) as Arc<dyn KindConfig>
         })
@@ -404,26 +396,14 @@ impl Deliver for Matrix {
     }
 }
 
-/// Synapse's answers in the table of docs/matrix.md: 429 waits its `Retry-After`, or
-/// `retry_after_ms` rounded up; 401 (a bad token) is the gateway's misconfiguration.
+/// Synapse's answers in the table every HTTP kind shares (`Undelivered::from_status`); a 429
+/// waits its `Retry-After`, or else the body's `retry_after_ms` rounded up to seconds.
 pub fn classify(answer: Answer) -> Result<(), Undelivered> {
-    match answer.status {
-        200..=299 => Ok(()),
-        400 => Err(Undelivered::Refused),
-        403 => Err(Undelivered::Forbidden),
-        404 => Err(Undelivered::NotFound),
-        413 => Err(Undelivered::TooLarge),
-        429 => {
-            let from_body = answer
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-                .and_then(|v| v["retry_after_ms"].as_u64())
-                .map(|ms| ms.div_ceil(1000));
-            Err(Undelivered::RateLimited { retry_after: answer.retry_after.or(from_body).unwrap_or(1).max(1) })
-        }
-        status => Err(Undelivered::Error(status)),
-    }
+    let from_body = || {
+        let body = serde_json::from_slice::<serde_json::Value>(answer.body.as_deref()?).ok()?;
+        Some(body["retry_after_ms"].as_u64()?.div_ceil(1000))
+    };
+    Undelivered::from_status(answer.status, answer.retry_after.or_else(from_body))
 }
 
 #[cfg(test)]
