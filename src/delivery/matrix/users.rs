@@ -2,7 +2,8 @@
 //! `@{user_prefix}{hook}:{server_name}`, or `@{user_prefix}{hook}_{username}` for an allowed
 //! username override, registered and given its display name the first time it is needed.
 
-use super::{call, failed, Config};
+use super::send::{call, failed};
+use super::Config;
 use crate::delivery::kind::{Exchange, Outgoing};
 use crate::rules::Hook;
 use serde_json::json;
@@ -70,7 +71,7 @@ impl AppService {
         if !registered {
             return Err(failed(answer));
         }
-        let user = super::encode(user_id);
+        let user = super::send::encode(user_id);
         let path = ["/_matrix/client/v3/profile/", &user, "/displayname?user_id=", &user];
         let display = json!({ "displayname": name }).to_string();
         let answer = call(post, config, "PUT", &path, display.as_bytes()).await?;

@@ -1,0 +1,151 @@
+//! Sending one post: the `PUT` of its event with the txnId that makes a retry harmless, the
+//! room's alias resolved once, joining a room that refuses a user not yet in it, and what the
+//! homeserver's answers mean.
+
+use super::{Config, Post, Target, POST_FORMAT};
+use crate::delivery::http::answer::Answer;
+use crate::delivery::http::endpoint::Request;
+use crate::delivery::kind::{Exchange, Outgoing, Undelivered, Upstream};
+
+/// A path part as the Matrix API reads it: everything but unreserved characters percent-encoded.
+pub(super) fn encode(part: &str) -> String {
+    let mut out = String::with_capacity(part.len() * 3);
+    for b in part.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One call to the homeserver's client API with the backend's token: its answer, or the
+/// exchange that says why there is none.
+pub(super) async fn call(
+    post: &Outgoing<'_>,
+    config: &Config,
+    method: &str,
+    path: &[&str],
+    body: &[u8],
+) -> Result<Answer, Exchange> {
+    let request = Request {
+        method,
+        path,
+        headers: &[("Authorization", &config.authorization)],
+        body,
+        request_id: post.request_id,
+        keep_body: true,
+    };
+    config.endpoint.send(post.pool, &request).await.map_err(unavailable)
+}
+
+fn unavailable(failure: crate::delivery::kind::Failure) -> Exchange {
+    Exchange { upstream: Upstream::Failed(failure), result: Err(Undelivered::Unavailable(failure)) }
+}
+
+/// A call made on the way to an event (registering a user, naming it, resolving an alias) that
+/// did not succeed. A 4xx there says the backend is set up wrong (a token or user prefix outside
+/// the application service's namespace), not that the message is bad, so only 429 and 404
+/// keep their meaning.
+pub(super) fn failed(answer: Answer) -> Exchange {
+    let status = answer.status;
+    let result = match classify(answer) {
+        Err(limited @ Undelivered::RateLimited { .. }) => Err(limited),
+        Err(Undelivered::NotFound) => Err(Undelivered::NotFound),
+        _ => Err(Undelivered::Error(status)),
+    };
+    Exchange { upstream: Upstream::Status(status), result }
+}
+
+impl Target {
+    /// The room a post goes to: the requested channel's, when `[hooks.rooms]` maps it (Slack
+    /// clients write `#ops` for the channel `ops`), else the hook's.
+    pub(super) fn room_for(&self, channel: &str) -> &str {
+        let mapped = self.rooms.get(channel).or_else(|| self.rooms.get(channel.strip_prefix('#')?));
+        mapped.map_or(self.room.as_str(), String::as_str)
+    }
+
+    /// The room id for `room`: itself, or what its alias resolved to (cached).
+    async fn room_id(&self, post: &Outgoing<'_>, config: &Config, room: &str) -> Result<String, Exchange> {
+        if room.starts_with('!') {
+            return Ok(room.to_owned());
+        }
+        if let Some(id) = self.resolved.lock().unwrap_or_else(|p| p.into_inner()).get(room) {
+            return Ok(id.clone());
+        }
+        let alias = encode(room);
+        let answer = call(post, config, "GET", &["/_matrix/client/v3/directory/room/", &alias], b"").await?;
+        let status = answer.status;
+        let room_id = answer
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+            .and_then(|v| v["room_id"].as_str().map(str::to_owned));
+        match (status, room_id) {
+            (200, Some(id)) => {
+                self.resolved.lock().unwrap_or_else(|p| p.into_inner()).insert(room.to_owned(), id.clone());
+                Ok(id)
+            }
+            (200, None) => Err(Exchange { upstream: Upstream::Status(200), result: Err(Undelivered::Error(200)) }),
+            _ => Err(failed(answer)),
+        }
+    }
+}
+
+/// Sends one stored post as its event; see the module's comment.
+pub(super) async fn send(config: &Config, target: &Target, post: Outgoing<'_>) -> Exchange {
+    // A post this release cannot read, or of a newer format, is never guessed at.
+    let Some(stored) = serde_json::from_slice::<Post>(&post.body).ok().filter(|p| p.v <= POST_FORMAT) else {
+        return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) };
+    };
+    // Only a post rendered for an application service names a user. Stored posts can outlive
+    // a change of identity in the rules: then the bot posts it (without a name prefix), or
+    // the service's own sender user does.
+    let mut as_user = String::new();
+    if let (Some(app), Some(localpart)) = (&config.app_service, &stored.user) {
+        let user_id = format!("@{localpart}:{}", config.server_name);
+        let name = stored.name.as_deref().unwrap_or(localpart);
+        if let Err(exchange) = app.ensure(&post, config, &user_id, localpart, name).await {
+            return exchange;
+        }
+        as_user = format!("?user_id={}", encode(&user_id));
+    }
+    let room = match target.room_id(&post, config, target.room_for(&stored.channel)).await {
+        Ok(room) => encode(&room),
+        Err(exchange) => return exchange,
+    };
+    let txn = encode(&format!("{}-{}", post.request_id, post.part));
+    let path = ["/_matrix/client/v3/rooms/", &room, "/send/m.room.message/", &txn, &as_user];
+    let content = stored.content.get().as_bytes();
+    let sent = match call(&post, config, "PUT", &path, content).await {
+        Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
+        Err(exchange) => return exchange,
+    };
+    if sent.result != Err(Undelivered::Forbidden) {
+        return sent;
+    }
+    // Not in the room yet: join it (anyone may join a public room) and send again. When the
+    // join is refused too, the room's 403 stands.
+    let join = ["/_matrix/client/v3/join/", &room, &as_user];
+    match call(&post, config, "POST", &join, b"{}").await {
+        Ok(answer) if (200..300).contains(&answer.status) => {}
+        Ok(answer) if matches!(answer.status, 429 | 500..) => return failed(answer),
+        Ok(_) => return sent,
+        Err(exchange) => return exchange,
+    }
+    match call(&post, config, "PUT", &path, content).await {
+        Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
+        Err(exchange) => exchange,
+    }
+}
+
+/// Synapse's answers in the table every HTTP kind shares (`Undelivered::from_status`); a 429
+/// waits its `Retry-After`, or else the body's `retry_after_ms` rounded up to seconds.
+pub fn classify(answer: Answer) -> Result<(), Undelivered> {
+    let from_body = || {
+        let body = serde_json::from_slice::<serde_json::Value>(answer.body.as_deref()?).ok()?;
+        Some(body["retry_after_ms"].as_u64()?.div_ceil(1000))
+    };
+    Undelivered::from_status(answer.status, answer.retry_after.or_else(from_body))
+}

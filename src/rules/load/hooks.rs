@@ -1,0 +1,272 @@
+//! Backends and hooks: each backend table read by its kind, each hook with its key, policy and
+//! the keys its backend's kind reads.
+
+use super::parts::SourceFile;
+use super::{one_of, positive, Merger};
+use crate::rules::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, DEFAULT_BURST, DEFAULT_RATE};
+use crate::rules::keys;
+use crate::rules::kind::{self, KindRules, KindTable, Value, Written};
+use crate::rules::schema::{RawBackend, RawHook, HOOK_KEYS};
+use crate::rules::{Backend, Findings};
+use regex::Regex;
+use std::sync::Arc;
+use toml::Spanned;
+
+impl Merger<'_> {
+    /// A backend table: `kind` picks the kind, which reads the rest. A key another kind reads has
+    /// no meaning here; a key no kind reads is unknown.
+    pub(super) fn add_backend(
+        &mut self,
+        file: &SourceFile,
+        name: &str,
+        raw: &Spanned<RawBackend>,
+        findings: &mut Findings,
+    ) {
+        let at = file.at(raw);
+        if let Some((_, first)) = self.backend_seen.get(name) {
+            findings.error(at, format!("backend `{name}` is defined twice; first at {first}"));
+            return;
+        }
+        let raw = raw.get_ref();
+        let Some(kind_value) = raw.get("kind") else {
+            findings.error(at, format!("backend `{name}`: missing field `kind`"));
+            return;
+        };
+        let names: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
+        let Some(kind) = kind_value.get_ref().as_str().and_then(|k| self.kinds.iter().find(|kind| kind.name() == k))
+        else {
+            let written = kind_value.get_ref().written();
+            findings.error(file.at(kind_value), format!("unknown variant `{written}`, expected {}", one_of(&names)));
+            return;
+        };
+        let before = findings.problems.len();
+        let mut keys = Vec::with_capacity(raw.len());
+        for (key, value) in raw.iter().filter(|(key, _)| *key != "kind") {
+            let key_at = file.at(value);
+            if kind::reads(*kind, key) {
+                keys.push((key.clone(), file.located(value)));
+            } else if self.kinds.iter().any(|k| kind::reads(*k, key)) {
+                findings.error(key_at, format!("backend `{name}`: {key} has no meaning for a {} backend", kind.name()));
+            } else {
+                let known: Vec<&str> =
+                    std::iter::once("kind").chain(kind.keys().iter().copied().flatten().copied()).collect();
+                findings.error(key_at, format!("unknown field `{key}`, expected {}", one_of(&known)));
+            }
+        }
+        if findings.problems.len() > before {
+            return;
+        }
+        let table =
+            KindTable { what: "backend", name: name.to_owned(), at: at.clone(), dir: self.dir.to_owned(), keys };
+        if let Some(config) = kind.backend(&table, findings) {
+            self.backend_seen.insert(name.to_owned(), (self.backends.len(), at));
+            self.backends.push(Backend { name: name.to_owned(), kind: kind.name(), config });
+        }
+    }
+
+    /// A hook's keys beyond those every hook has go to its backend's kind: a key another kind
+    /// reads has no meaning here; a key no kind reads is unknown.
+    fn kind_keys(
+        &self,
+        file: &SourceFile,
+        hook: &RawHook,
+        kind: Option<&dyn KindRules>,
+        findings: &mut Findings,
+    ) -> Vec<(String, Written<Value>)> {
+        let name = hook.name.get_ref();
+        let mut keys = Vec::new();
+        for (key, value) in &hook.kind_keys {
+            let at = file.at(value);
+            let read_by = |k: &dyn KindRules| k.hook_keys().contains(&key.as_str());
+            let anyone = self.kinds.iter().any(|k| read_by(*k));
+            match kind {
+                Some(kind) if read_by(kind) => keys.push((key.clone(), file.located(value))),
+                Some(kind) if anyone => {
+                    findings.error(at, format!("hook `{name}`: {key} has no meaning for a {} backend", kind.name()));
+                }
+                // Another kind's key on a hook whose backend is missing, which is reported.
+                None if anyone => {}
+                _ => {
+                    let own = kind.map_or(&[][..], |kind| kind.hook_keys());
+                    let known: Vec<&str> = HOOK_KEYS.iter().chain(own).copied().collect();
+                    findings.error(at, format!("unknown field `{key}`, expected {}", one_of(&known)));
+                }
+            }
+        }
+        keys
+    }
+
+    pub(super) fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, findings: &mut Findings) {
+        let hook = raw.get_ref();
+        let at = file.at(&hook.name);
+        let name = hook.name.get_ref();
+        let before = findings.problems.len();
+        if !valid_name(name) {
+            findings.error(
+                at.clone(),
+                format!("hook name {name:?} must be 1-64 characters of A-Z a-z 0-9 _ . - and not `unknown` or `all`"),
+            );
+        }
+        if let Some(first) = self.hook_names.get(name) {
+            findings.error(at.clone(), format!("hook `{name}` is defined twice; first at {first}"));
+        }
+        let digest = match keys::parse_rule_key(hook.key.get_ref()) {
+            Ok(d) => {
+                if !hook.key.get_ref().starts_with("sha256:") {
+                    findings.warn(
+                        file.at(&hook.key),
+                        format!("hook `{name}` stores its key in plain text; store the output of `hookgate hash-key` instead"),
+                    );
+                }
+                Some(d)
+            }
+            Err(e) => {
+                findings.error(file.at(&hook.key), format!("hook `{name}`: {e}"));
+                None
+            }
+        };
+        if let Some(d) = digest {
+            if let Some((other, first)) = self.hook_keys.get(&d) {
+                findings
+                    .error(file.at(&hook.key), format!("hook `{name}` has the same key as hook `{other}` at {first}"));
+            }
+        }
+        let backend = self.backend_seen.get(hook.backend.get_ref()).map(|(i, _)| &self.backends[*i]);
+        let target = match backend {
+            None => {
+                findings.error(
+                    file.at(&hook.backend),
+                    format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
+                );
+                self.kind_keys(file, hook, None, findings);
+                None
+            }
+            Some(backend) => {
+                let kind = self.kinds.iter().copied().find(|k| k.name() == backend.kind);
+                let keys = self.kind_keys(file, hook, kind, findings);
+                let table =
+                    KindTable { what: "hook", name: name.clone(), at: at.clone(), dir: self.dir.to_owned(), keys };
+                kind.and_then(|kind| kind.hook(&table, findings))
+            }
+        };
+        let policy = hook_policy(file, name, hook, findings);
+        let rate = match &hook.rate {
+            None => Some(DEFAULT_RATE),
+            Some(r) if r.get_ref().is_finite() && (0.0..=1e6).contains(r.get_ref()) => Some(*r.get_ref()),
+            Some(r) => {
+                findings
+                    .error(file.at(r), format!("rate must be between 0 (unlimited) and 1000000, not {}", r.get_ref()));
+                None
+            }
+        };
+        let burst = match &hook.burst {
+            None => Some(DEFAULT_BURST as usize),
+            Some(b) => positive(file, b, "burst", 1_000_000, findings),
+        };
+        if findings.problems.len() > before {
+            return;
+        }
+        let (Some(digest), Some(target), Some(policy), Some(rate), Some(burst)) = (digest, target, policy, rate, burst)
+        else {
+            return;
+        };
+        self.hook_names.insert(name.clone(), at.clone());
+        self.hook_keys.insert(digest, (name.clone(), at.clone()));
+        self.hooks.push((
+            Hook {
+                name: name.clone(),
+                backend: hook.backend.get_ref().clone(),
+                target,
+                markup: hook.markup,
+                policy,
+                slack: Arc::default(),
+                limit: RateLimit { rate, burst: burst as u32 },
+                delivery: hook.delivery,
+            },
+            digest,
+        ));
+    }
+}
+
+/// A hook's defaults, overrides, channel rules and props limit, with every regex compiled.
+fn hook_policy(file: &SourceFile, name: &str, hook: &RawHook, findings: &mut Findings) -> Option<Policy> {
+    let before = findings.problems.len();
+    let regex = |written: &Spanned<String>, what: &str, findings: &mut Findings| match Regex::new(written.get_ref()) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            findings.error(file.at(written), format!("hook `{name}`: invalid {what} regex: {e}"));
+            None
+        }
+    };
+    let mut policy = Policy {
+        defaults: Defaults {
+            channel: hook.channel.clone(),
+            username: hook.username.clone(),
+            icon_url: hook.icon_url.clone(),
+        },
+        ..Policy::default()
+    };
+    if let Some(overrides) = &hook.overrides {
+        policy.username = overrides.username;
+        policy.icon = overrides.icon;
+        policy.channel = overrides.channel;
+        policy.channels = overrides
+            .channels
+            .as_ref()
+            .map(|patterns| patterns.iter().filter_map(|p| regex(p, "channels", findings)).collect());
+    }
+    for rule in &hook.channel_map {
+        if let Some(pattern) = regex(&rule.pattern, "channel_map match", findings) {
+            if let Err(e) = check_replacement(&pattern, rule.to.get_ref()) {
+                findings.error(file.at(&rule.to), format!("hook `{name}`: channel_map to: {e}"));
+            }
+            policy.channel_map.push(ChannelMap { pattern, to: rule.to.get_ref().clone() });
+        }
+    }
+    if let Some(max) = &hook.max_props_bytes {
+        policy.max_props_bytes = positive(file, max, "max_props_bytes", 1 << 26, findings)?;
+    }
+    (findings.problems.len() == before).then_some(policy)
+}
+
+/// Refuses `$N`, `${N}` and `${name}` references to groups the pattern does not have: the regex
+/// crate would silently replace them with nothing.
+fn check_replacement(pattern: &Regex, to: &str) -> Result<(), String> {
+    let names: Vec<&str> = pattern.capture_names().flatten().collect();
+    let mut rest = to;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+            continue;
+        }
+        let (group, tail) = match rest.strip_prefix('{') {
+            Some(braced) => match braced.split_once('}') {
+                Some((group, tail)) => (group, tail),
+                None => return Err(format!("unclosed ${{ in {to:?}")),
+            },
+            None => {
+                let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        let known = match group.parse::<usize>() {
+            Ok(n) => n < pattern.captures_len(),
+            Err(_) => names.contains(&group),
+        };
+        if !known {
+            return Err(format!(
+                "{to:?} refers to group {group:?}, which the pattern does not have (write $$ for a literal $)"
+            ));
+        }
+        rest = tail;
+    }
+    Ok(())
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name != "unknown"
+        && name != "all"
+}

@@ -1,0 +1,197 @@
+//! Reads every `*.toml` in the rules directory (in name order), merges them and validates the
+//! result, collecting every problem rather than stopping at the first.
+//!
+//! Loading is linear in the size of the rules: places come from each file's index of line
+//! starts, and duplicates are found through maps, so no hook is compared with every other.
+
+mod gateway;
+mod hooks;
+mod parts;
+mod spool;
+#[cfg(test)]
+mod tests;
+
+use super::hook::{Hook, SlackMaps};
+use super::keys::{Digest, KeyTable};
+use super::kind::KindRules;
+use super::schema::{RawFile, RawSlack};
+use super::{Backend, Delivery, Findings, GatewaySettings, Location, Problem, Rules, SharedRateLimit, SpoolSettings};
+use parts::{LineIndex, SourceFile};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// Loads and validates the rules directory, reading backend tables with `kinds`. On failure,
+/// every problem found is returned.
+pub(crate) fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Problem>> {
+    let mut files = Vec::new();
+    let mut findings = Findings::default();
+    let dir_text = dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return Err(vec![problem_at_path(&dir_text, format!("cannot read rules directory: {e}"))]),
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(vec![problem_at_path(&dir_text, "no *.toml rule files".into())]);
+    }
+    for path in paths {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Err(e) => findings.problems.push(problem_at_path(&name, format!("cannot read: {e}"))),
+            Ok(text) => {
+                let lines = Arc::new(LineIndex::new(&text));
+                let name: Arc<str> = name.into();
+                for (start, end) in parts::parts(&text) {
+                    match toml::from_str::<RawFile>(&text[start..end]) {
+                        Ok(raw) => {
+                            files.push(SourceFile { name: name.clone(), lines: lines.clone(), offset: start, raw })
+                        }
+                        Err(e) => {
+                            let line = lines.line(start + e.span().map_or(0, |s| s.start));
+                            findings.error(Location { file: name.clone(), line }, e.message().trim_end().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let merged = Merger::new(kinds, dir).merge(&files, &mut findings);
+    if !findings.problems.is_empty() {
+        return Err(findings.problems);
+    }
+    merged.ok_or_else(|| vec![problem_at_path(&dir_text, "no rules were loaded".into())])
+}
+
+fn problem_at_path(path: &str, message: String) -> Problem {
+    Problem { at: None, path: path.to_owned(), message }
+}
+
+struct Merger<'k> {
+    kinds: &'k [&'k dyn KindRules],
+    /// The rules directory: file names in the rules are relative to it.
+    dir: &'k Path,
+    gateway: Option<(GatewaySettings, Location)>,
+    spool: Option<(SpoolSettings, Location)>,
+    ratelimit: Option<(SharedRateLimit, Location)>,
+    slack: SlackMaps,
+    /// Where each `[slack.users]` / `[slack.channels]` id was mapped, to name duplicates.
+    slack_seen: HashMap<(&'static str, String), Location>,
+    backends: Vec<Backend>,
+    /// Each backend's position and place, by name.
+    backend_seen: HashMap<String, (usize, Location)>,
+    hooks: Vec<(Hook, Digest)>,
+    /// Where each hook name and key digest was first written.
+    hook_names: HashMap<String, Location>,
+    hook_keys: HashMap<Digest, (String, Location)>,
+}
+
+impl<'k> Merger<'k> {
+    fn new(kinds: &'k [&'k dyn KindRules], dir: &'k Path) -> Merger<'k> {
+        Merger {
+            kinds,
+            dir,
+            gateway: None,
+            spool: None,
+            ratelimit: None,
+            slack: SlackMaps::default(),
+            slack_seen: HashMap::new(),
+            backends: Vec::new(),
+            backend_seen: HashMap::new(),
+            hooks: Vec::new(),
+            hook_names: HashMap::new(),
+            hook_keys: HashMap::new(),
+        }
+    }
+
+    fn merge(mut self, files: &[SourceFile], findings: &mut Findings) -> Option<Rules> {
+        for file in files {
+            if let Some(gateway) = &file.raw.gateway {
+                self.add_gateway(file, gateway, findings);
+            }
+            for (name, backend) in &file.raw.backends {
+                self.add_backend(file, name, backend, findings);
+            }
+            if let Some(slack) = &file.raw.slack {
+                self.add_slack(file, slack, findings);
+            }
+            if let Some(spool) = &file.raw.spool {
+                self.add_spool(file, spool, findings);
+            }
+            if let Some(ratelimit) = &file.raw.ratelimit {
+                self.add_ratelimit(file, ratelimit, findings);
+            }
+        }
+        // Hooks refer to backends from any file, so they are read once every backend is known.
+        for file in files {
+            for hook in &file.raw.hooks {
+                self.add_hook(file, hook, findings);
+            }
+        }
+        if !findings.problems.is_empty() {
+            return None;
+        }
+        let spooled = self.hooks.iter().any(|(hook, _)| hook.delivery == Delivery::Spool);
+        let spool = self.spool.map(|(s, _)| s).or_else(|| spooled.then(|| SpoolSettings::new(self.dir)));
+        let keys = KeyTable::new(self.hooks.iter().map(|(_, d)| *d).collect());
+        let slack = Arc::new(self.slack);
+        let hooks = self
+            .hooks
+            .into_iter()
+            .map(|(mut hook, _)| {
+                hook.slack = slack.clone();
+                hook
+            })
+            .collect();
+        Some(Rules {
+            gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
+            backend_names: self.backend_seen.into_iter().map(|(name, (i, _))| (name, i)).collect(),
+            backends: self.backends,
+            hooks,
+            spool,
+            shared_ratelimit: self.ratelimit.map(|(r, _)| r),
+            keys,
+            hook_names: std::sync::OnceLock::new(),
+            warnings: std::mem::take(&mut findings.warnings),
+        })
+    }
+
+    fn add_slack(&mut self, file: &SourceFile, raw: &RawSlack, findings: &mut Findings) {
+        for (table, entries, target) in
+            [("users", &raw.users, &mut self.slack.users), ("channels", &raw.channels, &mut self.slack.channels)]
+        {
+            for (id, name) in entries {
+                let at = file.at(name);
+                if let Some(first) = self.slack_seen.get(&(table, id.clone())) {
+                    findings.error(at, format!("[slack.{table}] maps `{id}` twice; first at {first}"));
+                    continue;
+                }
+                if name.get_ref().is_empty() {
+                    findings.error(at, format!("[slack.{table}] `{id}` maps to an empty name"));
+                    continue;
+                }
+                self.slack_seen.insert((table, id.clone()), at);
+                target.insert(id.clone(), name.get_ref().clone());
+            }
+        }
+    }
+}
+
+/// serde's wording for a list of expected values: "`a` or `b`", "one of `a`, `b`, `c`".
+fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [one] => one.clone(),
+        [a, b] => format!("{a} or {b}"),
+        _ => format!("one of {}", quoted.join(", ")),
+    }
+}
+
+fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, findings: &mut Findings) -> Option<usize> {
+    findings.positive(&file.at(v), field, *v.get_ref(), max).map(|n| n as usize)
+}
