@@ -1,9 +1,10 @@
-//! The spool (docs/spool.md and docs/instances.md): jobs of `delivery = "spool"` hooks stored durably
-//! before the client hears `ok`, then delivered in order per hook.
+//! The spool (docs/spool.md and docs/instances.md): jobs of `delivery = "spool"` hooks stored
+//! durably before the client hears `ok`, then delivered in order per hook.
 //!
-//! An engine is a folder behind the `Spool` trait plus one arm in `open`: `embedded` (SQLite
-//! in a directory of this machine) and `nats` (a JetStream stream that several instances share).
-//! What an attempt's end means for a job is the same for every engine (`attempt.rs`).
+//! An engine is a folder behind the `Spool` trait, its typed settings in `rules::SpoolEngine`
+//! (read in `rules/load/spool.rs`) and one arm in `open`: `embedded` (SQLite in a directory of
+//! this machine) and `nats` (a JetStream stream that several instances share). How an attempt is
+//! made and what its end means for a job is the same for every engine (`attempt.rs`).
 
 pub mod attempt;
 pub mod embedded;
