@@ -97,6 +97,9 @@ fn links_lead_to_files_and_headings_that_exist() {
     assert!(dead.is_empty(), "{}", dead.join("\n"));
 }
 
+/// Paths the pages name that `make test` creates, so a fresh checkout does not have them yet.
+const MADE_BY_MAKE: &[&str] = &["tests/clients/node_modules"];
+
 #[test]
 fn paths_make_targets_and_commands_are_current() {
     let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
@@ -130,7 +133,8 @@ fn paths_make_targets_and_commands_are_current() {
                 }
                 [one] if path.is_match(one) => {
                     seen_paths += 1;
-                    if !root().join(one.trim_end_matches('/')).exists() {
+                    let made = MADE_BY_MAKE.iter().any(|made| one.trim_end_matches('/') == *made);
+                    if !made && !root().join(one.trim_end_matches('/')).exists() {
                         stale.push(format!("{}: `{span}`: no such path", page.display()));
                     }
                 }
