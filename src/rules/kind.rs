@@ -28,11 +28,6 @@ pub(crate) trait KindRules: Sync {
     fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
 }
 
-/// Whether `kind` reads `key` in a backend table.
-pub(crate) fn reads(kind: &dyn KindRules, key: &str) -> bool {
-    kind.keys().iter().any(|group| group.contains(&key))
-}
-
 /// A kind's own typed configuration of a backend or a hook. Only the kind that made one reads
 /// it, through `into_any`.
 pub trait KindConfig: fmt::Debug + Send + Sync + 'static {

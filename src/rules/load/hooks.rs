@@ -5,8 +5,8 @@ use super::parts::SourceFile;
 use super::{one_of, positive, Merger};
 use crate::rules::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, DEFAULT_BURST, DEFAULT_RATE};
 use crate::rules::keys;
-use crate::rules::kind::{self, KindRules, KindTable, Value, Written};
-use crate::rules::schema::{RawBackend, RawHook, HOOK_KEYS};
+use crate::rules::kind::{KindRules, KindTable, Value, Written};
+use crate::rules::schema::{Item, RawBackend, RawHook, HOOK_KEYS};
 use crate::rules::{Backend, Findings};
 use regex::Regex;
 use std::sync::Arc;
@@ -40,55 +40,51 @@ impl Merger<'_> {
             return;
         };
         let before = findings.problems.len();
-        let mut keys = Vec::with_capacity(raw.len());
-        for (key, value) in raw.iter().filter(|(key, _)| *key != "kind") {
-            let key_at = file.at(value);
-            if kind::reads(*kind, key) {
-                keys.push((key.clone(), file.located(value)));
-            } else if self.kinds.iter().any(|k| kind::reads(*k, key)) {
-                findings.error(key_at, format!("backend `{name}`: {key} has no meaning for a {} backend", kind.name()));
-            } else {
-                let known: Vec<&str> =
-                    std::iter::once("kind").chain(kind.keys().iter().copied().flatten().copied()).collect();
-                findings.error(key_at, format!("unknown field `{key}`, expected {}", one_of(&known)));
-            }
-        }
+        let entries = raw.iter().filter(|(key, _)| *key != "kind");
+        let keys = self.kind_keys(file, Place::Backend, name, Some(*kind), entries, findings);
         if findings.problems.len() > before {
             return;
         }
-        let table =
-            KindTable { what: "backend", name: name.to_owned(), at: at.clone(), dir: self.dir.to_owned(), keys };
+        let table = KindTable {
+            what: Place::Backend.what(),
+            name: name.to_owned(),
+            at: at.clone(),
+            dir: self.dir.to_owned(),
+            keys,
+        };
         if let Some(config) = kind.backend(&table, findings) {
             self.backend_seen.insert(name.to_owned(), (self.backends.len(), at));
             self.backends.push(Backend { name: name.to_owned(), kind: kind.name(), config });
         }
     }
 
-    /// A hook's keys beyond those every hook has go to its backend's kind: a key another kind
-    /// reads has no meaning here; a key no kind reads is unknown.
-    fn kind_keys(
+    /// The keys of a backend table or a hook beyond the common ones, sorted: those `kind` reads
+    /// there are kept for it; one another kind reads has no meaning here; one no kind reads is
+    /// unknown. `kind` is `None` for a hook whose backend is missing (already reported): only
+    /// keys no kind reads are reported then.
+    fn kind_keys<'a>(
         &self,
         file: &SourceFile,
-        hook: &RawHook,
+        place: Place,
+        name: &str,
         kind: Option<&dyn KindRules>,
+        entries: impl IntoIterator<Item = (&'a String, &'a Spanned<Item>)>,
         findings: &mut Findings,
     ) -> Vec<(String, Written<Value>)> {
-        let name = hook.name.get_ref();
         let mut keys = Vec::new();
-        for (key, value) in &hook.kind_keys {
+        for (key, value) in entries {
             let at = file.at(value);
-            let read_by = |k: &dyn KindRules| k.hook_keys().contains(&key.as_str());
-            let anyone = self.kinds.iter().any(|k| read_by(*k));
+            let anyone = self.kinds.iter().any(|k| place.reads(*k, key));
             match kind {
-                Some(kind) if read_by(kind) => keys.push((key.clone(), file.located(value))),
+                Some(kind) if place.reads(kind, key) => keys.push((key.clone(), file.located(value))),
                 Some(kind) if anyone => {
-                    findings.error(at, format!("hook `{name}`: {key} has no meaning for a {} backend", kind.name()));
+                    let what = place.what();
+                    findings.error(at, format!("{what} `{name}`: {key} has no meaning for a {} backend", kind.name()));
                 }
-                // Another kind's key on a hook whose backend is missing, which is reported.
                 None if anyone => {}
                 _ => {
-                    let own = kind.map_or(&[][..], |kind| kind.hook_keys());
-                    let known: Vec<&str> = HOOK_KEYS.iter().chain(own).copied().collect();
+                    let own = kind.map_or_else(Vec::new, |kind| place.keys(kind));
+                    let known: Vec<&str> = place.common().iter().copied().chain(own).collect();
                     findings.error(at, format!("unknown field `{key}`, expected {}", one_of(&known)));
                 }
             }
@@ -138,14 +134,20 @@ impl Merger<'_> {
                     file.at(&hook.backend),
                     format!("hook `{name}` names backend `{}`, which is not defined", hook.backend.get_ref()),
                 );
-                self.kind_keys(file, hook, None, findings);
+                self.kind_keys(file, Place::Hook, name, None, hook.kind_keys.iter().map(|(k, v)| (k, v)), findings);
                 None
             }
             Some(backend) => {
                 let kind = self.kinds.iter().copied().find(|k| k.name() == backend.kind);
-                let keys = self.kind_keys(file, hook, kind, findings);
-                let table =
-                    KindTable { what: "hook", name: name.clone(), at: at.clone(), dir: self.dir.to_owned(), keys };
+                let keys =
+                    self.kind_keys(file, Place::Hook, name, kind, hook.kind_keys.iter().map(|(k, v)| (k, v)), findings);
+                let table = KindTable {
+                    what: Place::Hook.what(),
+                    name: name.clone(),
+                    at: at.clone(),
+                    dir: self.dir.to_owned(),
+                    keys,
+                };
                 kind.and_then(|kind| kind.hook(&table, findings))
             }
         };
@@ -269,4 +271,45 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         && name != "unknown"
         && name != "all"
+}
+
+/// Where a kind's keys are written: a backend table, or a hook of one of its backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Backend,
+    Hook,
+}
+
+impl Place {
+    /// As messages name it.
+    fn what(self) -> &'static str {
+        match self {
+            Place::Backend => "backend",
+            Place::Hook => "hook",
+        }
+    }
+
+    /// The keys every table of this place has, whatever its kind.
+    fn common(self) -> &'static [&'static str] {
+        match self {
+            Place::Backend => &["kind"],
+            Place::Hook => HOOK_KEYS,
+        }
+    }
+
+    /// Whether `kind` reads `key` here.
+    fn reads(self, kind: &dyn KindRules, key: &str) -> bool {
+        match self {
+            Place::Backend => kind.keys().iter().any(|group| group.contains(&key)),
+            Place::Hook => kind.hook_keys().contains(&key),
+        }
+    }
+
+    /// Every key `kind` reads here, in the order it lists them.
+    fn keys(self, kind: &dyn KindRules) -> Vec<&'static str> {
+        match self {
+            Place::Backend => kind.keys().concat(),
+            Place::Hook => kind.hook_keys().to_vec(),
+        }
+    }
 }
