@@ -20,3 +20,4 @@ pub mod rules;
 pub(crate) mod shared_ratelimit;
 pub(crate) mod spool;
 pub(crate) mod tls;
+pub mod webapi;

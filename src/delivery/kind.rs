@@ -7,6 +7,7 @@ use crate::pipeline::message::Message;
 use crate::reason::{Ending, Reason};
 use crate::rules::{Hook, KindConfig, KindRules};
 use crate::tls::client::TlsFailure;
+use crate::webapi::ts::Ts;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::borrow::Cow;
@@ -35,6 +36,61 @@ pub trait Deliver: KindRules + Sized + 'static {
         target: &Self::Target,
         post: Outgoing<'_>,
     ) -> impl std::future::Future<Output = Exchange> + Send;
+
+    /// Whether a Web API post can go into a thread here (docs/webapi.md, "Backends"); when not,
+    /// `thread_ts` is dropped and counted.
+    fn threads(&self, _backend: &Self::Backend) -> bool {
+        false
+    }
+
+    /// Sends one post of a Web API message, placed as `placed` says, and returns the backend's
+    /// id for it when it gives one: only posts with ids can be updated and deleted. Unless a
+    /// kind says otherwise, a post is sent as a webhook's is and has no id.
+    fn post(
+        &self,
+        backend: &Self::Backend,
+        target: &Self::Target,
+        post: Outgoing<'_>,
+        _placed: &Placed<'_>,
+    ) -> impl std::future::Future<Output = (Exchange, Option<String>)> + Send {
+        async move { (self.send(backend, target, post).await, None) }
+    }
+
+    /// Replaces the content of the post `id` by `post`; `None` when this backend cannot.
+    fn edit(
+        &self,
+        _backend: &Self::Backend,
+        _target: &Self::Target,
+        _id: &str,
+        _post: Outgoing<'_>,
+        _placed: &Placed<'_>,
+    ) -> impl std::future::Future<Output = Option<Exchange>> + Send {
+        async { None }
+    }
+
+    /// Deletes the post `id`; `None` when this backend cannot.
+    fn remove(
+        &self,
+        _backend: &Self::Backend,
+        _target: &Self::Target,
+        _id: &str,
+        _post: Outgoing<'_>,
+        _placed: &Placed<'_>,
+    ) -> impl std::future::Future<Output = Option<Exchange>> + Send {
+        async { None }
+    }
+}
+
+/// Where a Web API message is (docs/webapi.md): its `ts`, its channel as the call named it, and
+/// the thread it is in.
+#[derive(Debug, Clone, Copy)]
+pub struct Placed<'a> {
+    pub ts: Ts,
+    pub channel: &'a str,
+    /// The `ts` of the thread's root message.
+    pub thread_ts: Option<Ts>,
+    /// The backend's id of the root's first post, for a new post in the thread.
+    pub root_id: Option<&'a str>,
 }
 
 /// A backend kind as the registry (`KINDS`) holds it.
@@ -60,6 +116,10 @@ pub trait Bound: Send + Sync {
     fn render(&self, hook: &Hook, message: Message) -> Vec<String>;
     fn unsupported(&self, message: &Message) -> Vec<&'static str>;
     async fn send(&self, post: Outgoing<'_>) -> Exchange;
+    fn threads(&self) -> bool;
+    async fn post(&self, post: Outgoing<'_>, placed: &Placed<'_>) -> (Exchange, Option<String>);
+    async fn edit(&self, id: &str, post: Outgoing<'_>, placed: &Placed<'_>) -> Option<Exchange>;
+    async fn remove(&self, id: &str, post: Outgoing<'_>, placed: &Placed<'_>) -> Option<Exchange>;
 }
 
 struct Binding<K: Deliver> {
@@ -80,6 +140,22 @@ impl<K: Deliver> Bound for Binding<K> {
 
     async fn send(&self, post: Outgoing<'_>) -> Exchange {
         self.kind.send(&self.backend, &self.target, post).await
+    }
+
+    fn threads(&self) -> bool {
+        self.kind.threads(&self.backend)
+    }
+
+    async fn post(&self, post: Outgoing<'_>, placed: &Placed<'_>) -> (Exchange, Option<String>) {
+        self.kind.post(&self.backend, &self.target, post, placed).await
+    }
+
+    async fn edit(&self, id: &str, post: Outgoing<'_>, placed: &Placed<'_>) -> Option<Exchange> {
+        self.kind.edit(&self.backend, &self.target, id, post, placed).await
+    }
+
+    async fn remove(&self, id: &str, post: Outgoing<'_>, placed: &Placed<'_>) -> Option<Exchange> {
+        self.kind.remove(&self.backend, &self.target, id, post, placed).await
     }
 }
 

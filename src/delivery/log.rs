@@ -1,7 +1,7 @@
 //! The `log` kind: each message as one JSON line on stdout. It needs no chat server, so
 //! `make run` works anywhere, and it shows exactly what a Mattermost backend would receive.
 
-use super::kind::{Deliver, Exchange, Failure, Outgoing, Undelivered, Upstream};
+use super::kind::{Deliver, Exchange, Failure, Outgoing, Placed, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::rules::{Findings, Hook, KindConfig, KindRules, KindTable};
 use std::io::Write;
@@ -50,11 +50,59 @@ impl Deliver for Log {
     }
 
     async fn send(&self, _backend: &(), _target: &(), post: Outgoing<'_>) -> Exchange {
-        match write(&post.body) {
-            Ok(()) => Exchange { upstream: Upstream::Logged, result: Ok(()) },
-            Err(_) => {
-                Exchange { upstream: Upstream::Failed(Failure::Io), result: Err(Undelivered::Unavailable(Failure::Io)) }
-            }
+        written(write(&post.body))
+    }
+
+    /// Web API messages are shown by their operations, so threads are too.
+    fn threads(&self, _backend: &()) -> bool {
+        true
+    }
+
+    /// The id of the message's one post is its `ts`.
+    async fn post(
+        &self,
+        _backend: &(),
+        _target: &(),
+        post: Outgoing<'_>,
+        placed: &Placed<'_>,
+    ) -> (Exchange, Option<String>) {
+        (written(write(&operation("post", placed, Some(&post.body)))), Some(placed.ts.to_string()))
+    }
+
+    async fn edit(&self, _: &(), _: &(), _id: &str, post: Outgoing<'_>, placed: &Placed<'_>) -> Option<Exchange> {
+        Some(written(write(&operation("update", placed, Some(&post.body)))))
+    }
+
+    async fn remove(&self, _: &(), _: &(), _id: &str, _post: Outgoing<'_>, placed: &Placed<'_>) -> Option<Exchange> {
+        Some(written(write(&operation("delete", placed, None))))
+    }
+}
+
+/// One Web API operation as its line (docs/webapi.md, "Backends"): `op`, `ts`, `channel`,
+/// `thread_ts` and, but for a delete, the canonical payload.
+fn operation(op: &str, placed: &Placed<'_>, payload: Option<&[u8]>) -> Vec<u8> {
+    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    let thread_ts = placed.thread_ts.map_or("null".to_owned(), |ts| quoted(&ts.to_string()));
+    let mut line = format!(
+        r#"{{"op":{},"ts":{},"channel":{},"thread_ts":{thread_ts}"#,
+        quoted(op),
+        quoted(&placed.ts.to_string()),
+        quoted(placed.channel)
+    )
+    .into_bytes();
+    if let Some(payload) = payload {
+        line.extend_from_slice(b",\"payload\":");
+        line.extend_from_slice(payload);
+    }
+    line.push(b'}');
+    line
+}
+
+fn written(result: std::io::Result<()>) -> Exchange {
+    match result {
+        Ok(()) => Exchange { upstream: Upstream::Logged, result: Ok(()) },
+        Err(_) => {
+            Exchange { upstream: Upstream::Failed(Failure::Io), result: Err(Undelivered::Unavailable(Failure::Io)) }
         }
     }
 }
@@ -64,4 +112,25 @@ fn write(payload: &[u8]) -> std::io::Result<()> {
     out.write_all(payload)?;
     out.write_all(b"\n")?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webapi::ts::Ts;
+
+    #[test]
+    fn operations_are_one_line_each() {
+        let placed = Placed { ts: Ts(2_000_001), channel: "alerts", thread_ts: None, root_id: None };
+        let line = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            line(operation("post", &placed, Some(br#"{"text":"hi"}"#))),
+            r#"{"op":"post","ts":"2.000001","channel":"alerts","thread_ts":null,"payload":{"text":"hi"}}"#
+        );
+        let reply = Placed { thread_ts: Some(Ts(1_000_000)), root_id: Some("1.000000"), ..placed };
+        assert_eq!(
+            line(operation("delete", &reply, None)),
+            r#"{"op":"delete","ts":"2.000001","channel":"alerts","thread_ts":"1.000000"}"#
+        );
+    }
 }

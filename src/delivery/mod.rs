@@ -8,6 +8,7 @@ pub(crate) mod kind;
 pub(crate) mod log;
 pub(crate) mod matrix;
 pub(crate) mod mattermost;
+pub(crate) mod operation;
 pub(crate) mod route;
 pub mod split;
 

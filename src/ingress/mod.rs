@@ -7,3 +7,4 @@ pub mod head;
 pub mod reload;
 pub mod respond;
 pub mod server;
+pub mod webapi;

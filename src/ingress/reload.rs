@@ -55,7 +55,7 @@ impl Reloader {
             Ok(new) if current.rules.spool.is_none() && new.spool.is_some() => {
                 log::error!(
                     target: "hookgate",
-                    "rules not reloaded: a hook now uses delivery = \"spool\" and no spool is running; restart to open it"
+                    "rules not reloaded: they now need a spool (a hook with delivery = \"spool\" or a bot_token) and none is running; restart to open it"
                 );
                 self.metrics.rules_reloaded(false);
                 false

@@ -3,6 +3,7 @@
 
 use crate::reason::{Close, Ending, Reason, Retry};
 use crate::rules::ErrorDialect;
+use crate::webapi::answer::ApiError;
 use bytes::Bytes;
 
 /// A complete response, ready to write.
@@ -30,6 +31,28 @@ impl Reply {
             headers: &[],
             close: Close::Never,
             reason: None,
+        }
+    }
+
+    /// A Web API answer (docs/webapi.md, "Answers"): `{"ok":true,...}`, or an error of the Web
+    /// API's table, as JSON.
+    pub fn api(answer: Result<String, ApiError>) -> Reply {
+        let (status, body, retry_after, reason, close) = match answer {
+            Ok(body) => (200, body, None, None, Close::Never),
+            Err(error) => {
+                // Only a body declared too large to read is left unread.
+                let close = if error == ApiError::MsgTooLong { Close::UnreadBody } else { Close::Never };
+                (error.status(), error.body(), error.retry_after(), error.reason(), close)
+            }
+        };
+        Reply {
+            status,
+            content_type: "application/json; charset=utf-8",
+            body: Bytes::from(body),
+            retry_after,
+            headers: &[],
+            close,
+            reason,
         }
     }
 

@@ -19,6 +19,8 @@ use crate::reason::Close;
 use crate::refusal::Refusal;
 use crate::rules::{Delivery, ErrorDialect, Rules};
 use crate::spool::{Refused, Spool, StoreError};
+use crate::webapi::ts::Ts;
+use crate::webapi::Method;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -42,10 +44,10 @@ const UPSTREAM_POOL_SIZE: usize = 128;
 /// The webhook listener's pingora application.
 pub struct WebhookService {
     active: Arc<ArcSwap<Active>>,
-    metrics: Arc<Metrics>,
-    direct: Direct,
-    /// Set when a hook of the rules the gateway started with uses `delivery = "spool"`.
-    spool: Option<Arc<dyn Spool>>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) direct: Direct,
+    /// Set when the rules the gateway started with have a `[spool]`.
+    pub(super) spool: Option<Arc<dyn Spool>>,
     connections: Arc<AtomicUsize>,
 }
 
@@ -85,17 +87,28 @@ impl Drop for ConnectionSlot {
 }
 
 /// Everything the request's log line reports.
-struct Record {
-    request_id: String,
+pub(super) struct Record {
+    pub request_id: String,
     /// Position of the hook the key matched, in the request's rule set.
-    hook: Option<usize>,
-    body_bytes: usize,
-    pipeline: Duration,
-    delivery: Option<Outcome>,
+    pub hook: Option<usize>,
+    pub body_bytes: usize,
+    pub pipeline: Duration,
+    pub delivery: Option<Outcome>,
+    /// A Web API call's method (as its path named it), its message's `ts` and its result.
+    pub api: Option<ApiRecord>,
+}
+
+/// What the log line says of a Web API call (docs/webapi.md, "Logs and metrics").
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ApiRecord {
+    pub method: &'static str,
+    pub ts: Option<Ts>,
+    /// `ok` or Slack's error code.
+    pub result: &'static str,
 }
 
 /// Why no reply can be written: the client is gone or too slow.
-struct Abort(&'static str);
+pub(super) struct Abort(pub &'static str);
 
 #[async_trait]
 impl HttpServerApp for WebhookService {
@@ -140,6 +153,7 @@ impl HttpServerApp for WebhookService {
             body_bytes: 0,
             pipeline: Duration::ZERO,
             delivery: None,
+            api: None,
         };
         let reply = match self.serve(&mut session, &active, &mut record).await {
             Ok(reply) => reply,
@@ -163,7 +177,10 @@ impl HttpServerApp for WebhookService {
         active.handles.hook(&active.rules, record.hook).answered(&self.metrics, reply.status, reply.reason);
         let written = write_reply(&mut session, &reply, &record.request_id).await;
         self.metrics.total_stage(started.elapsed());
-        let reason = reply.reason.map_or("ok", |r| r.spec().code);
+        let reason = match record.api {
+            Some(api) => api.result,
+            None => reply.reason.map_or("ok", |r| r.spec().code),
+        };
         log_request(&active.rules, &record, reply.status, reason, started.elapsed());
         if !written {
             return None;
@@ -186,6 +203,9 @@ impl WebhookService {
             |refusal: &Refusal, record: &Record| Reply::refused(refusal.ending(), dialect, &record.request_id);
         if head::too_large(session) {
             return Ok(refused(&Refusal::HeadTooLarge, record));
+        }
+        if let Some(method) = Method::of_path(session.req_header().uri.path()) {
+            return self.serve_api(session, active, record, method).await;
         }
         let received = SystemTime::now();
         let head = RequestHead {
@@ -275,16 +295,16 @@ impl WebhookService {
     }
 }
 
-fn declared_length(session: &ServerSession) -> Option<usize> {
+pub(super) fn declared_length(session: &ServerSession) -> Option<usize> {
     std::str::from_utf8(session.get_header_bytes("content-length")).ok()?.trim().parse().ok()
 }
 
-fn is_expect_continue(session: &ServerSession) -> bool {
+pub(super) fn is_expect_continue(session: &ServerSession) -> bool {
     session.get_header_bytes("expect").eq_ignore_ascii_case(b"100-continue")
 }
 
 /// How reading a body ended.
-enum Body {
+pub(super) enum Body {
     Whole(Bytes),
     /// It grew past `max_body_bytes` (chunked bodies declare no length).
     TooLarge,
@@ -296,7 +316,7 @@ enum Body {
 
 /// Reads the whole body. A body that arrives as one chunk, as most do, is kept as it is, without
 /// a copy.
-async fn read_body(session: &mut ServerSession, max: usize) -> Body {
+pub(super) async fn read_body(session: &mut ServerSession, max: usize) -> Body {
     let mut first: Option<Bytes> = None;
     let mut joined = BytesMut::new();
     loop {
@@ -385,7 +405,7 @@ async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &st
         && session.write_response_body(reply.body.clone(), true).await.is_ok()
 }
 
-/// One line per request. The key and the body are never part of it.
+/// One line per request. The key, the token and the body are never part of it.
 fn log_request(rules: &Rules, record: &Record, status: u16, reason: &str, total: Duration) {
     let hook = record.hook.map_or("unknown", |i| rules.hooks[i].name.as_str());
     let (upstream, upstream_us, delivered, parts) = match &record.delivery {
@@ -395,19 +415,24 @@ fn log_request(rules: &Rules, record: &Record, status: u16, reason: &str, total:
             (upstream, outcome.took.as_micros() as u64, outcome.delivered as u64, outcome.parts as u64)
         }
     };
+    let (request_id, body_bytes, pipeline_us) =
+        (record.request_id.as_str(), record.body_bytes as u64, record.pipeline.as_micros() as u64);
+    let (status, upstream, total_us) = (status as u64, upstream.as_ref(), total.as_micros() as u64);
+    // A Web API call's line also says which method and which message (docs/webapi.md, "Logs").
+    if let Some(ApiRecord { method, ts, .. }) = record.api {
+        let ts = ts.map_or(String::new(), |ts| ts.to_string());
+        log::info!(
+            target: "hookgate::request",
+            request_id, hook, status, reason, body_bytes, pipeline_us, upstream, upstream_us,
+            posts_delivered = delivered, posts = parts, total_us, method, ts = ts.as_str();
+            "request"
+        );
+        return;
+    }
     log::info!(
         target: "hookgate::request",
-        request_id = record.request_id.as_str(),
-        hook = hook,
-        status = status as u64,
-        reason = reason,
-        body_bytes = record.body_bytes as u64,
-        pipeline_us = record.pipeline.as_micros() as u64,
-        upstream = upstream.as_ref(),
-        upstream_us = upstream_us,
-        posts_delivered = delivered,
-        posts = parts,
-        total_us = total.as_micros() as u64;
+        request_id, hook, status, reason, body_bytes, pipeline_us, upstream, upstream_us,
+        posts_delivered = delivered, posts = parts, total_us;
         "request"
     );
 }

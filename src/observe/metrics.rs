@@ -61,6 +61,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     rejections: IntCounterVec,
+    api_calls: IntCounterVec,
     overrides: IntCounterVec,
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
@@ -147,6 +148,12 @@ impl Metrics {
                 "hookgate_rejections_total",
                 "Webhook requests not delivered, by hook and reason.",
                 &["hook", "reason"],
+            ),
+            api_calls: counter_vec(
+                &r,
+                "hookgate_api_calls_total",
+                "Slack Web API calls answered, by hook, method and result (ok or Slack's error code).",
+                &["hook", "method", "result"],
             ),
             overrides: counter_vec(
                 &r,
@@ -403,6 +410,11 @@ impl HookHandles {
         if let Some((_, counter)) = reason.and_then(|reason| self.rejections.iter().find(|(r, _)| *r == reason)) {
             counter.inc();
         }
+    }
+
+    /// A Web API call answered: `result` is `ok` or the error code.
+    pub fn api_call(&self, metrics: &Metrics, method: &str, result: &str) {
+        metrics.api_calls.with_label_values(&[&self.label, method, result]).inc();
     }
 
     pub fn overrides(&self, actions: &[Action]) {

@@ -47,14 +47,18 @@ impl Timings {
 }
 
 pub fn process(hook: &Hook, content_type: &[u8], body: &[u8]) -> Processed {
-    let mut timings = Timings::default();
     let started = Instant::now();
     let decoded = decode::decode(content_type, body);
-    timings.decode = Some(started.elapsed());
-    let mut req = match decoded {
-        Ok(req) => req,
-        Err(refusal) => return Processed { result: Err(refusal), dropped: Vec::new(), actions: Vec::new(), timings },
-    };
+    let timings = Timings { decode: Some(started.elapsed()), ..Timings::default() };
+    match decoded {
+        Ok(req) => shape(hook, req, timings),
+        Err(refusal) => Processed { result: Err(refusal), dropped: Vec::new(), actions: Vec::new(), timings },
+    }
+}
+
+/// The stages after decoding, for a request read by either dialect: translation, the content
+/// checks and the hook's policy.
+pub(crate) fn shape(hook: &Hook, mut req: Incoming, mut timings: Timings) -> Processed {
     let started = Instant::now();
     translate::translate(&mut req, hook.markup, &hook.slack);
     timings.translate = Some(started.elapsed());

@@ -147,6 +147,23 @@ fn enforce(policy: &Policy, req: Incoming, actions: &mut Vec<Action>) -> Result<
     })
 }
 
+/// The channel a Web API call names, as the hook takes it (docs/webapi.md, "Channels"): rewritten
+/// by `channel_map`, then held to the `channels` allow-list. The `channel` override mode does not
+/// apply: a bot names its channel on every call.
+pub(crate) fn bot_channel(policy: &Policy, wanted: String) -> (Result<String, Refusal>, Action) {
+    let (name, mapped) = map_channel(&policy.channel_map, wanted);
+    let kind = match () {
+        _ if !channel_allowed(policy, &name) => ActionKind::Rejected,
+        _ if mapped => ActionKind::Mapped,
+        _ => ActionKind::Applied,
+    };
+    let action = Action { field: Overridable::Channel, kind };
+    match kind {
+        ActionKind::Rejected => (Err(Refusal::Prohibited(Overridable::Channel)), action),
+        _ => (Ok(name), action),
+    }
+}
+
 /// Applies the first `channel_map` rule whose pattern matches; true when one did.
 fn map_channel(rules: &[ChannelMap], channel: String) -> (String, bool) {
     match rules.iter().find(|m| m.pattern.is_match(&channel)) {

@@ -51,7 +51,8 @@ pub(crate) fn parse_rule_key(written: &str) -> Result<Digest, String> {
 /// constant time.
 #[derive(Debug, Default)]
 pub(crate) struct KeyTable {
-    digests: Vec<Digest>,
+    /// Each digest with the position of the hook it belongs to.
+    digests: Vec<(Digest, usize)>,
     by_prefix: HashMap<u64, Vec<usize>>,
 }
 
@@ -62,19 +63,20 @@ fn prefix(d: &Digest) -> u64 {
 }
 
 impl KeyTable {
-    /// A table of digests, each found by its index in `digests`.
-    pub(crate) fn new(digests: Vec<Digest>) -> KeyTable {
+    /// A table of digests, each found as the hook position it is given with.
+    pub(crate) fn new(digests: Vec<(Digest, usize)>) -> KeyTable {
         let mut by_prefix: HashMap<u64, Vec<usize>> = HashMap::with_capacity(digests.len());
-        for (i, d) in digests.iter().enumerate() {
+        for (i, (d, _)) in digests.iter().enumerate() {
             by_prefix.entry(prefix(d)).or_default().push(i);
         }
         KeyTable { digests, by_prefix }
     }
 
-    /// The index of the digest equal to `d`.
+    /// The hook position of the digest equal to `d`.
     pub(crate) fn find(&self, d: &Digest) -> Option<usize> {
         let candidates = self.by_prefix.get(&prefix(d))?;
-        candidates.iter().copied().find(|&i| bool::from(self.digests[i].ct_eq(d)))
+        let (_, hook) = candidates.iter().map(|&i| &self.digests[i]).find(|(stored, _)| bool::from(stored.ct_eq(d)))?;
+        Some(*hook)
     }
 }
 
@@ -96,7 +98,7 @@ mod tests {
         let b = digest("b");
         let mut same_prefix = a;
         same_prefix[31] ^= 1;
-        let table = KeyTable::new(vec![a, b, same_prefix]);
+        let table = KeyTable::new(vec![(a, 0), (b, 1), (same_prefix, 2)]);
         assert_eq!(table.find(&a), Some(0));
         assert_eq!(table.find(&b), Some(1));
         assert_eq!(table.find(&same_prefix), Some(2));

@@ -37,6 +37,8 @@ pub struct Rules {
     /// Set when `[ratelimit]` names a Redis.
     pub(crate) shared_ratelimit: Option<SharedRateLimit>,
     keys: KeyTable,
+    /// The `bot_token` digests of the hooks that have one.
+    tokens: KeyTable,
     backend_names: HashMap<String, usize>,
     /// Hook positions by name, made on first use: only the spool looks hooks up by name, and
     /// 100,000 hooks need not pay for the map otherwise.
@@ -54,6 +56,11 @@ impl Rules {
     /// The position in `hooks` of the hook whose key has this digest: valid for this rule set only.
     pub(crate) fn hook_index(&self, digest: &Digest) -> Option<usize> {
         self.keys.find(digest)
+    }
+
+    /// The position in `hooks` of the hook whose `bot_token` has this digest.
+    pub(crate) fn hook_of_token(&self, digest: &Digest) -> Option<usize> {
+        self.tokens.find(digest)
     }
 
     /// The position in `backends` of the backend with this name.
@@ -91,6 +98,8 @@ pub(crate) struct SpoolSettings {
     pub max_bytes: u64,
     /// A message not delivered by then becomes a dead letter.
     pub max_age: Duration,
+    /// How long the Web API's message map remembers a `ts` (docs/webapi.md).
+    pub message_max_age: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
 }
@@ -103,6 +112,7 @@ impl SpoolSettings {
             path: rules_dir.join("spool"),
             max_bytes: 1 << 30,
             max_age: Duration::from_secs(72 * 3600),
+            message_max_age: Duration::from_secs(30 * 24 * 3600),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
         }

@@ -46,6 +46,7 @@ pub(crate) struct RawSpool {
     pub path: Option<Spanned<String>>,
     pub max_bytes: Option<Spanned<i64>>,
     pub max_age: Option<Spanned<String>>,
+    pub message_max_age: Option<Spanned<String>>,
     pub retry_initial: Option<Spanned<String>>,
     pub retry_max: Option<Spanned<String>>,
 }
@@ -187,7 +188,10 @@ impl<'de> Visitor<'de> for ItemVisitor {
 #[derive(Debug)]
 pub(crate) struct RawHook {
     pub name: Spanned<String>,
-    pub key: Spanned<String>,
+    /// The webhook key; a hook has a key, a `bot_token`, or both.
+    pub key: Option<Spanned<String>>,
+    /// The Web API's bearer token (docs/webapi.md).
+    pub bot_token: Option<Spanned<String>>,
     pub backend: Spanned<String>,
     pub channel: String,
     pub username: String,
@@ -207,6 +211,7 @@ pub(crate) struct RawHook {
 pub(crate) const HOOK_KEYS: &[&str] = &[
     "name",
     "key",
+    "bot_token",
     "backend",
     "channel",
     "username",
@@ -236,7 +241,7 @@ impl<'de> Visitor<'de> for HookVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHook, A::Error> {
-        let (mut name, mut key, mut backend) = (None, None, None);
+        let (mut name, mut key, mut bot_token, mut backend) = (None, None, None, None);
         let (mut channel, mut username, mut icon_url, mut markup, mut delivery) = (None, None, None, None, None);
         let (mut max_props_bytes, mut rate, mut burst, mut overrides, mut channel_map) = (None, None, None, None, None);
         let mut kind_keys = Vec::new();
@@ -244,6 +249,7 @@ impl<'de> Visitor<'de> for HookVisitor {
             match field.as_str() {
                 "name" => name = Some(map.next_value()?),
                 "key" => key = Some(map.next_value()?),
+                "bot_token" => bot_token = Some(map.next_value()?),
                 "backend" => backend = Some(map.next_value()?),
                 "channel" => channel = Some(map.next_value()?),
                 "username" => username = Some(map.next_value()?),
@@ -260,7 +266,8 @@ impl<'de> Visitor<'de> for HookVisitor {
         }
         Ok(RawHook {
             name: name.ok_or_else(|| de::Error::missing_field("name"))?,
-            key: key.ok_or_else(|| de::Error::missing_field("key"))?,
+            key,
+            bot_token,
             backend: backend.ok_or_else(|| de::Error::missing_field("backend"))?,
             channel: channel.unwrap_or_default(),
             username: username.unwrap_or_default(),

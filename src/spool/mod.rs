@@ -9,6 +9,7 @@
 pub mod attempt;
 pub mod embedded;
 pub mod gauges;
+pub mod messages;
 pub mod nats;
 pub mod route;
 
@@ -84,6 +85,8 @@ pub trait Spool: Send + Sync {
     async fn drop_hook(&self, hook: &str) -> Result<u64, StoreError>;
     /// Payload bytes stored, pending and dead, for `hookgate_spool_bytes`.
     async fn bytes(&self) -> Result<u64, StoreError>;
+    /// The Web API's message map, when this engine keeps one (docs/webapi.md).
+    fn messages(&self) -> Option<&dyn messages::MessageMap>;
     /// The delivery worker, run by pingora as a background service.
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> DeliveryService;
 }

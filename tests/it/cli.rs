@@ -30,12 +30,14 @@ fn check_accepts_the_shipped_rules() {
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
     let out = hookgate(&["check", "--rules", rules], None);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    // The demo hook's key is plain on purpose (so the curl line of README.md works); check says so.
+    // The demo hooks' key and token are plain on purpose (so the curl lines of README.md and
+    // docs/webapi.md work); check says so.
     assert_eq!(
         stdout(&out),
         format!(
-            "{rules}/gateway.toml:27: warning: hook `demo` stores its key in plain text; store the output of `hookgate hash-key` instead\n\
-             {rules}: ok, 2 hooks, 2 backends\n"
+            "{rules}/demo-bot.toml:15: warning: hook `demo-bot` stores its bot_token in plain text; store the output of `hookgate hash-key` instead\n\
+             {rules}/gateway.toml:27: warning: hook `demo` stores its key in plain text; store the output of `hookgate hash-key` instead\n\
+             {rules}: ok, 3 hooks, 2 backends\n"
         )
     );
 }

@@ -28,3 +28,4 @@ mod translate;
 mod translate_props;
 mod upgrade;
 mod vectors;
+mod webapi;

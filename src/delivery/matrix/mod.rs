@@ -16,10 +16,11 @@ pub mod users;
 mod config;
 mod send;
 
-use super::kind::{Deliver, Exchange, Outgoing};
+use super::kind::{Deliver, Exchange, Outgoing, Placed};
 use crate::pipeline::message::Message;
 use crate::rules::Hook;
 pub use config::{Config, Target};
+use send::Relation;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -103,6 +104,46 @@ impl Deliver for Matrix {
     async fn send(&self, config: &Config, target: &Target, post: Outgoing<'_>) -> Exchange {
         send::send(config, target, post).await
     }
+
+    fn threads(&self, _config: &Config) -> bool {
+        true
+    }
+
+    async fn post(
+        &self,
+        config: &Config,
+        target: &Target,
+        post: Outgoing<'_>,
+        placed: &Placed<'_>,
+    ) -> (Exchange, Option<String>) {
+        let relation = match placed.root_id {
+            Some(root) => Relation::Thread { root },
+            None => Relation::Plain,
+        };
+        send::event(config, target, &post, relation).await
+    }
+
+    async fn edit(
+        &self,
+        config: &Config,
+        target: &Target,
+        id: &str,
+        post: Outgoing<'_>,
+        _: &Placed<'_>,
+    ) -> Option<Exchange> {
+        Some(send::event(config, target, &post, Relation::Replace { original: id }).await.0)
+    }
+
+    async fn remove(
+        &self,
+        config: &Config,
+        target: &Target,
+        id: &str,
+        post: Outgoing<'_>,
+        placed: &Placed<'_>,
+    ) -> Option<Exchange> {
+        Some(send::redact(config, target, &post, placed.channel, id).await)
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +157,25 @@ mod tests {
     use crate::delivery::kind::Undelivered;
     use std::collections::HashMap;
     use std::sync::Mutex;
+
+    #[test]
+    fn replies_and_edits_carry_their_relation() {
+        let content =
+            r#"{"msgtype":"m.notice","body":"new","format":"org.matrix.custom.html","formatted_body":"<b>new</b>"}"#;
+        let reply: serde_json::Value =
+            serde_json::from_str(&send::relate(content, Relation::Thread { root: "$root" })).unwrap();
+        assert_eq!(
+            reply["m.relates_to"],
+            serde_json::json!({"rel_type": "m.thread", "event_id": "$root", "is_falling_back": true,
+                "m.in_reply_to": {"event_id": "$root"}})
+        );
+        assert_eq!(reply["body"], "new");
+        let edit: serde_json::Value =
+            serde_json::from_str(&send::relate(content, Relation::Replace { original: "$first" })).unwrap();
+        assert_eq!((edit["body"].as_str(), edit["formatted_body"].as_str()), (Some("* new"), Some("* <b>new</b>")));
+        assert_eq!(edit["m.new_content"], serde_json::from_str::<serde_json::Value>(content).unwrap());
+        assert_eq!(edit["m.relates_to"], serde_json::json!({"rel_type": "m.replace", "event_id": "$first"}));
+    }
 
     #[test]
     fn synapse_answers_map_to_the_contract_table() {

@@ -93,11 +93,33 @@ impl Target {
     }
 }
 
+/// What an event is to another, for the Web API (docs/webapi.md, "Backends").
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Relation<'a> {
+    /// A plain event, as every webhook's.
+    Plain,
+    /// A reply in the thread of the event `root`.
+    Thread { root: &'a str },
+    /// New content for the event `original`.
+    Replace { original: &'a str },
+}
+
 /// Sends one stored post as its event; see the module's comment.
 pub(super) async fn send(config: &Config, target: &Target, post: Outgoing<'_>) -> Exchange {
+    event(config, target, &post, Relation::Plain).await.0
+}
+
+/// Sends one stored post as an event related as `relation` says; the event's id when the
+/// homeserver took it.
+pub(super) async fn event(
+    config: &Config,
+    target: &Target,
+    post: &Outgoing<'_>,
+    relation: Relation<'_>,
+) -> (Exchange, Option<String>) {
     // A post this release cannot read, or of a newer format, is never guessed at.
     let Some(stored) = serde_json::from_slice::<Post>(&post.body).ok().filter(|p| p.v <= POST_FORMAT) else {
-        return Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) };
+        return (Exchange { upstream: Upstream::Status(0), result: Err(Undelivered::Refused) }, None);
     };
     // Only a post rendered for an application service names a user. Stored posts can outlive
     // a change of identity in the rules: then the bot posts it (without a name prefix), or
@@ -106,38 +128,100 @@ pub(super) async fn send(config: &Config, target: &Target, post: Outgoing<'_>) -
     if let (Some(app), Some(localpart)) = (&config.app_service, &stored.user) {
         let user_id = format!("@{localpart}:{}", config.server_name);
         let name = stored.name.as_deref().unwrap_or(localpart);
-        if let Err(exchange) = app.ensure(&post, config, &user_id, localpart, name).await {
-            return exchange;
+        if let Err(exchange) = app.ensure(post, config, &user_id, localpart, name).await {
+            return (exchange, None);
         }
         as_user = format!("?user_id={}", encode(&user_id));
     }
-    let room = match target.room_id(&post, config, target.room_for(&stored.channel)).await {
+    let room = match target.room_id(post, config, target.room_for(&stored.channel)).await {
         Ok(room) => encode(&room),
-        Err(exchange) => return exchange,
+        Err(exchange) => return (exchange, None),
+    };
+    let related;
+    let content = match relation {
+        Relation::Plain => stored.content.get().as_bytes(),
+        relation => {
+            related = relate(stored.content.get(), relation);
+            related.as_bytes()
+        }
     };
     let txn = encode(&format!("{}-{}", post.request_id, post.part));
     let path = ["/_matrix/client/v3/rooms/", &room, "/send/m.room.message/", &txn, &as_user];
-    let content = stored.content.get().as_bytes();
-    let sent = match call(&post, config, "PUT", &path, content).await {
-        Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
-        Err(exchange) => return exchange,
+    let sent = match call(post, config, "PUT", &path, content).await {
+        Ok(answer) => taken(answer),
+        Err(exchange) => return (exchange, None),
     };
-    if sent.result != Err(Undelivered::Forbidden) {
+    if sent.0.result != Err(Undelivered::Forbidden) {
         return sent;
     }
     // Not in the room yet: join it (anyone may join a public room) and send again. When the
     // join is refused too, the room's 403 stands.
     let join = ["/_matrix/client/v3/join/", &room, &as_user];
-    match call(&post, config, "POST", &join, b"{}").await {
+    match call(post, config, "POST", &join, b"{}").await {
         Ok(answer) if (200..300).contains(&answer.status) => {}
-        Ok(answer) if matches!(answer.status, 429 | 500..) => return failed(answer),
+        Ok(answer) if matches!(answer.status, 429 | 500..) => return (failed(answer), None),
         Ok(_) => return sent,
-        Err(exchange) => return exchange,
+        Err(exchange) => return (exchange, None),
     }
-    match call(&post, config, "PUT", &path, content).await {
-        Ok(answer) => Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) },
+    match call(post, config, "PUT", &path, content).await {
+        Ok(answer) => taken(answer),
+        Err(exchange) => (exchange, None),
+    }
+}
+
+/// Redacts the event `id` in the room of `channel`, as the backend's own user.
+pub(super) async fn redact(config: &Config, target: &Target, post: &Outgoing<'_>, channel: &str, id: &str) -> Exchange {
+    let room = match target.room_id(post, config, target.room_for(channel)).await {
+        Ok(room) => encode(&room),
+        Err(exchange) => return exchange,
+    };
+    let txn = encode(&format!("{}-{}", post.request_id, post.part));
+    let path = ["/_matrix/client/v3/rooms/", &room, "/redact/", &encode(id), "/", &txn];
+    match call(post, config, "PUT", &path, b"{}").await {
+        Ok(answer) => taken(answer).0,
         Err(exchange) => exchange,
     }
+}
+
+/// An answer to a send, and the event id it carries.
+fn taken(answer: crate::delivery::http::answer::Answer) -> (Exchange, Option<String>) {
+    let id = answer
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v["event_id"].as_str().map(str::to_owned));
+    (Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) }, id)
+}
+
+/// The content of an event related to another: a thread reply carries `m.relates_to` with its
+/// thread's root (and, for clients without threads, a reply to it); an edit carries the new
+/// content under `m.new_content` and a `* `-prefixed fallback (docs/matrix.md, "Threads, edits
+/// and deletes").
+pub(super) fn relate(content: &str, relation: Relation<'_>) -> String {
+    let Ok(serde_json::Value::Object(mut content)) = serde_json::from_str::<serde_json::Value>(content) else {
+        return content.to_owned();
+    };
+    match relation {
+        Relation::Plain => {}
+        Relation::Thread { root } => {
+            content.insert(
+                "m.relates_to".into(),
+                serde_json::json!({"rel_type": "m.thread", "event_id": root, "is_falling_back": true,
+                    "m.in_reply_to": {"event_id": root}}),
+            );
+        }
+        Relation::Replace { original } => {
+            let new_content = serde_json::Value::Object(content.clone());
+            for member in ["body", "formatted_body"] {
+                if let Some(serde_json::Value::String(text)) = content.get_mut(member) {
+                    text.insert_str(0, "* ");
+                }
+            }
+            content.insert("m.new_content".into(), new_content);
+            content.insert("m.relates_to".into(), serde_json::json!({"rel_type": "m.replace", "event_id": original}));
+        }
+    }
+    serde_json::Value::Object(content).to_string()
 }
 
 /// Synapse's answers in the table every HTTP kind shares (`Undelivered::from_status`); a 429

@@ -26,6 +26,18 @@ pub(crate) fn field(body: &[u8], name: &str) -> Option<String> {
     None
 }
 
+/// Every field of the body, in order, decoded: the Web API reads all of a form's arguments
+/// (docs/webapi.md, "Arguments").
+pub(crate) fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match memchr::memchr(b'=', pair) {
+            Some(i) => (decode(&pair[..i]), decode(&pair[i + 1..])),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
 fn decode(raw: &[u8]) -> String {
     // Written by index into a buffer of the input's size: the output is never longer.
     let mut out = vec![0u8; raw.len()];
@@ -105,6 +117,17 @@ mod tests {
             let body = [prefix, &body].concat();
             let want = form_urlencoded::parse(&body).find(|(k, _)| k == "payload").map(|(_, v)| v.into_owned());
             prop_assert_eq!(field(&body, "payload"), want);
+        }
+
+        /// Every field as the `form_urlencoded` crate reads them, for any body.
+        #[test]
+        fn pairs_agree_with_form_urlencoded(body in proptest::collection::vec(
+            prop_oneof![Just(b'&'), Just(b'='), Just(b'+'), Just(b'%'), Just(b'a'), Just(b'F'), Just(0xe2), any::<u8>()],
+            0..40,
+        )) {
+            let want: Vec<(String, String)> =
+                form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            prop_assert_eq!(pairs(&body), want);
         }
     }
 }

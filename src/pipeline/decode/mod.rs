@@ -6,8 +6,8 @@
 //! - anything else, including no or a malformed content type: JSON;
 //! - whatever the content type, a body starting with `payload=` is a form body.
 
-mod form;
-mod multipart;
+pub(crate) mod form;
+pub(crate) mod multipart;
 
 use crate::pipeline::incoming::Incoming;
 use crate::pipeline::json;

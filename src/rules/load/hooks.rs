@@ -3,11 +3,11 @@
 
 use super::parts::SourceFile;
 use super::{one_of, positive, Merger};
-use crate::rules::hook::{ChannelMap, Defaults, Hook, Policy, RateLimit, DEFAULT_BURST, DEFAULT_RATE};
-use crate::rules::keys;
+use crate::rules::hook::{ChannelMap, Defaults, Delivery, Hook, Policy, RateLimit, DEFAULT_BURST, DEFAULT_RATE};
+use crate::rules::keys::{self, Digest};
 use crate::rules::kind::{KindRules, KindTable, Value, Written};
 use crate::rules::schema::{Item, RawBackend, RawHook, HOOK_KEYS};
-use crate::rules::{Backend, Findings};
+use crate::rules::{Backend, Findings, SpoolEngine};
 use regex::Regex;
 use std::sync::Arc;
 use toml::Spanned;
@@ -106,26 +106,13 @@ impl Merger<'_> {
         if let Some(first) = self.hook_names.get(name) {
             findings.error(at.clone(), format!("hook `{name}` is defined twice; first at {first}"));
         }
-        let digest = match keys::parse_rule_key(hook.key.get_ref()) {
-            Ok(d) => {
-                if !hook.key.get_ref().starts_with("sha256:") {
-                    findings.warn(
-                        file.at(&hook.key),
-                        format!("hook `{name}` stores its key in plain text; store the output of `hookgate hash-key` instead"),
-                    );
-                }
-                Some(d)
-            }
-            Err(e) => {
-                findings.error(file.at(&hook.key), format!("hook `{name}`: {e}"));
-                None
-            }
-        };
-        if let Some(d) = digest {
-            if let Some((other, first)) = self.hook_keys.get(&d) {
-                findings
-                    .error(file.at(&hook.key), format!("hook `{name}` has the same key as hook `{other}` at {first}"));
-            }
+        if hook.key.is_none() && hook.bot_token.is_none() {
+            findings.error(at.clone(), format!("hook `{name}` needs a key, a bot_token, or both"));
+        }
+        let digest = hook.key.as_ref().map(|key| self.secret(file, name, "key", key, findings));
+        let token = hook.bot_token.as_ref().map(|token| self.secret(file, name, "bot_token", token, findings));
+        if let Some(token) = &hook.bot_token {
+            self.bot_needs(file, name, token, hook, findings);
         }
         let backend = self.backend_seen.get(hook.backend.get_ref()).map(|(i, _)| &self.backends[*i]);
         let target = match backend {
@@ -168,12 +155,18 @@ impl Merger<'_> {
         if findings.problems.len() > before {
             return;
         }
-        let (Some(digest), Some(target), Some(policy), Some(rate), Some(burst)) = (digest, target, policy, rate, burst)
-        else {
+        let (Some(target), Some(policy), Some(rate), Some(burst)) = (target, policy, rate, burst) else {
             return;
         };
+        // A secret that could not be read was reported above, so none is missing here.
+        let (digest, token) = (digest.flatten(), token.flatten());
         self.hook_names.insert(name.clone(), at.clone());
-        self.hook_keys.insert(digest, (name.clone(), at.clone()));
+        if let Some(digest) = digest {
+            self.hook_keys.insert(digest, (name.clone(), at.clone()));
+        }
+        if let Some(token) = token {
+            self.hook_tokens.insert(token, (name.clone(), at.clone()));
+        }
         self.hooks.push((
             Hook {
                 name: name.clone(),
@@ -186,7 +179,78 @@ impl Merger<'_> {
                 delivery: hook.delivery,
             },
             digest,
+            token,
         ));
+    }
+
+    /// The digest of a hook's `key` or `bot_token` as written (a `sha256:` digest, or the plain
+    /// secret, which warns), checked against every hook's of the same kind. `None` inside when it
+    /// cannot be used (reported).
+    fn secret(
+        &self,
+        file: &SourceFile,
+        name: &str,
+        what: &str,
+        written: &Spanned<String>,
+        findings: &mut Findings,
+    ) -> Option<Digest> {
+        let at = file.at(written);
+        let digest = match keys::parse_rule_key(written.get_ref()) {
+            Ok(d) => d,
+            Err(e) => {
+                let what = if what == "key" { String::new() } else { format!("{what}: ") };
+                findings.error(at, format!("hook `{name}`: {what}{e}"));
+                return None;
+            }
+        };
+        if !written.get_ref().starts_with("sha256:") {
+            findings.warn(
+                at.clone(),
+                format!(
+                    "hook `{name}` stores its {what} in plain text; store the output of `hookgate hash-key` instead"
+                ),
+            );
+        }
+        let seen = if what == "key" { &self.hook_keys } else { &self.hook_tokens };
+        if let Some((other, first)) = seen.get(&digest) {
+            findings.error(at, format!("hook `{name}` has the same {what} as hook `{other}` at {first}"));
+            return None;
+        }
+        Some(digest)
+    }
+
+    /// What a hook with a `bot_token` needs: a `[spool]` to keep its messages' `ts` in
+    /// (docs/webapi.md, "Rules").
+    fn bot_needs(
+        &self,
+        file: &SourceFile,
+        name: &str,
+        token: &Spanned<String>,
+        hook: &RawHook,
+        findings: &mut Findings,
+    ) {
+        let at = file.at(token);
+        match &self.spool {
+            None => findings.error(
+                at,
+                format!("hook `{name}` has a bot_token, which needs [spool] to keep the ts of its messages"),
+            ),
+            Some((spool, _)) if spool.engine != SpoolEngine::Embedded => findings.error(
+                at,
+                format!(
+                    "hook `{name}` has a bot_token; this release keeps the Web API's messages only in the \
+                     embedded spool, not with engine = \"nats\""
+                ),
+            ),
+            Some(_) if hook.delivery == Delivery::Spool => findings.error(
+                at,
+                format!(
+                    "hook `{name}` has a bot_token; this release answers the Web API only with \
+                     delivery = \"direct\""
+                ),
+            ),
+            Some(_) => {}
+        }
     }
 }
 

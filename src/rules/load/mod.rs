@@ -85,11 +85,15 @@ struct Merger<'k> {
     backends: Vec<Backend>,
     /// Each backend's position and place, by name.
     backend_seen: HashMap<String, (usize, Location)>,
-    hooks: Vec<(Hook, Digest)>,
+    hooks: Vec<LoadedHook>,
     /// Where each hook name and key digest was first written.
     hook_names: HashMap<String, Location>,
     hook_keys: HashMap<Digest, (String, Location)>,
+    hook_tokens: HashMap<Digest, (String, Location)>,
 }
+
+/// A hook with the digests of its key and its `bot_token`, as written.
+type LoadedHook = (Hook, Option<Digest>, Option<Digest>);
 
 impl<'k> Merger<'k> {
     fn new(kinds: &'k [&'k dyn KindRules], dir: &'k Path) -> Merger<'k> {
@@ -106,6 +110,7 @@ impl<'k> Merger<'k> {
             hooks: Vec::new(),
             hook_names: HashMap::new(),
             hook_keys: HashMap::new(),
+            hook_tokens: HashMap::new(),
         }
     }
 
@@ -136,14 +141,17 @@ impl<'k> Merger<'k> {
         if !findings.problems.is_empty() {
             return None;
         }
-        let spooled = self.hooks.iter().any(|(hook, _)| hook.delivery == Delivery::Spool);
+        let spooled = self.hooks.iter().any(|(hook, _, _)| hook.delivery == Delivery::Spool);
         let spool = self.spool.map(|(s, _)| s).or_else(|| spooled.then(|| SpoolSettings::new(self.dir)));
-        let keys = KeyTable::new(self.hooks.iter().map(|(_, d)| *d).collect());
+        let table = |pick: fn(&LoadedHook) -> Option<Digest>| {
+            KeyTable::new(self.hooks.iter().enumerate().filter_map(|(i, hook)| Some((pick(hook)?, i))).collect())
+        };
+        let (keys, tokens) = (table(|h| h.1), table(|h| h.2));
         let slack = Arc::new(self.slack);
         let hooks = self
             .hooks
             .into_iter()
-            .map(|(mut hook, _)| {
+            .map(|(mut hook, _, _)| {
                 hook.slack = slack.clone();
                 hook
             })
@@ -156,6 +164,7 @@ impl<'k> Merger<'k> {
             spool,
             shared_ratelimit: self.ratelimit.map(|(r, _)| r),
             keys,
+            tokens,
             hook_names: std::sync::OnceLock::new(),
             warnings: std::mem::take(&mut findings.warnings),
         })

@@ -28,6 +28,7 @@ impl Merger<'_> {
         }
         for (field, value, target) in [
             ("max_age", &raw.max_age, &mut spool.max_age),
+            ("message_max_age", &raw.message_max_age, &mut spool.message_max_age),
             ("retry_initial", &raw.retry_initial, &mut spool.retry_initial),
             ("retry_max", &raw.retry_max, &mut spool.retry_max),
         ] {

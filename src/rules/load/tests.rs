@@ -112,7 +112,7 @@ fn problems_name_file_and_line() {
         ),
         (
             vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
-            vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `backend`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`, `backend_key`"],
+            vec!["a.toml:12: unknown field `colour`, expected one of `name`, `key`, `bot_token`, `backend`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`, `backend_key`"],
         ),
         (
             vec![("a.toml", "[gateway\n".into())],
@@ -321,7 +321,26 @@ fn problems_name_file_and_line() {
             vec![("a.toml", "[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"gone\"\nroom = \"#ci:h\"\nshade = 1\n".into())],
             vec![
                 "a.toml:4: hook `ci` names backend `gone`, which is not defined",
-                "a.toml:6: unknown field `shade`, expected one of `name`, `key`, `backend`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`",
+                "a.toml:6: unknown field `shade`, expected one of `name`, `key`, `bot_token`, `backend`, `channel`, `username`, `icon_url`, `markup`, `delivery`, `max_props_bytes`, `rate`, `burst`, `overrides`, `channel_map`",
+            ],
+        ),
+        (
+            vec![("a.toml", "[backends.c]\nkind = \"log\"\n[[hooks]]\nname = \"ci\"\nbackend = \"c\"\n".into())],
+            vec!["a.toml:4: hook `ci` needs a key, a bot_token, or both"],
+        ),
+        (
+            vec![("a.toml", "[backends.c]\nkind = \"log\"\n[[hooks]]\nname = \"ci\"\nbot_token = \"t\"\nbackend = \"c\"\n".into())],
+            vec!["a.toml:5: hook `ci` has a bot_token, which needs [spool] to keep the ts of its messages"],
+        ),
+        (
+            vec![("a.toml", "[spool]\n[backends.c]\nkind = \"log\"\n[[hooks]]\nname = \"a\"\nbot_token = \"t\"\nbackend = \"c\"\n[[hooks]]\nname = \"b\"\nkey = \"t\"\nbot_token = \"t\"\nbackend = \"c\"\n".into())],
+            vec!["a.toml:11: hook `b` has the same bot_token as hook `a` at a.toml:5"],
+        ),
+        (
+            vec![("a.toml", "[spool]\n[backends.c]\nkind = \"log\"\n[[hooks]]\nname = \"a\"\nbot_token = \"sha256:12\"\nbackend = \"c\"\ndelivery = \"spool\"\n".into())],
+            vec![
+                "a.toml:6: hook `a`: bot_token: a sha256: key needs exactly 64 hex digits after the prefix",
+                "a.toml:6: hook `a` has a bot_token; this release answers the Web API only with delivery = \"direct\"",
             ],
         ),
         (

@@ -15,13 +15,15 @@ use crate::delivery::job::Job;
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
 use crate::spool::attempt::Settle;
+use crate::spool::messages::{Entry, MessageMap};
 use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
+use crate::webapi::ts::Ts;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use sqlite::Sqlite;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use store::{Engine, QueuedHead};
 use tokio::sync::{oneshot, Notify};
 
@@ -253,9 +255,45 @@ impl Spool for Embedded {
         Ok(self.bytes())
     }
 
+    fn messages(&self) -> Option<&dyn MessageMap> {
+        Some(self)
+    }
+
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {
         let settings = self.settings.clone();
         crate::spool::DeliveryService(Box::new(worker::StoreWorker::new(self, active, metrics, settings)))
+    }
+}
+
+/// The map lives in the same file as the jobs, written by the same thread, in the same batches.
+#[async_trait]
+impl MessageMap for Embedded {
+    async fn mint(&self, hook: &str) -> Result<Ts, StoreError> {
+        let hook = hook.to_owned();
+        let max_age = self.settings.message_max_age;
+        self.call(move |l| {
+            let now = SystemTime::now();
+            let forget_before = Ts::at(now.checked_sub(max_age).unwrap_or(SystemTime::UNIX_EPOCH));
+            l.engine.mint(&hook, Ts::at(now), forget_before)
+        })
+        .await
+    }
+
+    async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError> {
+        self.call(move |l| l.engine.keep(ts, &entry.to_json())).await
+    }
+
+    async fn find(&self, ts: Ts) -> Result<Option<Entry>, StoreError> {
+        let oldest = SystemTime::now().checked_sub(self.settings.message_max_age).unwrap_or(SystemTime::UNIX_EPOCH);
+        if ts < Ts::at(oldest) {
+            return Ok(None);
+        }
+        let text = self.call(move |l| l.engine.find(ts)).await?;
+        Ok(text.as_deref().and_then(Entry::of_json))
+    }
+
+    async fn forget(&self, ts: Ts) -> Result<(), StoreError> {
+        self.call(move |l| l.engine.forget(ts)).await
     }
 }
 

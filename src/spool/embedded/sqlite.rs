@@ -6,6 +6,7 @@ use super::store::{Engine, QueuedHead};
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
+use crate::webapi::ts::Ts;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS queues (
     dead INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+    ts INTEGER PRIMARY KEY,
+    hook TEXT NOT NULL,
+    entry TEXT
+);
 ";
 
 /// Each hook's counts, kept in step with `jobs` in the same transactions, so that finding the
@@ -386,6 +392,48 @@ impl Engine for Sqlite {
             .query_row("SELECT coalesce(sum(bytes), 0) FROM queues", [], |r| r.get::<_, i64>(0))
             .map(|b| b as u64)
             .map_err(fail)
+    }
+
+    fn mint(&mut self, hook: &str, now: Ts, forget_before: Ts) -> Result<Ts, StoreError> {
+        self.db
+            .prepare_cached("DELETE FROM messages WHERE ts < ?1")
+            .and_then(|mut s| s.execute([forget_before.0 as i64]))
+            .map_err(|e| self.failed(e))?;
+        let last: Option<i64> = self
+            .db
+            .prepare_cached("SELECT max(ts) FROM messages")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(fail)?;
+        let ts = Ts::next(now, Ts(last.unwrap_or(0) as u64));
+        self.db
+            .prepare_cached("INSERT INTO messages (ts, hook) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![ts.0 as i64, hook]))
+            .map_err(|e| self.failed(e))?;
+        Ok(ts)
+    }
+
+    fn keep(&mut self, ts: Ts, entry: &str) -> Result<(), StoreError> {
+        self.db
+            .prepare_cached("UPDATE messages SET entry = ?2 WHERE ts = ?1")
+            .and_then(|mut s| s.execute(params![ts.0 as i64, entry]))
+            .map_err(|e| self.failed(e))?;
+        Ok(())
+    }
+
+    fn find(&mut self, ts: Ts) -> Result<Option<String>, StoreError> {
+        self.db
+            .prepare_cached("SELECT entry FROM messages WHERE ts = ?1")
+            .and_then(|mut s| s.query_row([ts.0 as i64], |r| r.get::<_, Option<String>>(0)).optional())
+            .map(Option::flatten)
+            .map_err(fail)
+    }
+
+    fn forget(&mut self, ts: Ts) -> Result<(), StoreError> {
+        self.db
+            .prepare_cached("UPDATE messages SET entry = NULL WHERE ts = ?1")
+            .and_then(|mut s| s.execute([ts.0 as i64]))
+            .map_err(|e| self.failed(e))?;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
+use crate::webapi::ts::Ts;
 
 /// A pending job at the head of its hook's queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,4 +49,13 @@ pub trait Engine: Send {
     fn drop_hook(&mut self, hook: &str) -> Result<(u64, u64), StoreError>;
     /// Payload bytes of everything stored, pending and dead.
     fn bytes(&mut self) -> Result<u64, StoreError>;
+    /// The message map (`spool/messages.rs`): a `ts` for `hook` after `now` and every `ts` the
+    /// store holds, reserved with no entry; entries before `forget_before` are dropped first.
+    fn mint(&mut self, hook: &str, now: Ts, forget_before: Ts) -> Result<Ts, StoreError>;
+    /// Writes the entry of `ts`, as JSON.
+    fn keep(&mut self, ts: Ts, entry: &str) -> Result<(), StoreError>;
+    /// The entry of `ts`; `None` when it has none (reserved, deleted, forgotten or never minted).
+    fn find(&mut self, ts: Ts) -> Result<Option<String>, StoreError>;
+    /// Leaves `ts` with no entry, still minted, so it is never handed out again.
+    fn forget(&mut self, ts: Ts) -> Result<(), StoreError>;
 }

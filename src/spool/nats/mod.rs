@@ -440,6 +440,11 @@ impl Spool for Nats {
         Ok(bytes)
     }
 
+    /// Not yet: the loader refuses a `bot_token` with this engine (docs/webapi.md, "Rules").
+    fn messages(&self) -> Option<&dyn crate::spool::messages::MessageMap> {
+        None
+    }
+
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {
         crate::spool::DeliveryService(Box::new(worker::StreamWorker::new(self, active, metrics)))
     }

@@ -1,0 +1,175 @@
+//! The Web API's side of the webhook listener (docs/webapi.md): `/api/{method}` read whole,
+//! its token matched to a hook, its call made and delivered, and Slack's answer written. Like
+//! `server.rs`, it only moves bytes and records; the decisions are in `webapi/` and
+//! `delivery/operation.rs`.
+
+use super::respond::Reply;
+use super::server::{self, Abort, ApiRecord, Body, Record, WebhookService};
+use crate::active::Active;
+use crate::delivery::operation::{Applied, Context, Operated};
+use crate::delivery::Outcome;
+use crate::pipeline::admit::Admission;
+use crate::rules::keys;
+use crate::webapi::answer::{self, ApiError};
+use crate::webapi::args::{self, Args};
+use crate::webapi::call::{self, Call};
+use crate::webapi::Method;
+use pingora::protocols::http::ServerSession;
+use pingora_timeout::fast_timeout::fast_timeout;
+
+impl WebhookService {
+    /// A Web API call, from its head to its answer. `method` is `None` for a method hookgate
+    /// does not answer.
+    pub(super) async fn serve_api(
+        &self,
+        session: &mut ServerSession,
+        active: &Active,
+        record: &mut Record,
+        method: Option<Method>,
+    ) -> Result<Reply, Abort> {
+        let name = method.map_or("unknown", Method::name);
+        record.api = Some(ApiRecord { method: name, ts: None, result: "ok" });
+        let answer = self.answer_api(session, active, record, method).await?;
+        let result = answer.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        if let Some(api) = &mut record.api {
+            api.result = result;
+        }
+        active.handles.hook(&active.rules, record.hook).api_call(&self.metrics, name, result);
+        Ok(Reply::api(answer))
+    }
+
+    async fn answer_api(
+        &self,
+        session: &mut ServerSession,
+        active: &Active,
+        record: &mut Record,
+        method: Option<Method>,
+    ) -> Result<Result<String, ApiError>, Abort> {
+        let rules = &active.rules;
+        let max = rules.gateway.max_body_bytes;
+        // The body is read before anything is answered, so the connection stays usable.
+        if server::declared_length(session).is_some_and(|n| n > max) {
+            return Ok(Err(ApiError::MsgTooLong));
+        }
+        if server::is_expect_continue(session) {
+            session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
+        }
+        let reading = fast_timeout(rules.gateway.client_body_timeout, server::read_body(session, max));
+        let body = match reading.await.map_err(|_| Abort("client_body_timeout"))? {
+            Body::Whole(body) => body,
+            Body::TooLarge => return Ok(Err(ApiError::MsgTooLong)),
+            Body::Malformed => return Ok(Err(ApiError::InvalidFormData)),
+            Body::Broken => return Err(Abort("client_body_error")),
+        };
+        record.body_bytes = body.len();
+        let Some(method) = method else { return Ok(Err(ApiError::UnknownMethod)) };
+        let query = session.req_header().uri.query().unwrap_or("");
+        let args = match args::read(query, session.get_header_bytes("content-type"), &body) {
+            Ok(args) => args,
+            Err(error) => return Ok(Err(error)),
+        };
+        let index = match self.authenticate(session, active, &args).await {
+            Ok(index) => index,
+            Err(error) => {
+                // A known hook over its rate is still that hook's call.
+                if let ApiError::RateLimited { .. } = error {
+                    record.hook = token(session, &args).and_then(|t| rules.hook_of_token(&keys::digest(t)));
+                }
+                return Ok(Err(error));
+            }
+        };
+        record.hook = Some(index);
+        let hook = &rules.hooks[index];
+        let made = call::make(method, hook, &args);
+        record.pipeline = made.timings.total();
+        self.metrics.stages(&made.timings);
+        self.metrics.dropped(&made.dropped);
+        active.handles.hook(rules, Some(index)).overrides(&made.actions);
+        let call = match made.call {
+            Ok(call) => call,
+            Err(error) => return Ok(Err(error)),
+        };
+        let route = active.routes.of(index);
+        let backend = rules.backends[route.backend].name.as_str();
+        let Some(map) = self.spool.as_ref().and_then(|spool| spool.messages()) else {
+            // The loader requires [spool] for a bot_token and a reload cannot add one.
+            log::error!(target: "hookgate", "hook `{}`: the Web API needs a running spool to keep its messages", hook.name);
+            return Ok(Err(ApiError::ServiceUnavailable { retry_after: 1 }));
+        };
+        let cx = Context { hook, route, backend, map, request_id: &record.request_id };
+        let backend_metrics = active.handles.backend(route.backend);
+        let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
+        let (operated, answer): (Operated, Box<dyn Fn(Applied) -> String + Send>) = match call {
+            Call::AuthTest => {
+                let host = std::str::from_utf8(session.get_header_bytes("host")).unwrap_or("").trim();
+                let url = format!("http://{}/", if host.is_empty() { "localhost" } else { host });
+                return Ok(Ok(answer::authenticated(&url, &hook.name, backend)));
+            }
+            Call::Post { channel, thread_ts, message } => {
+                self.metrics.dropped(&route.bound.unsupported(&message));
+                let shown = message.clone();
+                let operated =
+                    self.direct.post_message(&cx, &channel, thread_ts.as_deref(), message, &mut observe).await;
+                let hook = hook.name.clone();
+                (operated, Box::new(move |a: Applied| answer::posted(&hook, &channel, a.ts, a.thread_ts, &shown)))
+            }
+            Call::Update { channel, ts, message } => {
+                record.api = Some(ApiRecord { method: method.name(), ts: Some(ts), result: "ok" });
+                let text = message.text.clone();
+                let operated = self.direct.update_message(&cx, &channel, ts, message, &mut observe).await;
+                (operated, Box::new(move |a: Applied| answer::updated(&channel, a.ts, &text)))
+            }
+            Call::Delete { channel, ts } => {
+                record.api = Some(ApiRecord { method: method.name(), ts: Some(ts), result: "ok" });
+                let operated = self.direct.delete_message(&cx, &channel, ts, &mut observe).await;
+                (operated, Box::new(move |a: Applied| answer::deleted(&channel, a.ts)))
+            }
+        };
+        self.metrics.upstream_stage(operated.took);
+        self.metrics.dropped(&operated.dropped);
+        record.delivery = Some(outcome(&operated));
+        Ok(operated.result.map(|applied| {
+            record.api = Some(ApiRecord { method: method.name(), ts: Some(applied.ts), result: "ok" });
+            answer(applied)
+        }))
+    }
+
+    /// The hook whose `bot_token` the call carries, within its rate.
+    async fn authenticate(&self, session: &ServerSession, active: &Active, args: &Args) -> Result<usize, ApiError> {
+        let token = token(session, args).ok_or(ApiError::NotAuthed)?;
+        let rules = &active.rules;
+        // Hashed whatever it is, so an unknown token costs what a known one does (`rules/keys.rs`).
+        let index = rules.hook_of_token(&keys::digest(token)).ok_or(ApiError::InvalidAuth)?;
+        if let Err(retry_after) = active.limiters.check(index) {
+            return Err(ApiError::RateLimited { retry_after });
+        }
+        if let Some(shared) = &active.shared_limiter {
+            let admission = shared.admit(Admission { hook: Some(index), result: Ok(()) }, rules).await;
+            if let Err(refusal) = admission.result {
+                return Err(ApiError::of_refusal(&refusal));
+            }
+        }
+        Ok(index)
+    }
+}
+
+/// The call's token: `Authorization: Bearer`, or a `token` argument of a form or query string.
+fn token<'a>(session: &'a ServerSession, args: &'a Args) -> Option<&'a str> {
+    let header = std::str::from_utf8(session.get_header_bytes("authorization")).ok();
+    let bearer = header.and_then(|h| {
+        let (scheme, token) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    bearer.or(args.token.as_deref()).filter(|t| !t.is_empty())
+}
+
+/// An operation as the log line reports deliveries.
+fn outcome(operated: &Operated) -> Outcome {
+    Outcome {
+        result: Ok(()),
+        upstream: operated.upstream,
+        delivered: operated.delivered,
+        parts: operated.parts,
+        took: operated.took,
+    }
+}

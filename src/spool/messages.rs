@@ -1,0 +1,87 @@
+//! The Web API's message map (docs/webapi.md, "The message map"): each `ts` hookgate minted, with
+//! where its message went and the backend's ids of its posts, kept in the spool's store so that
+//! a restart or a `kill -9` still knows every message. Entries older than `message_max_age` are
+//! forgotten.
+//!
+//! Entries carry a format version (`v`); a newer one than `FORMAT` is read as no entry, never
+//! guessed at.
+
+use super::StoreError;
+use crate::webapi::ts::Ts;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// The entry format this build writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
+/// Where a message went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(default)]
+    pub v: u32,
+    pub hook: String,
+    pub backend: String,
+    /// The channel as the call named it, after the hook's channel rules.
+    pub channel: String,
+    /// The `ts` of the thread's root, when the message is a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<Ts>,
+    /// How many posts the message is.
+    pub parts: usize,
+    /// The backend's id of each post, in order; empty when the backend gives none (a Mattermost
+    /// incoming webhook).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+}
+
+impl Entry {
+    /// The entry as stored.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A stored entry; `None` for one this build cannot read.
+    pub fn of_json(text: &str) -> Option<Entry> {
+        serde_json::from_str::<Entry>(text).ok().filter(|entry| entry.v <= FORMAT)
+    }
+}
+
+/// What the Web API asks of the store.
+#[async_trait]
+pub trait MessageMap: Send + Sync {
+    /// A new `ts` for a message of `hook`: after the clock and every `ts` in the store, so unique
+    /// across every process that shares it. It has no entry until `keep`.
+    async fn mint(&self, hook: &str) -> Result<Ts, StoreError>;
+    /// Durably records where the message `ts` went.
+    async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError>;
+    /// The entry of `ts`, when it has one and it is not older than `message_max_age`.
+    async fn find(&self, ts: Ts) -> Result<Option<Entry>, StoreError>;
+    /// Drops the entry of `ts` (a deleted message); the `ts` is never minted again.
+    async fn forget(&self, ts: Ts) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_and_newer_formats_are_left_alone() {
+        let entry = Entry {
+            v: FORMAT,
+            hook: "bot".into(),
+            backend: "chat".into(),
+            channel: "alerts".into(),
+            thread_ts: Some(Ts(5)),
+            parts: 2,
+            ids: vec!["a".into(), "b".into()],
+        };
+        let text = entry.to_json();
+        assert_eq!(
+            text,
+            r#"{"v":1,"hook":"bot","backend":"chat","channel":"alerts","thread_ts":5,"parts":2,"ids":["a","b"]}"#
+        );
+        assert_eq!(Entry::of_json(&text), Some(entry));
+        assert_eq!(Entry::of_json(&text.replace(r#""v":1"#, r#""v":2"#)), None);
+        assert_eq!(Entry::of_json("{}"), None);
+    }
+}

@@ -1,0 +1,277 @@
+//! The Web API's answers (docs/webapi.md, "Answers"): Slack's `{"ok":false,"error":CODE}` for
+//! every way a call can end other than `ok`, with its HTTP status and `Retry-After`. It is this
+//! dialect's table: the gateway's refusals and a backend's answers are read into it here, beside
+//! the webhook dialect's table in `reason.rs`.
+
+use crate::delivery::kind::Undelivered;
+use crate::pipeline::message::Message;
+use crate::reason::{Reason, BACKEND_RETRY_AFTER_SECS};
+use crate::refusal::Refusal;
+use crate::rules::Overridable;
+use crate::webapi::ts::Ts;
+
+/// Why a Web API call did not succeed: one of Slack's error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiError {
+    NotAuthed,
+    InvalidAuth,
+    UnknownMethod,
+    InvalidJson,
+    JsonNotObject,
+    InvalidFormData,
+    /// An argument of the wrong type (`text` a number, say).
+    InvalidArguments,
+    InvalidBlocks,
+    InvalidAttachments,
+    ChannelNotFound,
+    NotInChannel,
+    /// `username` or an icon the hook's policy refuses.
+    MissingScope,
+    NoText,
+    MsgTooLong,
+    TooManyAttachments,
+    MessageNotFound,
+    CantUpdateMessage,
+    CantDeleteMessage,
+    RateLimited {
+        retry_after: u64,
+    },
+    InternalError,
+    /// Anything temporary: a backend down or overloaded, the store unavailable.
+    ServiceUnavailable {
+        retry_after: u64,
+    },
+}
+
+impl ApiError {
+    /// Slack's code, the `error` member and the `result` label of `hookgate_api_calls_total`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ApiError::NotAuthed => "not_authed",
+            ApiError::InvalidAuth => "invalid_auth",
+            ApiError::UnknownMethod => "unknown_method",
+            ApiError::InvalidJson => "invalid_json",
+            ApiError::JsonNotObject => "json_not_object",
+            ApiError::InvalidFormData => "invalid_form_data",
+            ApiError::InvalidArguments => "invalid_arguments",
+            ApiError::InvalidBlocks => "invalid_blocks",
+            ApiError::InvalidAttachments => "invalid_attachments",
+            ApiError::ChannelNotFound => "channel_not_found",
+            ApiError::NotInChannel => "not_in_channel",
+            ApiError::MissingScope => "missing_scope",
+            ApiError::NoText => "no_text",
+            ApiError::MsgTooLong => "msg_too_long",
+            ApiError::TooManyAttachments => "too_many_attachments",
+            ApiError::MessageNotFound => "message_not_found",
+            ApiError::CantUpdateMessage => "cant_update_message",
+            ApiError::CantDeleteMessage => "cant_delete_message",
+            ApiError::RateLimited { .. } => "ratelimited",
+            ApiError::InternalError => "internal_error",
+            ApiError::ServiceUnavailable { .. } => "service_unavailable",
+        }
+    }
+
+    /// HTTP 200 as Slack answers errors, but 429 and 503 so that clients' retry handlers retry.
+    pub fn status(self) -> u16 {
+        match self {
+            ApiError::RateLimited { .. } => 429,
+            ApiError::ServiceUnavailable { .. } => 503,
+            _ => 200,
+        }
+    }
+
+    pub fn retry_after(self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after } | ApiError::ServiceUnavailable { retry_after } => Some(retry_after),
+            _ => None,
+        }
+    }
+
+    /// The row of the webhook table the request metrics count this under, where one fits.
+    pub fn reason(self) -> Option<Reason> {
+        Some(match self {
+            ApiError::NotAuthed | ApiError::InvalidAuth => Reason::UnknownHook,
+            ApiError::InvalidJson
+            | ApiError::JsonNotObject
+            | ApiError::InvalidFormData
+            | ApiError::InvalidArguments
+            | ApiError::InvalidBlocks
+            | ApiError::InvalidAttachments => Reason::InvalidPayload,
+            ApiError::ChannelNotFound => Reason::ChannelNotFound,
+            ApiError::NotInChannel => Reason::PolicyChannel,
+            ApiError::MissingScope => Reason::PolicyField,
+            ApiError::NoText => Reason::NoText,
+            ApiError::MsgTooLong => Reason::TooLarge,
+            ApiError::TooManyAttachments => Reason::TooManyAttachments,
+            ApiError::RateLimited { .. } => Reason::RateLimited,
+            ApiError::InternalError => Reason::BackendError,
+            ApiError::ServiceUnavailable { .. } => Reason::BackendUnavailable,
+            ApiError::UnknownMethod
+            | ApiError::MessageNotFound
+            | ApiError::CantUpdateMessage
+            | ApiError::CantDeleteMessage => return None,
+        })
+    }
+
+    /// The answer's body.
+    pub fn body(self) -> String {
+        match self {
+            ApiError::MissingScope => {
+                r#"{"ok":false,"error":"missing_scope","needed":"chat:write.customize","provided":"chat:write"}"#.into()
+            }
+            _ => format!(r#"{{"ok":false,"error":"{}"}}"#, self.code()),
+        }
+    }
+
+    /// A refusal of the gateway's pipeline, as this dialect says it.
+    pub fn of_refusal(refusal: &Refusal) -> ApiError {
+        match refusal {
+            Refusal::InvalidMethod | Refusal::BadRequest(_) | Refusal::InvalidPayload(_) => ApiError::InvalidArguments,
+            Refusal::NoService => ApiError::InvalidAuth,
+            Refusal::TooLarge | Refusal::HeadTooLarge => ApiError::MsgTooLong,
+            Refusal::NoText => ApiError::NoText,
+            Refusal::TooManyAttachments => ApiError::TooManyAttachments,
+            Refusal::Prohibited(Overridable::Channel) => ApiError::NotInChannel,
+            Refusal::Prohibited(_) => ApiError::MissingScope,
+            Refusal::RateLimited { retry_after } => ApiError::RateLimited { retry_after: *retry_after },
+            Refusal::Overloaded | Refusal::SpoolFull | Refusal::SpoolFailed => {
+                ApiError::ServiceUnavailable { retry_after: 1 }
+            }
+        }
+    }
+
+    /// A backend's answer, as this dialect says it: what the backend refuses for good is the
+    /// channel's or an `internal_error`; what may pass is `ratelimited` or `service_unavailable`.
+    pub fn of_undelivered(undelivered: &Undelivered) -> ApiError {
+        match undelivered {
+            Undelivered::NotFound => ApiError::ChannelNotFound,
+            Undelivered::Forbidden => ApiError::NotInChannel,
+            Undelivered::TooLarge => ApiError::MsgTooLong,
+            Undelivered::RateLimited { retry_after } => ApiError::RateLimited { retry_after: *retry_after },
+            Undelivered::Unavailable(_) => ApiError::ServiceUnavailable { retry_after: BACKEND_RETRY_AFTER_SECS },
+            Undelivered::Refused | Undelivered::Error(_) | Undelivered::PartlyDelivered { .. } => {
+                ApiError::InternalError
+            }
+        }
+    }
+}
+
+/// Stable ids for what Slack names by id, so a client that checks them sees the same each time:
+/// `prefix` and ten hex digits of the name's SHA-256.
+pub fn stable_id(prefix: char, name: &str) -> String {
+    let digest = crate::rules::keys::digest(name);
+    let hex: String = digest[..5].iter().map(|b| format!("{b:02X}")).collect();
+    format!("{prefix}{hex}")
+}
+
+/// `chat.postMessage`'s answer: where the message went, its `ts`, and the message as posted
+/// (named as the hook when it sets no username).
+pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, message: &Message) -> String {
+    let username = if message.username.is_empty() { hook } else { &message.username };
+    let mut posted = serde_json::json!({
+        "type": "message",
+        "subtype": "bot_message",
+        "text": message.text,
+        "username": username,
+        "bot_id": stable_id('B', hook),
+        "ts": ts.to_string(),
+    });
+    if let Some(root) = thread_ts {
+        posted["thread_ts"] = root.to_string().into();
+    }
+    serde_json::json!({"ok": true, "channel": channel, "ts": ts.to_string(), "message": posted}).to_string()
+}
+
+/// `chat.update`'s answer.
+pub fn updated(channel: &str, ts: Ts, text: &str) -> String {
+    serde_json::json!({"ok": true, "channel": channel, "ts": ts.to_string(), "text": text}).to_string()
+}
+
+/// `chat.delete`'s answer.
+pub fn deleted(channel: &str, ts: Ts) -> String {
+    serde_json::json!({"ok": true, "channel": channel, "ts": ts.to_string()}).to_string()
+}
+
+/// `auth.test`'s answer: the backend as the team, the hook as the bot user. `url` is where the
+/// client reached hookgate.
+pub fn authenticated(url: &str, hook: &str, backend: &str) -> String {
+    serde_json::json!({
+        "ok": true,
+        "url": url,
+        "team": backend,
+        "user": hook,
+        "team_id": stable_id('T', backend),
+        "user_id": stable_id('U', hook),
+        "bot_id": stable_id('B', hook),
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::kind::Failure;
+
+    #[test]
+    fn success_answers() {
+        let message = Message { text: "hi".into(), username: "ci".into(), ..Message::default() };
+        let answer: serde_json::Value =
+            serde_json::from_str(&posted("bot", "alerts", Ts(2_000_001), Some(Ts(1_000_000)), &message)).unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({"ok": true, "channel": "alerts", "ts": "2.000001", "message": {
+                "type": "message", "subtype": "bot_message", "text": "hi", "username": "ci",
+                "bot_id": stable_id('B', "bot"), "ts": "2.000001", "thread_ts": "1.000000"}})
+        );
+        let auth: serde_json::Value = serde_json::from_str(&authenticated("http://h/", "bot", "chat")).unwrap();
+        assert_eq!((auth["user"].as_str(), auth["team"].as_str()), (Some("bot"), Some("chat")));
+        assert_eq!(auth["user_id"], stable_id('U', "bot"));
+        assert!(stable_id('B', "bot").starts_with('B') && stable_id('B', "bot").len() == 11);
+        assert_ne!(stable_id('B', "bot"), stable_id('B', "other"));
+    }
+
+    #[test]
+    fn every_error_has_its_code_status_and_wait() {
+        let cases = [
+            (ApiError::NotAuthed, "not_authed", 200, None),
+            (ApiError::MissingScope, "missing_scope", 200, None),
+            (ApiError::RateLimited { retry_after: 7 }, "ratelimited", 429, Some(7)),
+            (ApiError::ServiceUnavailable { retry_after: 5 }, "service_unavailable", 503, Some(5)),
+            (ApiError::InternalError, "internal_error", 200, None),
+        ];
+        for (error, code, status, wait) in cases {
+            assert_eq!((error.code(), error.status(), error.retry_after()), (code, status, wait));
+            let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+            assert_eq!((body["ok"].as_bool(), body["error"].as_str()), (Some(false), Some(code)));
+        }
+        let scope: serde_json::Value = serde_json::from_str(&ApiError::MissingScope.body()).unwrap();
+        assert_eq!(scope["needed"], "chat:write.customize");
+    }
+
+    #[test]
+    fn refusals_and_backend_answers_read_into_slacks_codes() {
+        let refusals = [
+            (Refusal::NoText, "no_text"),
+            (Refusal::TooLarge, "msg_too_long"),
+            (Refusal::Prohibited(Overridable::Channel), "not_in_channel"),
+            (Refusal::Prohibited(Overridable::Username), "missing_scope"),
+            (Refusal::InvalidPayload("`text` must be a string".into()), "invalid_arguments"),
+            (Refusal::SpoolFull, "service_unavailable"),
+        ];
+        for (refusal, code) in refusals {
+            assert_eq!(ApiError::of_refusal(&refusal).code(), code, "{refusal:?}");
+        }
+        let answers = [
+            (Undelivered::NotFound, "channel_not_found", 200),
+            (Undelivered::Forbidden, "not_in_channel", 200),
+            (Undelivered::Refused, "internal_error", 200),
+            (Undelivered::Error(500), "internal_error", 200),
+            (Undelivered::RateLimited { retry_after: 3 }, "ratelimited", 429),
+            (Undelivered::Unavailable(Failure::Connect), "service_unavailable", 503),
+        ];
+        for (answer, code, status) in answers {
+            let error = ApiError::of_undelivered(&answer);
+            assert_eq!((error.code(), error.status()), (code, status), "{answer:?}");
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Slack's Web API (docs/webapi.md): `chat.postMessage`, `chat.update`, `chat.delete` and
+//! `auth.test` against the real binary, on the `log` backend (whose `{"op": ...}` lines show each
+//! operation) and on a recording Mattermost incoming webhook; the message map across a `kill -9`;
+//! and the real `slack_sdk.WebClient`.
+
+use crate::common;
+
+use common::{GatewayProcess, RecordingBackend, Response};
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const TOKEN: &str = "xoxb-test-token";
+const BEARER: &str = "Bearer xoxb-test-token";
+
+/// A bot hook on the log backend (`bot`), one on a Mattermost incoming webhook (`mmbot`, token
+/// `xoxb-mm`), one over its rate (`slow`), and a webhook-only hook; the spool's store in `spool`.
+fn rules(spool: &std::path::Path, backend_url: &str) -> String {
+    format!(
+        r#"
+[gateway]
+max_body_bytes = 2000
+
+[spool]
+path = "{}"
+
+[backends.console]
+kind = "log"
+
+[backends.chat]
+kind = "mattermost"
+url = "{backend_url}"
+connect_timeout_ms = 300
+
+[slack.channels]
+C0ALERTS = "alerts"
+
+[[hooks]]
+name = "bot"
+bot_token = "{TOKEN}"
+backend = "console"
+username = "hookgate"
+rate = 0
+[hooks.overrides]
+username = "reject"
+channels = ["^alerts$", "^ops-"]
+
+[[hooks]]
+name = "mmbot"
+bot_token = "xoxb-mm"
+key = "mmkey"
+backend = "chat"
+backend_key = "mmbot"
+rate = 0
+
+[[hooks]]
+name = "slow"
+bot_token = "xoxb-slow"
+backend = "console"
+rate = 0.001
+burst = 1
+
+[[hooks]]
+name = "quick"
+bot_token = "xoxb-quick"
+backend = "console"
+rate = 1
+burst = 1
+
+[[hooks]]
+name = "webhook-only"
+key = "plainkey"
+backend = "console"
+"#,
+        spool.display()
+    )
+}
+
+fn call(gateway: &GatewayProcess, method: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    gateway.connect().request("POST", &format!("/api/{method}"), headers, body.as_bytes())
+}
+
+fn json(gateway: &GatewayProcess, method: &str, body: Value) -> Response {
+    call(gateway, method, &[("Authorization", BEARER), ("Content-Type", "application/json")], &body.to_string())
+}
+
+fn read(response: &Response) -> Value {
+    assert_eq!(response.header("content-type"), Some("application/json; charset=utf-8"), "{response:?}");
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{e}: {response:?}"))
+}
+
+/// The answer's `error`, or `ok`.
+fn result(response: &Response) -> String {
+    let answer = read(response);
+    match answer["ok"].as_bool() {
+        Some(true) => "ok".into(),
+        _ => answer["error"].as_str().unwrap_or("(none)").into(),
+    }
+}
+
+#[test]
+fn post_reply_update_and_delete_on_the_log_backend() {
+    let store = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&rules(store.path(), "http://127.0.0.1:9"));
+
+    let root = json(&gateway, "chat.postMessage", serde_json::json!({"channel": "#alerts", "text": "*deploying*"}));
+    assert_eq!(root.status, 200);
+    let answer = read(&root);
+    let ts = answer["ts"].as_str().unwrap().to_owned();
+    assert_eq!(answer["channel"], "alerts");
+    assert_eq!(answer["message"]["ts"], ts.as_str());
+    assert_eq!(answer["message"]["username"], "hookgate");
+    assert!(ts.len() == 17 && ts.as_bytes()[10] == b'.', "SECONDS.MICROS: {ts}");
+
+    // A form with the channel's Slack id, in the thread of the root.
+    let form = format!("channel=C0ALERTS&text=reply&thread_ts={ts}");
+    let reply = call(
+        &gateway,
+        "chat.postMessage",
+        &[("Authorization", BEARER), ("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    );
+    let reply_ts = read(&reply)["ts"].as_str().unwrap().to_owned();
+    assert_eq!(read(&reply)["message"]["thread_ts"], ts.as_str());
+    // A reply to the reply is in the root's thread.
+    let nested = json(
+        &gateway,
+        "chat.postMessage",
+        serde_json::json!({"channel": "alerts", "text": "again", "thread_ts": reply_ts}),
+    );
+    assert_eq!(read(&nested)["message"]["thread_ts"], ts.as_str());
+
+    let updated = json(&gateway, "chat.update", serde_json::json!({"channel": "alerts", "ts": ts, "text": "deployed"}));
+    assert_eq!(read(&updated), serde_json::json!({"ok": true, "channel": "alerts", "ts": ts, "text": "deployed"}));
+    // The token in the query string, as scripts pass it.
+    let delete =
+        gateway.connect().request("POST", &format!("/api/chat.delete?token={TOKEN}&channel=alerts&ts={ts}"), &[], b"");
+    assert_eq!(read(&delete), serde_json::json!({"ok": true, "channel": "alerts", "ts": ts}));
+    let again = json(&gateway, "chat.delete", serde_json::json!({"channel": "alerts", "ts": ts}));
+    assert_eq!(result(&again), "message_not_found");
+
+    let lines = gateway.wait_for_stdout(5);
+    let want = [
+        format!(
+            r#"{{"op":"post","ts":"{ts}","channel":"alerts","thread_ts":null,"payload":{{"text":"*deploying*","channel":"alerts","username":"hookgate"}}}}"#
+        ),
+        format!(
+            r#"{{"op":"post","ts":"{reply_ts}","channel":"alerts","thread_ts":"{ts}","payload":{{"text":"reply","channel":"alerts","username":"hookgate"}}}}"#
+        ),
+    ];
+    assert_eq!(lines[..2], want, "{lines:#?}");
+    let ops: Vec<(String, String, Value)> = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["op"].as_str().unwrap().to_owned(), v["ts"].as_str().unwrap().to_owned(), v["thread_ts"].clone())
+        })
+        .collect();
+    assert_eq!(ops[2].2, Value::String(ts.clone()), "{lines:#?}");
+    assert_eq!((ops[3].0.as_str(), ops[3].1.as_str()), ("update", ts.as_str()));
+    assert_eq!((ops[4].0.as_str(), ops[4].1.as_str()), ("delete", ts.as_str()));
+    assert!(lines[4].ends_with(r#""thread_ts":null}"#), "a delete has no payload: {}", lines[4]);
+
+    let log = gateway.wait_for_log("method=chat.delete");
+    assert!(log.contains(&format!("ts={ts}")) && log.contains("hook=bot"), "{log}");
+    assert!(!gateway.stderr_lines().iter().any(|l| l.contains(TOKEN)), "the token is never logged");
+    assert_eq!(
+        gateway.metric(r#"hookgate_api_calls_total{hook="bot",method="chat.postMessage",result="ok"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        gateway.metric(r#"hookgate_api_calls_total{hook="bot",method="chat.delete",result="message_not_found"}"#),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn every_bad_call_gets_its_slack_error_and_the_gateway_keeps_serving() {
+    let store = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&rules(store.path(), "http://127.0.0.1:9"));
+    let posted = json(&gateway, "chat.postMessage", serde_json::json!({"channel": "alerts", "text": "x"}));
+    let ts = read(&posted)["ts"].as_str().unwrap().to_owned();
+    let auth = [("Authorization", BEARER)];
+    let as_json = [("Authorization", BEARER), ("Content-Type", "application/json")];
+    let form = [("Authorization", BEARER), ("Content-Type", "application/x-www-form-urlencoded")];
+    let mm = [("Authorization", "Bearer xoxb-mm"), ("Content-Type", "application/json")];
+    let big = format!(r#"{{"channel":"alerts","text":"{}"}}"#, "x".repeat(3000));
+    // Method, headers, body and the error it gets.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], String, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "chat.postMessage",
+            &[("Content-Type", "application/json")],
+            r#"{"channel":"alerts","text":"x"}"#.into(),
+            "not_authed",
+        ),
+        // Slack reads no token from a JSON body.
+        (
+            "chat.postMessage",
+            &[("Content-Type", "application/json")],
+            format!(r#"{{"token":"{TOKEN}","channel":"alerts","text":"x"}}"#),
+            "not_authed",
+        ),
+        ("chat.postMessage", &[("Authorization", "Bearer xoxb-wrong")], "channel=alerts&text=x".into(), "invalid_auth"),
+        ("conversations.list", &auth, String::new(), "unknown_method"),
+        ("chat.postMessage", &as_json, r#"{"channel":"alerts","#.into(), "invalid_json"),
+        ("chat.postMessage", &as_json, "[1]".into(), "json_not_object"),
+        (
+            "chat.postMessage",
+            &[("Authorization", BEARER), ("Content-Type", "multipart/form-data")],
+            "x".into(),
+            "invalid_form_data",
+        ),
+        ("chat.postMessage", &form, "text=x".into(), "channel_not_found"),
+        ("chat.postMessage", &form, "channel=random&text=x".into(), "not_in_channel"),
+        ("chat.postMessage", &form, "channel=alerts&text=x&username=root".into(), "missing_scope"),
+        ("chat.postMessage", &form, "channel=alerts".into(), "no_text"),
+        ("chat.postMessage", &form, "channel=alerts&blocks=%7B%7D".into(), "invalid_blocks"),
+        ("chat.postMessage", &form, "channel=alerts&attachments=nope".into(), "invalid_attachments"),
+        ("chat.postMessage", &as_json, big, "msg_too_long"),
+        ("chat.update", &form, "channel=alerts&ts=1.000001&text=x".into(), "message_not_found"),
+        ("chat.update", &form, format!("channel=ops-x&ts={ts}&text=x"), "message_not_found"),
+        ("chat.delete", &mm, format!(r#"{{"channel":"alerts","ts":"{ts}"}}"#), "cant_delete_message"),
+        ("chat.update", &mm, format!(r#"{{"channel":"alerts","ts":"{ts}","text":"x"}}"#), "cant_update_message"),
+    ];
+    let mut conn = gateway.connect();
+    for (method, headers, body, want) in cases {
+        let response = conn.request("POST", &format!("/api/{method}"), headers, body.as_bytes());
+        assert_eq!((response.status, result(&response)), (200, want.to_owned()), "{method} {body}: {response:?}");
+        if want == "msg_too_long" {
+            conn = gateway.connect();
+        }
+    }
+    // Over its rate: 429 with Retry-After, as clients' retry handlers expect.
+    let slow = [("Authorization", "Bearer xoxb-slow")];
+    let first = call(&gateway, "chat.postMessage", &slow, "channel=a&text=1");
+    assert_eq!(result(&first), "ok");
+    let limited = call(&gateway, "chat.postMessage", &slow, "channel=a&text=2");
+    assert_eq!((limited.status, result(&limited)), (429, "ratelimited".to_owned()), "{limited:?}");
+    assert!(limited.header("retry-after").is_some_and(|s| s.parse::<u64>().unwrap() >= 1), "{limited:?}");
+    // Webhooks on the same listener are untouched.
+    gateway.post("/hooks/plainkey", Some("application/json"), br#"{"text":"still"}"#).assert(200, "text/plain", "ok");
+}
+
+#[test]
+fn a_mattermost_webhook_backend_posts_but_cannot_thread_or_edit() {
+    let store = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    let gateway = GatewayProcess::start(&rules(store.path(), &backend.url()));
+    let mm = [("Authorization", "Bearer xoxb-mm"), ("Content-Type", "application/json")];
+    let posted = call(&gateway, "chat.postMessage", &mm, r#"{"channel":"town-square","text":"*hi*"}"#);
+    let ts = read(&posted)["ts"].as_str().unwrap().to_owned();
+    let reply = call(
+        &gateway,
+        "chat.postMessage",
+        &mm,
+        &format!(r#"{{"channel":"town-square","text":"in thread","thread_ts":"{ts}"}}"#),
+    );
+    assert_eq!(read(&reply)["message"].get("thread_ts"), None, "no thread on an incoming webhook");
+    let received = backend.received();
+    let bodies: Vec<String> = received.iter().map(|r| r.body_text()).collect();
+    assert_eq!(
+        bodies,
+        [r#"{"text":"*hi*","channel":"town-square"}"#, r#"{"text":"in thread","channel":"town-square"}"#]
+    );
+    assert_eq!(received[0].path, "/hooks/mmbot");
+    assert_eq!(gateway.metric(r#"hookgate_dropped_fields_total{field="thread_ts"}"#), Some(1.0));
+    let update = call(&gateway, "chat.update", &mm, &format!(r#"{{"channel":"town-square","ts":"{ts}","text":"x"}}"#));
+    assert_eq!(result(&update), "cant_update_message");
+
+    // The backend's answers, as Slack's codes.
+    backend.script(&[404]);
+    let missing = call(&gateway, "chat.postMessage", &mm, r#"{"channel":"nowhere","text":"x"}"#);
+    assert_eq!((missing.status, result(&missing)), (200, "channel_not_found".to_owned()));
+    backend.stop();
+    let down = call(&gateway, "chat.postMessage", &mm, r#"{"channel":"town-square","text":"x"}"#);
+    assert_eq!((down.status, result(&down)), (503, "service_unavailable".to_owned()), "{down:?}");
+    assert!(down.header("retry-after").is_some(), "{down:?}");
+}
+
+#[test]
+fn the_message_map_survives_a_kill_9() {
+    let store = tempfile::tempdir().unwrap();
+    let rules = rules(store.path(), "http://127.0.0.1:9");
+    let first = GatewayProcess::start(&rules);
+    let posted = json(&first, "chat.postMessage", serde_json::json!({"channel": "alerts", "text": "before"}));
+    let ts = read(&posted)["ts"].as_str().unwrap().to_owned();
+    drop(first); // SIGKILL: no shutdown of any kind.
+    let second = GatewayProcess::start(&rules);
+    let updated = json(&second, "chat.update", serde_json::json!({"channel": "alerts", "ts": ts, "text": "after"}));
+    assert_eq!(result(&updated), "ok", "{updated:?}");
+    let next = json(&second, "chat.postMessage", serde_json::json!({"channel": "alerts", "text": "new"}));
+    assert!(read(&next)["ts"].as_str().unwrap() > ts.as_str(), "a new ts comes after every stored one");
+    let deleted = json(&second, "chat.delete", serde_json::json!({"channel": "alerts", "ts": ts}));
+    assert_eq!(result(&deleted), "ok");
+    let lines = second.wait_for_stdout(3);
+    assert!(lines[0].starts_with(&format!(r#"{{"op":"update","ts":"{ts}""#)), "{lines:#?}");
+}
+
+/// The real `slack_sdk.WebClient`, told only `base_url`: post, reply, update, delete,
+/// `auth.test`, a bad token, and a 429 its retry handler waits out.
+#[test]
+fn slack_sdk_web_client() {
+    let store = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&rules(store.path(), "http://127.0.0.1:9"));
+    let script = format!("{ROOT}/tests/clients/slack_web_client.py");
+    let out = std::process::Command::new(format!("{ROOT}/.venv/bin/python"))
+        .args([&script, &format!("http://{}/api/", gateway.addr), TOKEN, "xoxb-quick"])
+        .output()
+        .expect("python (make test installs slack_sdk)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let results: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ts = results[0]["ts"].as_str().unwrap();
+    let want = serde_json::json!([
+        {"call": "post", "ok": true, "ts": ts, "channel": "alerts"},
+        {"call": "reply", "ok": true, "thread_ts": ts},
+        {"call": "update", "ok": true, "text": "done"},
+        {"call": "delete", "ok": true},
+        {"call": "auth_test", "ok": true, "user": "bot", "team": "console"},
+        {"call": "bad_token", "error": "invalid_auth"},
+        {"call": "rate_limited", "ok": true},
+    ]);
+    assert_eq!(Value::Array(results), want, "{stdout}");
+    // The second quick call was refused once, then retried by the client's handler.
+    let quick = |result: &str| {
+        gateway
+            .metric(&format!(r#"hookgate_api_calls_total{{hook="quick",method="chat.postMessage",result="{result}"}}"#))
+    };
+    assert_eq!((quick("ok"), quick("ratelimited")), (Some(2.0), Some(1.0)));
+    let lines = gateway.wait_for_stdout(6);
+    let ops: Vec<String> = lines[..4]
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["op"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ops, ["post", "post", "update", "delete"], "{lines:#?}");
+}
