@@ -35,14 +35,16 @@ deps:
 	$(call need,cmake cc,cmake gcc libc6-dev)
 
 # The metrics tests lint with promtool and scrape with a real Prometheus server; the tests of
-# several instances start real redis-server and nats-server processes on loopback.
+# several instances start real redis-server and nats-server processes on loopback; the Web API
+# tests run Debian's Alertmanager in Slack-app mode.
 test-deps:
 	$(call need,promtool prometheus,prometheus)
+	$(call need,prometheus-alertmanager,prometheus-alertmanager)
 	$(call need,redis-server redis-cli nats-server,redis-server redis-tools nats-server)
 
 # The real Slack and Mattermost clients the migration tests drive, and the Synapse homeserver
 # the Matrix tests start, in project-local folders: slack_sdk, apprise and matrix-synapse in
-# .venv, @slack/webhook in tests/clients/node_modules.
+# .venv, @slack/webhook and @slack/web-api in tests/clients/node_modules.
 client-deps:
 	$(call need,python3 node npm curl,python3 python3-venv nodejs npm curl)
 	@.venv/bin/python -c "import slack_sdk" 2>/dev/null && [ -x .venv/bin/apprise ] || { \
@@ -51,8 +53,8 @@ client-deps:
 	@.venv/bin/python -c "import synapse" 2>/dev/null || { \
 	  echo "installing matrix-synapse into .venv"; \
 	  .venv/bin/pip install --quiet --disable-pip-version-check "matrix-synapse>=1.120,<2"; }
-	@[ -d tests/clients/node_modules/@slack/webhook ] || { \
-	  echo "installing @slack/webhook into tests/clients/node_modules"; \
+	@[ -d tests/clients/node_modules/@slack/webhook ] && [ -d tests/clients/node_modules/@slack/web-api ] || { \
+	  echo "installing @slack/webhook and @slack/web-api into tests/clients/node_modules"; \
 	  npm install --prefix tests/clients --silent --no-audit --no-fund --no-package-lock; }
 
 # The dev profile, the build the tests use: on a fresh machine it takes 144 s on two cores

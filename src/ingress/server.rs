@@ -418,7 +418,7 @@ fn log_request(rules: &Rules, record: &Record, status: u16, reason: &str, total:
     let (request_id, body_bytes, pipeline_us) =
         (record.request_id.as_str(), record.body_bytes as u64, record.pipeline.as_micros() as u64);
     let (status, upstream, total_us) = (status as u64, upstream.as_ref(), total.as_micros() as u64);
-    // A Web API call's line also says which method and which message (docs/webapi.md, "Logs").
+    // A Web API call's line also says which method and which message (docs/webapi.md, "Logs and metrics").
     if let Some(ApiRecord { method, ts, .. }) = record.api {
         let ts = ts.map_or(String::new(), |ts| ts.to_string());
         log::info!(

@@ -415,3 +415,114 @@ fn spooled_messages_follow_their_hook_from_mattermost_to_matrix() {
     assert!(content(1)["formatted_body"].as_str().unwrap().contains("Deploy"), "{}", content(1));
     assert!(gateway.wait_for_log("moved_from=chat").contains("outcome=delivered"));
 }
+
+/// A Web API call to the gateway (docs/webapi.md), with a JSON body; the answer.
+fn api(gateway: &GatewayProcess, method: &str, token: &str, body: Value) -> Value {
+    let headers = [("Authorization", format!("Bearer {token}")), ("Content-Type", "application/json".into())];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = gateway.connect().request("POST", &format!("/api/{method}"), &headers, body.to_string().as_bytes());
+    let answer: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(answer["ok"], true, "{method} {body}: {answer}");
+    answer
+}
+
+/// One event of `#alerts` as alice reads it.
+fn event(synapse: &Synapse, id: &str) -> Value {
+    let path = format!("/_matrix/client/v3/rooms/{}/event/{}", synapse.room_id, id.replace('$', "%24"));
+    let (status, event) = common::servers::matrix_call(synapse.port, "GET", &path, Some(&synapse.alice_token), "");
+    assert_eq!(status, 200, "{event}");
+    event
+}
+
+/// The Web API on a real Synapse, through a bot user and through an application service: a reply
+/// is in its root's thread, an update is an `m.replace` edit the server aggregates on the root, a
+/// delete redacts; the map outlives a `kill -9` of hookgate between the post and the update.
+#[test]
+fn web_api_threads_edits_and_deletes_on_synapse() {
+    let synapse = Synapse::start();
+    let store = tempfile::tempdir().unwrap();
+    let rules = format!(
+        r##"
+[spool]
+path = "{store}"
+
+[backends.bot]
+kind = "matrix"
+url = "{url}"
+server_name = "localhost"
+access_token = "{bot}"
+
+[backends.service]
+kind = "matrix"
+url = "{url}"
+server_name = "localhost"
+as_token = "{service}"
+user_prefix = "hook_"
+
+[[hooks]]
+name = "bot"
+bot_token = "xoxb-bot"
+backend = "bot"
+room = "{room}"
+rate = 0
+
+[[hooks]]
+name = "service"
+bot_token = "xoxb-service"
+backend = "service"
+room = "{room}"
+username = "CI"
+rate = 0
+"##,
+        store = store.path().display(),
+        url = synapse.url(),
+        bot = synapse.bot_token,
+        service = synapse.as_token,
+        room = synapse.room_id,
+    );
+    for token in ["xoxb-bot", "xoxb-service"] {
+        let gateway = GatewayProcess::start(&rules);
+        let root =
+            api(&gateway, "chat.postMessage", token, json!({"channel": "alerts", "text": format!("root {token}")}));
+        let ts = root["ts"].as_str().unwrap().to_owned();
+        let reply = api(
+            &gateway,
+            "chat.postMessage",
+            token,
+            json!({"channel": "alerts", "text": format!("reply {token}"), "thread_ts": ts}),
+        );
+        assert_eq!(reply["message"]["thread_ts"], ts.as_str());
+        drop(gateway); // SIGKILL between the posts and the update.
+        let gateway = GatewayProcess::start(&rules);
+        api(&gateway, "chat.update", token, json!({"channel": "alerts", "ts": ts, "text": format!("edited {token}")}));
+        let find = |events: &[Value], body: &str| -> Value {
+            let found = events.iter().find(|e| e["content"]["body"].as_str().is_some_and(|b| b.ends_with(body)));
+            found.cloned().unwrap_or_else(|| panic!("no event ending {body:?} in {events:#?}"))
+        };
+        let events = wait_room(&synapse, &synapse.room_id, 1, Duration::from_secs(10));
+        let (root_event, reply_event) =
+            (find(&events, &format!("root {token}")), find(&events, &format!("reply {token}")));
+        let root_id = root_event["event_id"].as_str().unwrap();
+        let reply_id = reply_event["event_id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            reply_event["content"]["m.relates_to"],
+            json!({"rel_type": "m.thread", "event_id": root_id, "is_falling_back": true,
+                "m.in_reply_to": {"event_id": root_id}})
+        );
+        let path =
+            format!("/_matrix/client/v1/rooms/{}/relations/{}/m.thread", synapse.room_id, root_id.replace('$', "%24"));
+        let (_, thread) = common::servers::matrix_call(synapse.port, "GET", &path, Some(&synapse.alice_token), "");
+        assert_eq!(thread["chunk"][0]["event_id"], reply_id.as_str(), "{thread}");
+        let edit = find(&events, &format!("* edited {token}"));
+        assert_eq!(edit["content"]["m.new_content"]["body"], format!("edited {token}"));
+        assert_eq!(edit["content"]["m.relates_to"], json!({"rel_type": "m.replace", "event_id": root_id}));
+        assert_eq!(edit["sender"], root_event["sender"], "an edit comes from the sender of the original");
+        let replaced = &event(&synapse, root_id)["unsigned"]["m.relations"]["m.replace"];
+        assert_eq!(replaced["event_id"], edit["event_id"], "Synapse shows the edit as the root's content");
+
+        api(&gateway, "chat.delete", token, json!({"channel": "alerts", "ts": reply["ts"]}));
+        let redacted = event(&synapse, &reply_id);
+        assert_eq!(redacted["content"], json!({}), "{redacted}");
+        assert!(redacted["unsigned"]["redacted_because"].is_object(), "{redacted}");
+    }
+}

@@ -154,6 +154,9 @@ fn admin_endpoints() {
         assert!(std::time::Instant::now() < deadline, "the spool's gauges never appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // A Web API call without a token, so the API's series exist too.
+    let call = common::Conn::open(gateway.addr).request("POST", "/api/auth.test", &[], b"");
+    assert_eq!(call.text(), r#"{"ok":false,"error":"not_authed"}"#);
     assert_eq!(gateway.admin_get("/healthz"), (200, "ok\n".into()));
     assert_eq!(gateway.admin_get("/readyz"), (200, "ready\n".into()));
     assert_eq!(gateway.admin_get("/nope").0, 404);

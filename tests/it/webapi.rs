@@ -67,6 +67,12 @@ rate = 1
 burst = 1
 
 [[hooks]]
+name = "alertmanager"
+bot_token = "xoxb-am"
+backend = "console"
+rate = 0
+
+[[hooks]]
 name = "webhook-only"
 key = "plainkey"
 backend = "console"
@@ -333,4 +339,142 @@ fn slack_sdk_web_client() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["op"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ops, ["post", "post", "update", "delete"], "{lines:#?}");
+}
+
+/// The real `@slack/web-api` WebClient, told only `slackApiUrl`: blocks and attachments as its
+/// form encoding sends them, a reply, an update, a delete, `auth.test`, a bad token, and a 429 its
+/// default retry policy waits out.
+#[test]
+fn node_slack_web_api_client() {
+    let store = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&rules(store.path(), "http://127.0.0.1:9"));
+    let script = format!("{ROOT}/tests/clients/slack_web_api_client.js");
+    let out = std::process::Command::new("node")
+        .args([&script, &format!("http://{}/api/", gateway.addr), TOKEN, "xoxb-quick"])
+        .output()
+        .expect("node (make test installs @slack/web-api)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let results: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let want = serde_json::json!([
+        {"call": "post", "ok": true, "channel": "alerts"},
+        {"call": "reply", "ok": true, "in_thread": true},
+        {"call": "update", "ok": true, "text": "deployed"},
+        {"call": "delete", "ok": true},
+        {"call": "auth_test", "ok": true, "user": "bot"},
+        {"call": "bad_token", "error": "invalid_auth"},
+        {"call": "rate_limited", "ok": true},
+    ]);
+    assert_eq!(Value::Array(results), want, "{stdout}");
+    let lines = gateway.wait_for_stdout(6);
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(
+        first["payload"],
+        serde_json::json!({"text": "**Deploying** v2", "channel": "alerts", "username": "hookgate",
+            "attachments": [{"color": "good", "text": "stage 1"}]}),
+        "blocks and attachments arrive as JSON strings in the form and are translated: {lines:#?}"
+    );
+    let quick = |result: &str| {
+        gateway
+            .metric(&format!(r#"hookgate_api_calls_total{{hook="quick",method="chat.postMessage",result="{result}"}}"#))
+    };
+    assert_eq!((quick("ok"), quick("ratelimited")), (Some(2.0), Some(1.0)));
+}
+
+/// Debian's Alertmanager in Slack-app mode, as docs/webapi.md migrates it: `api_url` ending in
+/// `chat.postMessage` and the bot token in `http_config.authorization`. An alert fires, then
+/// resolves; both notifications arrive as posts in `#alerts`.
+#[test]
+fn alertmanager_in_slack_app_mode() {
+    let store = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&rules(store.path(), "http://127.0.0.1:9"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+route:
+  receiver: chat
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: chat
+    slack_configs:
+      - api_url: http://{}/api/chat.postMessage
+        channel: '#alerts'
+        send_resolved: true
+        title: '{{{{ .Status }}}}: {{{{ .CommonLabels.alertname }}}}'
+        text: 'on {{{{ .CommonLabels.instance }}}}'
+        http_config:
+          authorization: {{ credentials: xoxb-am }}
+"#,
+        gateway.addr
+    );
+    std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
+    let port = common::free_port();
+    let child = std::process::Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", dir.path().join("alertmanager.yml").display()))
+        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("prometheus-alertmanager (make test installs it)");
+    let alertmanager = Stopped(child);
+    let alert = |ends: &str| {
+        format!(
+            r#"[{{"labels":{{"alertname":"HighLatency","instance":"api-3"}},"startsAt":"2026-01-01T00:00:00Z"{ends}}}]"#
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let send = |body: String| loop {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let sent = common::Conn::try_open(address).ok().map(|mut conn| {
+            conn.request("POST", "/api/v2/alerts", &[("Content-Type", "application/json")], body.as_bytes()).status
+        });
+        if sent == Some(200) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "alertmanager never took the alert: {sent:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    send(alert(""));
+    let firing = wait_for_op(&gateway, 1, deadline);
+    send(alert(r#","endsAt":"2026-01-01T00:00:01Z""#));
+    let resolved = wait_for_op(&gateway, 2, deadline);
+    drop(alertmanager);
+    let title = |line: &str| {
+        let op: Value = serde_json::from_str(line).unwrap();
+        assert_eq!((op["op"].as_str(), op["channel"].as_str()), (Some("post"), Some("alerts")), "{line}");
+        op["payload"]["attachments"][0]["title"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(title(&firing), "firing: HighLatency");
+    assert_eq!(title(&resolved), "resolved: HighLatency");
+    let calls = r#"hookgate_api_calls_total{hook="alertmanager",method="chat.postMessage",result="ok"}"#;
+    assert_eq!(gateway.metric(calls), Some(2.0));
+}
+
+/// The `n`th line hookgate printed, waiting until `deadline`.
+fn wait_for_op(gateway: &GatewayProcess, n: usize, deadline: std::time::Instant) -> String {
+    loop {
+        if let Some(line) = gateway.stdout_lines().get(n - 1) {
+            return line.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no operation {n} within the time; stderr {:?}",
+            gateway.stderr_lines()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A child process killed and reaped when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -117,7 +117,7 @@ impl Deliver for Matrix {
         placed: &Placed<'_>,
     ) -> (Exchange, Option<String>) {
         let relation = match placed.root_id {
-            Some(root) => Relation::Thread { root },
+            Some(root) => Relation::Thread { root: send::event_of(root).0 },
             None => Relation::Plain,
         };
         send::event(config, target, &post, relation).await
@@ -131,7 +131,7 @@ impl Deliver for Matrix {
         post: Outgoing<'_>,
         _: &Placed<'_>,
     ) -> Option<Exchange> {
-        Some(send::event(config, target, &post, Relation::Replace { original: id }).await.0)
+        Some(send::event(config, target, &post, Relation::Replace { original: send::event_of(id).0 }).await.0)
     }
 
     async fn remove(

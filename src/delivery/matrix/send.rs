@@ -125,6 +125,7 @@ pub(super) async fn event(
     // a change of identity in the rules: then the bot posts it (without a name prefix), or
     // the service's own sender user does.
     let mut as_user = String::new();
+    let mut sender = None;
     if let (Some(app), Some(localpart)) = (&config.app_service, &stored.user) {
         let user_id = format!("@{localpart}:{}", config.server_name);
         let name = stored.name.as_deref().unwrap_or(localpart);
@@ -132,6 +133,7 @@ pub(super) async fn event(
             return (exchange, None);
         }
         as_user = format!("?user_id={}", encode(&user_id));
+        sender = Some(user_id);
     }
     let room = match target.room_id(post, config, target.room_for(&stored.channel)).await {
         Ok(room) => encode(&room),
@@ -147,6 +149,7 @@ pub(super) async fn event(
     };
     let txn = encode(&format!("{}-{}", post.request_id, post.part));
     let path = ["/_matrix/client/v3/rooms/", &room, "/send/m.room.message/", &txn, &as_user];
+    let taken = |answer| taken(answer, sender.as_deref());
     let sent = match call(post, config, "PUT", &path, content).await {
         Ok(answer) => taken(answer),
         Err(exchange) => return (exchange, None),
@@ -169,34 +172,50 @@ pub(super) async fn event(
     }
 }
 
-/// Redacts the event `id` in the room of `channel`, as the backend's own user.
+/// Redacts the post `id` in the room of `channel`, as the user who sent it: anyone may redact
+/// their own events, whatever their power in the room.
 pub(super) async fn redact(config: &Config, target: &Target, post: &Outgoing<'_>, channel: &str, id: &str) -> Exchange {
     let room = match target.room_id(post, config, target.room_for(channel)).await {
         Ok(room) => encode(&room),
         Err(exchange) => return exchange,
     };
+    let (event, sender) = event_of(id);
+    let as_user = sender.map_or(String::new(), |user| format!("?user_id={}", encode(user)));
     let txn = encode(&format!("{}-{}", post.request_id, post.part));
-    let path = ["/_matrix/client/v3/rooms/", &room, "/redact/", &encode(id), "/", &txn];
+    let path = ["/_matrix/client/v3/rooms/", &room, "/redact/", &encode(event), "/", &txn, &as_user];
     match call(post, config, "PUT", &path, b"{}").await {
-        Ok(answer) => taken(answer).0,
+        Ok(answer) => taken(answer, None).0,
         Err(exchange) => exchange,
     }
 }
 
-/// An answer to a send, and the event id it carries.
-fn taken(answer: crate::delivery::http::answer::Answer) -> (Exchange, Option<String>) {
-    let id = answer
+/// An answer to a send, and the post id it makes: the event id, followed by a space and the
+/// sender when an application-service user sent it (event ids hold no spaces).
+fn taken(answer: crate::delivery::http::answer::Answer, sender: Option<&str>) -> (Exchange, Option<String>) {
+    let event = answer
         .body
         .as_deref()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         .and_then(|v| v["event_id"].as_str().map(str::to_owned));
+    let id = event.map(|event| match sender {
+        Some(user) => format!("{event} {user}"),
+        None => event,
+    });
     (Exchange { upstream: Upstream::Status(answer.status), result: classify(answer) }, id)
+}
+
+/// A post id's event id and sender (`taken`).
+pub(super) fn event_of(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(' ') {
+        Some((event, sender)) => (event, Some(sender)),
+        None => (id, None),
+    }
 }
 
 /// The content of an event related to another: a thread reply carries `m.relates_to` with its
 /// thread's root (and, for clients without threads, a reply to it); an edit carries the new
-/// content under `m.new_content` and a `* `-prefixed fallback (docs/matrix.md, "Threads, edits
-/// and deletes").
+/// content under `m.new_content` and a `* `-prefixed fallback. See
+/// docs/matrix.md, "Threads, edits and deletes".
 pub(super) fn relate(content: &str, relation: Relation<'_>) -> String {
     let Ok(serde_json::Value::Object(mut content)) = serde_json::from_str::<serde_json::Value>(content) else {
         return content.to_owned();
