@@ -10,7 +10,7 @@ RULES ?= rules
 .PHONY: run test test-deb lint bench fuzz fuzz-hostile fuzz-tool deps test-deps client-deps deb
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN ?= 4096
-FUZZ_TARGETS ?= decode translate pipeline answer rules
+FUZZ_TARGETS ?= decode translate pipeline answer rules webapi
 HOSTILE_SECONDS ?= 60
 HOSTILE_MAX_LEN ?= 300000
 FUZZ_TIMEOUT ?= 2

@@ -337,7 +337,12 @@ mod tests {
             Some(Arc::new(Volume(table.positive("volume", 1, 5, findings)?)))
         }
 
-        fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+        fn hook(
+            &self,
+            hook: &KindTable,
+            _backend: &Arc<dyn KindConfig>,
+            findings: &mut Findings,
+        ) -> Option<Arc<dyn KindConfig>> {
             match hook.string("prefix", findings).ok()? {
                 Some(prefix) => Some(Arc::new(Prefix(prefix.value))),
                 None => {

@@ -29,7 +29,12 @@ impl KindRules for Log {
 
     /// A `backend_key` is a warning, not an error (docs/rules.md): a hook can be pointed at
     /// the log backend for a while without removing its key.
-    fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+    fn hook(
+        &self,
+        hook: &KindTable,
+        _backend: &Arc<dyn KindConfig>,
+        findings: &mut Findings,
+    ) -> Option<Arc<dyn KindConfig>> {
         if let Some(key) = hook.string("backend_key", findings).ok()? {
             findings.warn(
                 key.at.clone(),

@@ -24,8 +24,14 @@ pub(crate) trait KindRules: Sync {
     }
     /// Reads and checks a backend table of this kind; every problem goes to `findings`.
     fn backend(&self, table: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
-    /// Reads and checks a hook's keys that belong to this kind (`hook_keys`).
-    fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>>;
+    /// Reads and checks a hook's keys that belong to this kind (`hook_keys`), for a hook of
+    /// `backend`, a config this kind's `backend` made: which keys a hook needs may depend on it.
+    fn hook(
+        &self,
+        hook: &KindTable,
+        backend: &Arc<dyn KindConfig>,
+        findings: &mut Findings,
+    ) -> Option<Arc<dyn KindConfig>>;
 }
 
 /// A kind's own typed configuration of a backend or a hook. Only the kind that made one reads

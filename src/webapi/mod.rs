@@ -30,10 +30,11 @@ impl Method {
         }
     }
 
-    /// The method a request path names: `None` for a path outside `/api/`, `Some(None)` for a
+    /// The method a request path names: `None` for a path that is not `/api/{method}` (Slack's
+    /// method names hold no `/`, so Mattermost's `/api/v4/...` is not one), `Some(None)` for a
     /// method hookgate does not answer.
     pub fn of_path(path: &str) -> Option<Option<Method>> {
-        let name = path.strip_prefix("/api/")?;
+        let name = path.strip_prefix("/api/").filter(|name| !name.contains('/'))?;
         Some(Method::ALL.into_iter().find(|m| m.name() == name))
     }
 }
@@ -53,6 +54,7 @@ mod tests {
             ("/api/", Some(None)),
             ("/api/chat.postmessage", Some(None)),
             ("/hooks/abc", None),
+            ("/api/v4/posts", None),
             ("/apix/chat.postMessage", None),
         ];
         for (path, want) in cases {

@@ -478,3 +478,157 @@ impl Drop for Stopped {
         let _ = self.0.wait();
     }
 }
+
+/// A fake of Mattermost's REST API v4 that answers as its API reference says: channels
+/// `town-square` and `alerts` of team `eng`, user `alice`, posts numbered as they are created,
+/// 404 for anything unknown, and one 429 with `X-Ratelimit-Reset` when `limit` is set.
+fn mattermost_api(backend: &RecordingBackend, limit: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let posts = std::sync::Arc::new(AtomicUsize::new(0));
+    backend.answer_with(std::sync::Arc::new(move |request: &common::Recorded| {
+        let json = |status: u16, body: Value| Some((status, Vec::new(), body.to_string()));
+        let not_found = || {
+            json(404, serde_json::json!({"id": "app.channel.get_by_name.missing.app_error", "message": "Channel does not exist.", "status_code": 404}))
+        };
+        if request.header("authorization") != Some("Bearer mm-bot-token") {
+            return json(401, serde_json::json!({"id": "api.context.session_expired.app_error", "status_code": 401}));
+        }
+        if limit.swap(false, Ordering::SeqCst) {
+            let headers = vec![("X-Ratelimit-Limit".into(), "10".into()), ("X-Ratelimit-Reset".into(), "2".into())];
+            return Some((429, headers, r#"{"id":"api.context.rate_limit","status_code":429}"#.into()));
+        }
+        let path = request.path.as_str();
+        match (request.method.as_str(), path) {
+            ("GET", "/api/v4/teams/name/eng/channels/name/town-square") => json(200, serde_json::json!({"id": "ch-town"})),
+            ("GET", "/api/v4/teams/name/eng/channels/name/alerts") => json(200, serde_json::json!({"id": "ch-alerts"})),
+            ("GET", "/api/v4/users/username/alice") => json(200, serde_json::json!({"id": "u-alice"})),
+            ("GET", "/api/v4/users/me") => json(200, serde_json::json!({"id": "u-bot"})),
+            ("POST", "/api/v4/channels/direct") => json(201, serde_json::json!({"id": "dm-alice"})),
+            ("POST", "/api/v4/posts") => {
+                let sent: Value = serde_json::from_slice(&request.body).unwrap();
+                let id = format!("post{}", posts.fetch_add(1, Ordering::SeqCst) + 1);
+                json(201, serde_json::json!({"id": id, "channel_id": sent["channel_id"], "root_id": sent["root_id"]}))
+            }
+            ("PUT", _) if path.starts_with("/api/v4/posts/") && path.ends_with("/patch") => {
+                json(200, serde_json::json!({"id": path.trim_start_matches("/api/v4/posts/").trim_end_matches("/patch")}))
+            }
+            ("DELETE", _) if path.starts_with("/api/v4/posts/") => json(200, serde_json::json!({"status": "OK"})),
+            _ => not_found(),
+        }
+    }));
+}
+
+/// A mattermost backend with `api_token` and `team`: posts, replies, updates and deletes go
+/// through the REST API as docs/webapi.md says, with exactly these calls; a channel Mattermost
+/// does not know is `channel_not_found`, its 429 is `ratelimited` with the reset as
+/// `Retry-After`, and a webhook on the same backend posts through the API too.
+#[test]
+fn a_mattermost_backend_with_an_api_token_threads_updates_and_deletes() {
+    let store = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    let limit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    mattermost_api(&backend, limit.clone());
+    let rules = format!(
+        r#"
+[spool]
+path = "{}"
+
+[backends.api]
+kind = "mattermost"
+url = "{}"
+api_token = "mm-bot-token"
+team = "eng"
+
+[[hooks]]
+name = "deploys"
+bot_token = "xoxb-deploys"
+key = "deploykey"
+backend = "api"
+channel = "town-square"
+rate = 0
+"#,
+        store.path().display(),
+        backend.url()
+    );
+    let gateway = GatewayProcess::start(&rules);
+    let bot = [("Authorization", "Bearer xoxb-deploys"), ("Content-Type", "application/json")];
+    let send = |method: &str, body: Value| call(&gateway, method, &bot, &body.to_string());
+    let root = send(
+        "chat.postMessage",
+        serde_json::json!({"channel": "#alerts", "text": "deploying", "username": "ci",
+        "attachments": [{"color": "good", "text": "stage 1"}]}),
+    );
+    let ts = read(&root)["ts"].as_str().unwrap().to_owned();
+    let reply = send("chat.postMessage", serde_json::json!({"channel": "alerts", "text": "step", "thread_ts": ts}));
+    assert_eq!(read(&reply)["message"]["thread_ts"], ts.as_str());
+    let nested = send(
+        "chat.postMessage",
+        serde_json::json!({"channel": "alerts", "text": "again", "thread_ts": read(&reply)["ts"]}),
+    );
+    assert_eq!(result(&nested), "ok");
+    assert_eq!(
+        result(&send("chat.update", serde_json::json!({"channel": "alerts", "ts": ts, "text": "deployed"}))),
+        "ok"
+    );
+    assert_eq!(result(&send("chat.delete", serde_json::json!({"channel": "alerts", "ts": read(&reply)["ts"]}))), "ok");
+    assert_eq!(result(&send("chat.postMessage", serde_json::json!({"channel": "@alice", "text": "psst"}))), "ok");
+    let missing = send("chat.postMessage", serde_json::json!({"channel": "nowhere", "text": "x"}));
+    assert_eq!(result(&missing), "channel_not_found");
+    limit.store(true, std::sync::atomic::Ordering::SeqCst);
+    let limited = send("chat.postMessage", serde_json::json!({"channel": "alerts", "text": "x"}));
+    assert_eq!((limited.status, result(&limited)), (429, "ratelimited".to_owned()));
+    assert_eq!(limited.header("retry-after"), Some("2"));
+    gateway.post("/hooks/deploykey", Some("application/json"), br#"{"text":"from a webhook"}"#).assert(
+        200,
+        "text/plain",
+        "ok",
+    );
+
+    let calls: Vec<(String, String, Value)> = backend
+        .received()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.header("authorization"), Some("Bearer mm-bot-token"), "{} {}", r.method, r.path);
+            (r.method.clone(), r.path.clone(), serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        })
+        .collect();
+    let want: Vec<(&str, &str, Value)> = vec![
+        ("GET", "/api/v4/teams/name/eng/channels/name/alerts", Value::Null),
+        (
+            "POST",
+            "/api/v4/posts",
+            serde_json::json!({"channel_id": "ch-alerts", "message": "deploying",
+            "props": {"attachments": [{"color": "good", "text": "stage 1"}], "override_username": "ci"}}),
+        ),
+        (
+            "POST",
+            "/api/v4/posts",
+            serde_json::json!({"channel_id": "ch-alerts", "message": "step", "props": {}, "root_id": "post1"}),
+        ),
+        (
+            "POST",
+            "/api/v4/posts",
+            serde_json::json!({"channel_id": "ch-alerts", "message": "again", "props": {}, "root_id": "post1"}),
+        ),
+        ("PUT", "/api/v4/posts/post1/patch", serde_json::json!({"message": "deployed", "props": {}})),
+        ("DELETE", "/api/v4/posts/post2", Value::Null),
+        ("GET", "/api/v4/users/username/alice", Value::Null),
+        ("GET", "/api/v4/users/me", Value::Null),
+        ("POST", "/api/v4/channels/direct", serde_json::json!(["u-bot", "u-alice"])),
+        ("POST", "/api/v4/posts", serde_json::json!({"channel_id": "dm-alice", "message": "psst", "props": {}})),
+        ("GET", "/api/v4/teams/name/eng/channels/name/nowhere", Value::Null),
+        ("POST", "/api/v4/posts", Value::Null),
+        ("GET", "/api/v4/teams/name/eng/channels/name/town-square", Value::Null),
+        (
+            "POST",
+            "/api/v4/posts",
+            serde_json::json!({"channel_id": "ch-town", "message": "from a webhook", "props": {}}),
+        ),
+    ];
+    let want: Vec<(String, String, Value)> =
+        want.into_iter().map(|(m, p, b)| (m.to_owned(), p.to_owned(), b)).collect();
+    // The rate-limited post's body is whatever it was; only its place in the order matters.
+    let mut calls = calls;
+    calls[11].2 = Value::Null;
+    assert_eq!(calls, want);
+}

@@ -20,7 +20,7 @@ const MAX_HEADERS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
-    /// Its `Retry-After` in whole seconds, when it sent one.
+    /// Its `Retry-After` in whole seconds, when it sent one, or else its `X-Ratelimit-Reset`.
     pub retry_after: Option<u64>,
     /// The body, when asked for and framed by a `Content-Length` of at most 64 KiB.
     pub body: Option<Vec<u8>>,
@@ -58,6 +58,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
     let status = response.code.unwrap_or_default();
     let mut keep_alive = response.version == Some(1);
     let mut retry_after = None;
+    // Mattermost's REST API says when its limit resets rather than `Retry-After`.
+    let mut reset = None;
     let mut length = None;
     let mut chunked = false;
     for header in response.headers.iter() {
@@ -82,8 +84,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
             }
         } else if header.name.eq_ignore_ascii_case("retry-after") {
             retry_after = value.parse().ok();
+        } else if header.name.eq_ignore_ascii_case("x-ratelimit-reset") {
+            reset = value.parse().ok();
         }
     }
+    let retry_after = retry_after.or(reset);
     let body = match (status, chunked, length) {
         (204 | 304, _, _) => Body::Length(0),
         (_, false, Some(Some(n))) => Body::Length(n),
@@ -242,6 +247,15 @@ mod tests {
             (
                 "HTTP/1.1 429 X\r\nRetry-After: soon\r\nContent-Length: 0\r\n\r\n",
                 head(429, None, Body::Length(0), true),
+            ),
+            // Mattermost's REST API: the seconds until its limit resets.
+            (
+                "HTTP/1.1 429 X\r\nX-Ratelimit-Limit: 10\r\nX-Ratelimit-Reset: 4\r\nContent-Length: 0\r\n\r\n",
+                head(429, Some(4), Body::Length(0), true),
+            ),
+            (
+                "HTTP/1.1 429 X\r\nX-Ratelimit-Reset: 4\r\nRetry-After: 9\r\nContent-Length: 0\r\n\r\n",
+                head(429, Some(9), Body::Length(0), true),
             ),
             (
                 "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n",

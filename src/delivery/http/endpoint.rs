@@ -222,6 +222,20 @@ impl Endpoint {
     }
 }
 
+/// A path part as REST APIs read it (Matrix's, Mattermost's): everything but unreserved
+/// characters percent-encoded, so a name from a request never changes the path's shape.
+pub fn encode(part: &str) -> String {
+    let mut out = String::with_capacity(part.len() * 3);
+    for b in part.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The backend keys of an HTTP endpoint, which every HTTP kind lists among its own.
 pub const KEYS: &[&str] = &["url", "timeout_ms", "connect_timeout_ms", "ca_file", "tls_server_name", "tls_verify"];
 

@@ -140,7 +140,12 @@ impl KindRules for Matrix {
         }))
     }
 
-    fn hook(&self, hook: &KindTable, findings: &mut Findings) -> Option<Arc<dyn KindConfig>> {
+    fn hook(
+        &self,
+        hook: &KindTable,
+        _backend: &Arc<dyn KindConfig>,
+        findings: &mut Findings,
+    ) -> Option<Arc<dyn KindConfig>> {
         let name = &hook.name;
         if let Some(key) = hook.string("backend_key", findings).ok()? {
             findings

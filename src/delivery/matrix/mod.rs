@@ -149,10 +149,11 @@ impl Deliver for Matrix {
 #[cfg(test)]
 mod tests {
     use super::config::valid_room;
-    use super::send::{classify, encode};
+    use super::send::classify;
     use super::users::AppService;
     use super::*;
     use crate::delivery::http::answer::Answer;
+    use crate::delivery::http::endpoint::encode;
     use crate::delivery::http::endpoint::Endpoint;
     use crate::delivery::kind::Undelivered;
     use std::collections::HashMap;

@@ -4,21 +4,8 @@
 
 use super::{Config, Post, Target, POST_FORMAT};
 use crate::delivery::http::answer::Answer;
-use crate::delivery::http::endpoint::Request;
+use crate::delivery::http::endpoint::{encode, Request};
 use crate::delivery::kind::{Exchange, Outgoing, Undelivered, Upstream};
-
-/// A path part as the Matrix API reads it: everything but unreserved characters percent-encoded.
-pub(super) fn encode(part: &str) -> String {
-    let mut out = String::with_capacity(part.len() * 3);
-    for b in part.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// One call to the homeserver's client API with the backend's token: its answer, or the
 /// exchange that says why there is none.

@@ -71,7 +71,7 @@ impl AppService {
         if !registered {
             return Err(failed(answer));
         }
-        let user = super::send::encode(user_id);
+        let user = crate::delivery::http::endpoint::encode(user_id);
         let path = ["/_matrix/client/v3/profile/", &user, "/displayname?user_id=", &user];
         let display = json!({ "displayname": name }).to_string();
         let answer = call(post, config, "PUT", &path, display.as_bytes()).await?;

@@ -135,7 +135,7 @@ impl Merger<'_> {
                     dir: self.dir.to_owned(),
                     keys,
                 };
-                kind.and_then(|kind| kind.hook(&table, findings))
+                kind.and_then(|kind| kind.hook(&table, &backend.config, findings))
             }
         };
         let policy = hook_policy(file, name, hook, findings);

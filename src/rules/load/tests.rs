@@ -20,7 +20,8 @@ fn backend<'a>(rules: &'a Rules, name: &str) -> &'a Backend {
 
 /// The backend_key a mattermost hook was loaded with.
 fn target(hook: &Hook) -> String {
-    hook.target.clone().into_any().downcast::<Target>().expect("a mattermost hook").backend_key.clone()
+    let target = hook.target.clone().into_any().downcast::<Target>().expect("a mattermost hook");
+    target.backend_key.clone().unwrap_or_default()
 }
 
 const BACKENDS: &str = r#"
@@ -87,6 +88,19 @@ fn backend_key_on_a_log_hook_is_a_warning() {
     assert_eq!(rules.hooks.len(), 1);
     let warnings: Vec<String> = rules.warnings.iter().map(|w| w.to_string()).collect();
     let want = "a.toml:12: warning: hook `ci`: backend_key has no meaning for a log backend and is ignored";
+    assert!(warnings.iter().any(|w| w.ends_with(want)), "{warnings:?}");
+}
+
+/// On a backend with `api_token` a hook needs no `backend_key`, and one written is a warning.
+#[test]
+fn a_hook_of_an_api_backend_needs_no_backend_key() {
+    let backends = "[backends.api]\nkind = \"mattermost\"\nurl = \"http://h\"\napi_token = \"t\"\nteam = \"eng\"\n";
+    let hooks = "[[hooks]]\nname = \"a\"\nkey = \"k1\"\nbackend = \"api\"\n\
+                 [[hooks]]\nname = \"b\"\nkey = \"k2\"\nbackend = \"api\"\nbackend_key = \"x\"\n";
+    let rules = load_files(&[("a.toml", &format!("{backends}{hooks}"))]).unwrap();
+    assert_eq!(rules.hooks.iter().map(target).collect::<Vec<_>>(), ["", ""]);
+    let warnings: Vec<String> = rules.warnings.iter().map(|w| w.to_string()).collect();
+    let want = "a.toml:14: warning: hook `b`: backend_key is not used on a backend with api_token and is ignored";
     assert!(warnings.iter().any(|w| w.ends_with(want)), "{warnings:?}");
 }
 
@@ -202,7 +216,7 @@ fn problems_name_file_and_line() {
         ),
         (
             vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = \"http://h\"\ntimeout = 1\n".into())],
-            vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `ca_file`, `tls_server_name`, `tls_verify`, `max_message_chars`"],
+            vec!["a.toml:4: unknown field `timeout`, expected one of `kind`, `url`, `timeout_ms`, `connect_timeout_ms`, `ca_file`, `tls_server_name`, `tls_verify`, `max_message_chars`, `api_token`, `team`"],
         ),
         (
             vec![("a.toml", "[backends.x]\nkind = \"mattermost\"\nurl = 8066\nmax_message_chars = \"many\"\n".into())],
@@ -342,6 +356,10 @@ fn problems_name_file_and_line() {
                 "a.toml:6: hook `a`: bot_token: a sha256: key needs exactly 64 hex digits after the prefix",
                 "a.toml:6: hook `a` has a bot_token; this release answers the Web API only with delivery = \"direct\"",
             ],
+        ),
+        (
+            vec![("a.toml", "[backends.m]\nkind = \"mattermost\"\nurl = \"http://h\"\napi_token = \"t\"\n".into())],
+            vec!["a.toml:4: backend `m`: api_token and team go together (the bot's token and its team)"],
         ),
         (
             vec![("a.toml", "[ratelimit]\nredis_url = \"redis://127.0.0.1\"\nredis = 1\n".into())],

@@ -90,7 +90,14 @@ struct Shared {
     stopped: std::sync::atomic::AtomicBool,
     /// Set for a backend that speaks HTTPS.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Answers a request in place of the status, when it returns one.
+    responder: Mutex<Option<Responder>>,
 }
+
+/// A whole answer: status, extra headers, body.
+pub type Answer = (u16, Vec<(String, String)>, String);
+/// What a backend that answers as an API says to a request; `None` leaves it to the status.
+pub type Responder = Arc<dyn Fn(&Recorded) -> Option<Answer> + Send + Sync>;
 
 /// A loopback HTTP/1.1 server that records every request and answers with a settable status
 /// (or, with `HANG` and `CLOSE`, reads the request and then never answers or hangs up). It can
@@ -164,6 +171,11 @@ impl RecordingBackend {
         self.shared.retry_after.store(secs, Ordering::SeqCst);
     }
 
+    /// Answers each request as `responder` says, where it says anything (an API's fake).
+    pub fn answer_with(&self, responder: Responder) {
+        *self.shared.responder.lock().unwrap() = Some(responder);
+    }
+
     pub fn set_status(&self, status: u16) {
         self.shared.status.store(status, Ordering::SeqCst);
     }
@@ -227,7 +239,22 @@ fn serve_recording(conn: impl Read + Write, shared: &Shared) {
         if shared.stopped.load(Ordering::SeqCst) {
             return;
         }
-        shared.received.lock().unwrap().push(Recorded { method, path, headers, body, at: Instant::now() });
+        let recorded = Recorded { method, path, headers, body, at: Instant::now() };
+        let responder = shared.responder.lock().unwrap().clone();
+        let answered = responder.and_then(|respond| respond(&recorded));
+        shared.received.lock().unwrap().push(recorded);
+        if let Some((status, headers, answer)) = answered {
+            let headers: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+            let response = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{answer}",
+                answer.len()
+            );
+            let conn = reader.get_mut();
+            if conn.write_all(response.as_bytes()).and_then(|()| conn.flush()).is_err() {
+                return;
+            }
+            continue;
+        }
         let scripted = shared.script.lock().unwrap().pop_front();
         let status = scripted.unwrap_or_else(|| shared.status.load(Ordering::SeqCst));
         match status {
