@@ -324,3 +324,71 @@ fn stored_messages_follow_their_hook_to_a_log_backend() {
     assert_eq!(lines, [r#"{"text":"m0"}"#, r#"{"text":"m1"}"#, r#"{"text":"m2"}"#]);
     assert!(gateway.wait_for_log("moved_from=chat").contains("outcome=delivered"));
 }
+
+/// The Web API's message map in a JetStream key-value bucket (docs/webapi.md): a message posted
+/// through one instance is updated and deleted through another, and two instances minting at
+/// once never hand out the same `ts`.
+#[test]
+fn the_message_map_is_shared_by_instances() {
+    let nats = Nats::start();
+    let rules = format!(
+        r#"
+[spool]
+engine = "nats"
+nats_urls = [{:?}]
+
+[backends.console]
+kind = "log"
+
+[[hooks]]
+name = "bot"
+bot_token = "xoxb-shared"
+backend = "console"
+rate = 0
+"#,
+        nats.url()
+    );
+    let (first, second) = (GatewayProcess::start(&rules), GatewayProcess::start(&rules));
+    let call = |gateway: &GatewayProcess, method: &str, body: serde_json::Value| -> serde_json::Value {
+        let headers = [("Authorization", "Bearer xoxb-shared"), ("Content-Type", "application/json")];
+        let response =
+            gateway.connect().request("POST", &format!("/api/{method}"), &headers, body.to_string().as_bytes());
+        serde_json::from_slice(&response.body).unwrap()
+    };
+    let posted = call(&first, "chat.postMessage", serde_json::json!({"channel": "ops", "text": "on the first"}));
+    let ts = posted["ts"].as_str().unwrap().to_owned();
+    let updated =
+        call(&second, "chat.update", serde_json::json!({"channel": "ops", "ts": ts, "text": "by the second"}));
+    assert_eq!(updated["ok"], true, "{updated}");
+    let deleted = call(&second, "chat.delete", serde_json::json!({"channel": "ops", "ts": ts}));
+    assert_eq!(deleted["ok"], true, "{deleted}");
+    let again = call(&first, "chat.update", serde_json::json!({"channel": "ops", "ts": ts, "text": "x"}));
+    assert_eq!(again["error"], "message_not_found", "{again}");
+    let second_lines = second.wait_for_stdout(2);
+    assert!(second_lines[0].starts_with(&format!(r#"{{"op":"update","ts":"{ts}""#)), "{second_lines:#?}");
+    assert!(second_lines[1].starts_with(&format!(r#"{{"op":"delete","ts":"{ts}""#)), "{second_lines:#?}");
+
+    // Both instances minting at once, 2 x 4 threads x 10 posts: every ts distinct.
+    let minted: Vec<String> = std::thread::scope(|scope| {
+        let tasks: Vec<_> = [&first, &second, &first, &second, &first, &second, &first, &second]
+            .into_iter()
+            .map(|gateway| {
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|n| {
+                            let answer = call(
+                                gateway,
+                                "chat.postMessage",
+                                serde_json::json!({"channel": "ops", "text": n.to_string()}),
+                            );
+                            answer["ts"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        tasks.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    });
+    let distinct: std::collections::HashSet<&String> = minted.iter().collect();
+    assert_eq!((minted.len(), distinct.len()), (80, 80));
+}

@@ -7,7 +7,7 @@ use crate::rules::hook::{ChannelMap, Defaults, Delivery, Hook, Policy, RateLimit
 use crate::rules::keys::{self, Digest};
 use crate::rules::kind::{KindRules, KindTable, Value, Written};
 use crate::rules::schema::{Item, RawBackend, RawHook, HOOK_KEYS};
-use crate::rules::{Backend, Findings, SpoolEngine};
+use crate::rules::{Backend, Findings};
 use regex::Regex;
 use std::sync::Arc;
 use toml::Spanned;
@@ -234,13 +234,6 @@ impl Merger<'_> {
             None => findings.error(
                 at,
                 format!("hook `{name}` has a bot_token, which needs [spool] to keep the ts of its messages"),
-            ),
-            Some((spool, _)) if spool.engine != SpoolEngine::Embedded => findings.error(
-                at,
-                format!(
-                    "hook `{name}` has a bot_token; this release keeps the Web API's messages only in the \
-                     embedded spool, not with engine = \"nats\""
-                ),
             ),
             Some(_) if hook.delivery == Delivery::Spool => findings.error(
                 at,

@@ -9,10 +9,12 @@
 //!   hook's order holds across all instances. Backoff and `Retry-After` are delayed redeliveries.
 //! - `{stream}_DEAD`: dead letters (limits retention), listed, replayed and dropped from any
 //!   instance through the same admin API.
+//! - `{stream}_MESSAGES`: the Web API's message map, a key-value bucket (`messages.rs`).
 //!
 //! The client runs on a runtime of its own, started on first use like the embedded writer (a
 //! `--daemon` fork keeps no threads), so the connection outlives any one pingora service.
 
+mod messages;
 mod worker;
 
 use crate::active::Active;
@@ -21,11 +23,12 @@ use crate::observe::metrics::Metrics;
 use crate::rules::{NatsSettings, SpoolSettings};
 use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
 use arc_swap::ArcSwap;
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
+use async_nats::jetstream::{self, context::PublishErrorKind, kv, message::PublishMessage, stream};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::OnceCell;
@@ -59,6 +62,8 @@ pub struct Nats {
     /// What this instance saw of each hook's last failed attempt: the error and when the next
     /// attempt is due. JetStream keeps neither.
     notes: Mutex<HashMap<String, (String, u64)>>,
+    /// The newest `ts` this instance minted, where its next mint starts.
+    last_ts: AtomicU64,
 }
 
 struct Connection {
@@ -66,6 +71,7 @@ struct Connection {
     js: jetstream::Context,
     work: stream::Stream,
     dead: stream::Stream,
+    messages: kv::Store,
 }
 
 /// A dead letter as stored in `{stream}_DEAD`: `v` is its format, as the job's (0 when absent).
@@ -89,18 +95,20 @@ pub fn open(
         .enable_all()
         .build()
         .map_err(|e| StoreError(format!("cannot start a runtime to reach NATS: {e}")))?;
-    check.block_on(connect(nats, settings.max_bytes))?;
+    check.block_on(connect(nats, settings))?;
     Ok(Arc::new(Nats {
         settings: settings.clone(),
         metrics: metrics.clone(),
         nats: nats.clone(),
         connection: OnceCell::new(),
         notes: Mutex::new(HashMap::new()),
+        last_ts: AtomicU64::new(0),
     }))
 }
 
-/// Connects and makes the two streams when missing.
-async fn connect(nats: &NatsSettings, max_bytes: u64) -> Result<Connection, StoreError> {
+/// Connects and makes the two streams and the message map's bucket when missing.
+async fn connect(nats: &NatsSettings, settings: &SpoolSettings) -> Result<Connection, StoreError> {
+    let max_bytes = settings.max_bytes;
     let urls = nats.urls.join(",");
     let client = async_nats::ConnectOptions::new()
         .name("hookgate")
@@ -155,7 +163,27 @@ async fn connect(nats: &NatsSettings, max_bytes: u64) -> Result<Connection, Stor
             _ => {}
         }
     }
-    Ok(Connection { client, js, work, dead })
+    // The bucket's stream, made as a key-value bucket's is (`KV_{bucket}`, one value per key):
+    // the client's own `create_key_value` first asks for account details that servers before
+    // 2.10 describe in a shape it cannot read.
+    let bucket = messages::bucket(&nats.stream);
+    let kv_stream = stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(format_mark()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age: settings.message_max_age,
+        storage: stream::StorageType::File,
+        num_replicas: nats.replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    };
+    js.get_or_create_stream(kv_stream).await.map_err(|e| stream_error(&format!("KV_{bucket}"), &e))?;
+    let messages = js.get_key_value(bucket.as_str()).await.map_err(|e| stream_error(&format!("KV_{bucket}"), &e))?;
+    Ok(Connection { client, js, work, dead, messages })
 }
 
 /// The description a stream of this format carries; streams made before formats have none.
@@ -209,8 +237,8 @@ impl Nats {
                         .build()
                         .expect("a one-thread runtime can be built")
                 });
-                let (nats, max_bytes) = (self.nats.clone(), self.settings.max_bytes);
-                runtime.spawn(async move { connect(&nats, max_bytes).await }).await.map_err(failed)?
+                let (nats, settings) = (self.nats.clone(), self.settings.clone());
+                runtime.spawn(async move { connect(&nats, &settings).await }).await.map_err(failed)?
             })
             .await
     }
@@ -440,9 +468,8 @@ impl Spool for Nats {
         Ok(bytes)
     }
 
-    /// Not yet: the loader refuses a `bot_token` with this engine (docs/webapi.md, "Rules").
     fn messages(&self) -> Option<&dyn crate::spool::messages::MessageMap> {
-        None
+        Some(self)
     }
 
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {
