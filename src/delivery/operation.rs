@@ -76,10 +76,7 @@ impl Direct {
                 Err(e) => return run.ended(Err(unavailable(e))),
             },
         };
-        let ts = match cx.map.mint(&cx.hook.name).await {
-            Ok(ts) => ts,
-            Err(e) => return run.ended(Err(unavailable(e))),
-        };
+        let ts = cx.map.mint();
         let placed = Placed {
             ts,
             channel,
@@ -97,7 +94,6 @@ impl Direct {
                 if run.delivered > 0 {
                     log::warn!(target: "hookgate", request_id = cx.request_id; "{} of {} posts of {ts} were made before the backend failed", run.delivered, run.parts);
                 }
-                let _ = cx.map.forget(ts).await;
                 return run.ended(Err(error));
             }
             ids.extend(id);
@@ -111,8 +107,9 @@ impl Direct {
             parts: run.parts,
             ids,
         };
-        let kept = cx.map.keep(ts, entry).await.map_err(unavailable);
-        run.ended(kept.map(|()| Applied { ts, thread_ts: placed.thread_ts }))
+        let thread_ts = placed.thread_ts;
+        let recorded = cx.map.record(ts, entry).await.map_err(unavailable);
+        run.ended(recorded.map(|ts| Applied { ts, thread_ts }))
     }
 
     /// New content for the message `ts`: each post replaced in place, surplus posts deleted.

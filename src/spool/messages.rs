@@ -10,6 +10,7 @@ use super::StoreError;
 use crate::webapi::ts::Ts;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The entry format this build writes and the newest it reads.
 pub const FORMAT: u32 = 1;
@@ -49,15 +50,26 @@ impl Entry {
 /// What the Web API asks of the store.
 #[async_trait]
 pub trait MessageMap: Send + Sync {
-    /// A new `ts` for a message of `hook`: after the clock and every `ts` in the store, so unique
-    /// across every process that shares it. It has no entry until `keep`.
-    async fn mint(&self, hook: &str) -> Result<Ts, StoreError>;
-    /// Durably records where the message `ts` went.
+    /// A `ts` for a new message: after the clock and every `ts` this process knows of. It is
+    /// only claimed by `record`, which may move it on.
+    fn mint(&self) -> Ts;
+    /// Durably records a new message under `ts`, or, when another process sharing the store
+    /// took that `ts` meanwhile, under the next free one; returns the `ts` it has.
+    async fn record(&self, ts: Ts, entry: Entry) -> Result<Ts, StoreError>;
+    /// Durably replaces the entry of the message `ts`.
     async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError>;
     /// The entry of `ts`, when it has one and it is not older than `message_max_age`.
     async fn find(&self, ts: Ts) -> Result<Option<Entry>, StoreError>;
     /// Drops the entry of `ts` (a deleted message); the `ts` is never minted again.
     async fn forget(&self, ts: Ts) -> Result<(), StoreError>;
+}
+
+/// The clock's `ts`, or the one after `last`, kept in `last`: what `mint` hands out in one
+/// process, whatever the threads.
+pub fn mint_after(last: &AtomicU64) -> Ts {
+    let now = Ts::at(std::time::SystemTime::now());
+    let previous = last.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| Some(Ts::next(now, Ts(last)).0));
+    Ts::next(now, Ts(previous.unwrap_or_else(|last| last)))
 }
 
 #[cfg(test)]
@@ -83,5 +95,18 @@ mod tests {
         assert_eq!(Entry::of_json(&text), Some(entry));
         assert_eq!(Entry::of_json(&text.replace(r#""v":1"#, r#""v":2"#)), None);
         assert_eq!(Entry::of_json("{}"), None);
+    }
+
+    #[test]
+    fn minted_ts_only_grow_across_threads() {
+        let last = AtomicU64::new(u64::MAX / 2);
+        let minted: Vec<Ts> = std::thread::scope(|scope| {
+            let tasks: Vec<_> =
+                (0..4).map(|_| scope.spawn(|| (0..1000).map(|_| mint_after(&last)).collect::<Vec<_>>())).collect();
+            tasks.into_iter().flat_map(|t| t.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<&Ts> = minted.iter().collect();
+        assert_eq!(distinct.len(), 4000);
+        assert!(minted.iter().all(|ts| ts.0 > u64::MAX / 2), "after the last one known, not the clock");
     }
 }

@@ -9,6 +9,7 @@ use crate::reason::{Reason, BACKEND_RETRY_AFTER_SECS};
 use crate::refusal::Refusal;
 use crate::rules::Overridable;
 use crate::webapi::ts::Ts;
+use serde::Serialize;
 
 /// Why a Web API call did not succeed: one of Slack's error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,39 +158,75 @@ impl ApiError {
 }
 
 /// Stable ids for what Slack names by id, so a client that checks them sees the same each time:
-/// `prefix` and ten hex digits of the name's SHA-256.
+/// `prefix` and ten hex digits of the name's 64-bit FNV-1a hash (an id, not a secret).
 pub fn stable_id(prefix: char, name: &str) -> String {
-    let digest = crate::rules::keys::digest(name);
-    let hex: String = digest[..5].iter().map(|b| format!("{b:02X}")).collect();
-    format!("{prefix}{hex}")
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hex = (0..10).rev().map(|digit| char::from(b"0123456789ABCDEF"[(hash >> (24 + 4 * digit)) as usize & 15]));
+    std::iter::once(prefix).chain(hex).collect()
+}
+
+/// `chat.postMessage`'s answer.
+#[derive(Serialize)]
+struct Posted<'a> {
+    ok: bool,
+    channel: &'a str,
+    ts: String,
+    message: PostedMessage<'a>,
+}
+
+/// The message as posted, in `chat.postMessage`'s answer.
+#[derive(Serialize)]
+struct PostedMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    subtype: &'static str,
+    text: &'a str,
+    username: &'a str,
+    bot_id: String,
+    ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread_ts: Option<String>,
 }
 
 /// `chat.postMessage`'s answer: where the message went, its `ts`, and the message as posted
 /// (named as the hook when it sets no username).
 pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, message: &Message) -> String {
     let username = if message.username.is_empty() { hook } else { &message.username };
-    let mut posted = serde_json::json!({
-        "type": "message",
-        "subtype": "bot_message",
-        "text": message.text,
-        "username": username,
-        "bot_id": stable_id('B', hook),
-        "ts": ts.to_string(),
-    });
-    if let Some(root) = thread_ts {
-        posted["thread_ts"] = root.to_string().into();
-    }
-    serde_json::json!({"ok": true, "channel": channel, "ts": ts.to_string(), "message": posted}).to_string()
+    let posted = Posted {
+        ok: true,
+        channel,
+        ts: ts.text(),
+        message: PostedMessage {
+            kind: "message",
+            subtype: "bot_message",
+            text: &message.text,
+            username,
+            bot_id: stable_id('B', hook),
+            ts: ts.text(),
+            thread_ts: thread_ts.map(Ts::text),
+        },
+    };
+    serde_json::to_string(&posted).unwrap_or_default()
+}
+
+/// `chat.update`'s and `chat.delete`'s answer (`text` for an update only).
+#[derive(Serialize)]
+struct Changed<'a> {
+    ok: bool,
+    channel: &'a str,
+    ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
 }
 
 /// `chat.update`'s answer.
 pub fn updated(channel: &str, ts: Ts, text: &str) -> String {
-    serde_json::json!({"ok": true, "channel": channel, "ts": ts.to_string(), "text": text}).to_string()
+    serde_json::to_string(&Changed { ok: true, channel, ts: ts.text(), text: Some(text) }).unwrap_or_default()
 }
 
 /// `chat.delete`'s answer.
 pub fn deleted(channel: &str, ts: Ts) -> String {
-    serde_json::json!({"ok": true, "channel": channel, "ts": ts.to_string()}).to_string()
+    serde_json::to_string(&Changed { ok: true, channel, ts: ts.text(), text: None }).unwrap_or_default()
 }
 
 /// `auth.test`'s answer: the backend as the team, the hook as the bot user. `url` is where the
@@ -227,6 +264,9 @@ mod tests {
         assert_eq!((auth["user"].as_str(), auth["team"].as_str()), (Some("bot"), Some("chat")));
         assert_eq!(auth["user_id"], stable_id('U', "bot"));
         assert!(stable_id('B', "bot").starts_with('B') && stable_id('B', "bot").len() == 11);
+        let hash =
+            "bot".bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        assert_eq!(stable_id('B', "bot"), format!("B{:010X}", hash >> 24));
         assert_ne!(stable_id('B', "bot"), stable_id('B', "other"));
     }
 

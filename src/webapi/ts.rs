@@ -34,9 +34,33 @@ impl Ts {
     }
 }
 
+impl Ts {
+    /// As `Display` writes it, without the formatting machinery: every Web API answer writes a
+    /// `ts` or two (docs/performance.md).
+    pub fn text(self) -> String {
+        let mut digits = [b'0'; 26];
+        let mut at = digits.len();
+        let mut rest = self.0;
+        // Six digits of microseconds, the dot, then the seconds (at least one digit).
+        for n in 0.. {
+            if n == 6 {
+                at -= 1;
+                digits[at] = b'.';
+            }
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 && n >= 6 {
+                break;
+            }
+        }
+        digits[at..].iter().map(|&b| char::from(b)).collect()
+    }
+}
+
 impl fmt::Display for Ts {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
+        f.write_str(&self.text())
     }
 }
 
@@ -46,9 +70,16 @@ mod tests {
 
     #[test]
     fn written_and_read_back() {
-        let cases = [(Ts(1_733_500_000_000_100), "1733500000.000100"), (Ts(1), "0.000001"), (Ts(0), "0.000000")];
+        let cases = [
+            (Ts(1_733_500_000_000_100), "1733500000.000100"),
+            (Ts(1), "0.000001"),
+            (Ts(0), "0.000000"),
+            (Ts(1_000_000), "1.000000"),
+            (Ts(999_999_999_999_999_999), "999999999999.999999"),
+        ];
         for (ts, text) in cases {
             assert_eq!(ts.to_string(), text);
+            assert_eq!(ts.text(), format!("{}.{:06}", ts.0 / 1_000_000, ts.0 % 1_000_000));
             assert_eq!(Ts::parse(text), Some(ts));
         }
         for bad in ["", "1", "1.", ".000001", "1.00001", "1.0000001", "a.000001", "1.00000a", "-1.000001", "1733500000"]

@@ -15,7 +15,7 @@ use crate::delivery::job::Job;
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
 use crate::spool::attempt::Settle;
-use crate::spool::messages::{Entry, MessageMap};
+use crate::spool::messages::{mint_after, Entry, MessageMap};
 use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
 use crate::webapi::ts::Ts;
 use arc_swap::ArcSwap;
@@ -29,6 +29,8 @@ use tokio::sync::{oneshot, Notify};
 
 /// Operations taken into one transaction at most.
 const MAX_BATCH: usize = 1024;
+/// How often the message map lets go of entries past `message_max_age`.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the writer thread owns: the store, and the payload bytes it holds as of the open
 /// transaction. Only this thread changes the count, in the order the store changes, so it is
@@ -79,12 +81,17 @@ pub struct Embedded {
     settings: SpoolSettings,
     /// Woken when there may be new work for the worker.
     pub wake: Notify,
+    /// The newest `ts` of the message map this process knows of.
+    last_ts: AtomicU64,
+    /// When the map last let old entries go, in milliseconds since the Unix epoch.
+    pruned_ms: AtomicU64,
 }
 
 impl Embedded {
     /// Opens the store once to check it can be used, and reads what it holds.
     pub fn new(open: Opener, settings: SpoolSettings, on_commit: CommitObserver) -> Result<Embedded, StoreError> {
-        let stored = open()?.bytes()?;
+        let mut store = open()?;
+        let (stored, last_ts) = (store.bytes()?, store.last_ts()?);
         Ok(Embedded {
             calls: OnceLock::new(),
             open: Arc::new(open),
@@ -92,6 +99,8 @@ impl Embedded {
             bytes: Arc::new(AtomicU64::new(stored)),
             settings,
             wake: Notify::new(),
+            last_ts: AtomicU64::new(last_ts.0),
+            pruned_ms: AtomicU64::new(0),
         })
     }
 
@@ -265,18 +274,34 @@ impl Spool for Embedded {
     }
 }
 
-/// The map lives in the same file as the jobs, written by the same thread, in the same batches.
+/// The map lives in the same file as the jobs, written by the same thread, in the same batches:
+/// a new message is one insert, sharing its batch's commit.
 #[async_trait]
 impl MessageMap for Embedded {
-    async fn mint(&self, hook: &str) -> Result<Ts, StoreError> {
-        let hook = hook.to_owned();
-        let max_age = self.settings.message_max_age;
-        self.call(move |l| {
-            let now = SystemTime::now();
-            let forget_before = Ts::at(now.checked_sub(max_age).unwrap_or(SystemTime::UNIX_EPOCH));
-            l.engine.mint(&hook, Ts::at(now), forget_before)
-        })
-        .await
+    fn mint(&self) -> Ts {
+        mint_after(&self.last_ts)
+    }
+
+    async fn record(&self, ts: Ts, entry: Entry) -> Result<Ts, StoreError> {
+        let now = SystemTime::now();
+        let now_ms = crate::delivery::job::now_ms(now);
+        // Old entries go at most once a minute, in the batch of a new one.
+        let due = self.pruned_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            (now_ms >= last + PRUNE_EVERY.as_millis() as u64).then_some(now_ms)
+        });
+        let before = due
+            .is_ok()
+            .then(|| Ts::at(now.checked_sub(self.settings.message_max_age).unwrap_or(SystemTime::UNIX_EPOCH)));
+        let recorded = self
+            .call(move |l| {
+                if let Some(before) = before {
+                    l.engine.prune(before)?;
+                }
+                l.engine.record(ts, &entry.hook, &entry.to_json())
+            })
+            .await?;
+        self.last_ts.fetch_max(recorded.0, Ordering::AcqRel);
+        Ok(recorded)
     }
 
     async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError> {

@@ -158,12 +158,14 @@ fn job_of(text: &str) -> Result<Job, rusqlite::Error> {
 }
 
 impl Engine for Sqlite {
+    // BEGIN and COMMIT as cached statements: `execute_batch` parsed them anew for every batch.
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.db.execute_batch("BEGIN IMMEDIATE").map_err(fail)
+        self.db.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map(|_| ()).map_err(fail)
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
-        let committed = self.db.execute_batch("COMMIT").map_err(|e| self.failed(e));
+        let committed =
+            self.db.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map(|_| ()).map_err(|e| self.failed(e));
         if self.full_since.is_some() {
             self.checkpoint();
         }
@@ -394,22 +396,35 @@ impl Engine for Sqlite {
             .map_err(fail)
     }
 
-    fn mint(&mut self, hook: &str, now: Ts, forget_before: Ts) -> Result<Ts, StoreError> {
-        self.db
-            .prepare_cached("DELETE FROM messages WHERE ts < ?1")
-            .and_then(|mut s| s.execute([forget_before.0 as i64]))
-            .map_err(|e| self.failed(e))?;
+    fn last_ts(&mut self) -> Result<Ts, StoreError> {
         let last: Option<i64> = self
             .db
             .prepare_cached("SELECT max(ts) FROM messages")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(fail)?;
-        let ts = Ts::next(now, Ts(last.unwrap_or(0) as u64));
-        self.db
-            .prepare_cached("INSERT INTO messages (ts, hook) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![ts.0 as i64, hook]))
-            .map_err(|e| self.failed(e))?;
+        Ok(Ts(last.unwrap_or(0) as u64))
+    }
+
+    fn record(&mut self, ts: Ts, hook: &str, entry: &str) -> Result<Ts, StoreError> {
+        let insert = |db: &Connection, ts: Ts| {
+            db.prepare_cached("INSERT OR IGNORE INTO messages (ts, hook, entry) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![ts.0 as i64, hook, entry]))
+        };
+        if insert(&self.db, ts).map_err(|e| self.failed(e))? == 1 {
+            return Ok(ts);
+        }
+        // Another process sharing the file (an upgrade in place) took this microsecond.
+        let ts = Ts::next(ts, self.last_ts()?);
+        insert(&self.db, ts).map_err(|e| self.failed(e))?;
         Ok(ts)
+    }
+
+    fn prune(&mut self, before: Ts) -> Result<(), StoreError> {
+        self.db
+            .prepare_cached("DELETE FROM messages WHERE ts < ?1")
+            .and_then(|mut s| s.execute([before.0 as i64]))
+            .map_err(|e| self.failed(e))?;
+        Ok(())
     }
 
     fn keep(&mut self, ts: Ts, entry: &str) -> Result<(), StoreError> {

@@ -49,10 +49,14 @@ pub trait Engine: Send {
     fn drop_hook(&mut self, hook: &str) -> Result<(u64, u64), StoreError>;
     /// Payload bytes of everything stored, pending and dead.
     fn bytes(&mut self) -> Result<u64, StoreError>;
-    /// The message map (`spool/messages.rs`): a `ts` for `hook` after `now` and every `ts` the
-    /// store holds, reserved with no entry; entries before `forget_before` are dropped first.
-    fn mint(&mut self, hook: &str, now: Ts, forget_before: Ts) -> Result<Ts, StoreError>;
-    /// Writes the entry of `ts`, as JSON.
+    /// The message map (`spool/messages.rs`): the newest `ts` the store holds.
+    fn last_ts(&mut self) -> Result<Ts, StoreError>;
+    /// Stores a new entry (JSON) of `hook` under `ts`, or under the first free `ts` after the
+    /// newest stored when `ts` is taken; returns the `ts` used.
+    fn record(&mut self, ts: Ts, hook: &str, entry: &str) -> Result<Ts, StoreError>;
+    /// Drops every entry, and the memory of every `ts`, before `before`.
+    fn prune(&mut self, before: Ts) -> Result<(), StoreError>;
+    /// Replaces the entry of `ts`, as JSON.
     fn keep(&mut self, ts: Ts, entry: &str) -> Result<(), StoreError>;
     /// The entry of `ts`; `None` when it has none (reserved, deleted, forgotten or never minted).
     fn find(&mut self, ts: Ts) -> Result<Option<String>, StoreError>;

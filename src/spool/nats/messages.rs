@@ -1,17 +1,17 @@
 //! The message map on NATS (docs/webapi.md, "The message map"): a JetStream key-value bucket,
-//! `{stream}_MESSAGES`, replicated like the streams, keyed by `ts`. Minting is a `create`, which
-//! fails for a key that exists, so instances sharing the bucket never hand out one `ts` twice;
-//! the bucket's `max_age` is `message_max_age`, so JetStream itself forgets old entries.
+//! `{stream}_MESSAGES`, replicated like the streams, keyed by `ts`. A new message is a `create`,
+//! which fails for a key that exists, so instances sharing the bucket never hand out one `ts` twice;
+//! the bucket's `max_age` is `message_max_age`, so JetStream itself forgets old entries. Another
+//! instance's `ts` are learnt only by colliding with them: `record` then steps to the next.
 
 use super::{failed, Nats};
-use crate::spool::messages::{Entry, MessageMap};
+use crate::spool::messages::{mint_after, Entry, MessageMap};
 use crate::spool::StoreError;
 use crate::webapi::ts::Ts;
 use async_nats::jetstream::kv;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 /// How many taken `ts` a mint steps over before it gives up: each is a later microsecond, so
 /// only a burst of that many posts within one microsecond across instances could exhaust it.
@@ -24,11 +24,16 @@ pub(super) fn bucket(stream: &str) -> String {
 
 #[async_trait]
 impl MessageMap for Nats {
-    async fn mint(&self, _hook: &str) -> Result<Ts, StoreError> {
+    fn mint(&self) -> Ts {
+        mint_after(&self.last_ts)
+    }
+
+    async fn record(&self, ts: Ts, entry: Entry) -> Result<Ts, StoreError> {
         let store = &self.connection().await?.messages;
-        let mut ts = Ts::next(Ts::at(SystemTime::now()), Ts(self.last_ts.load(Ordering::Acquire)));
+        let value = Bytes::from(entry.to_json());
+        let mut ts = ts;
         for _ in 0..MINT_TRIES {
-            match store.create(ts.to_string(), Bytes::new()).await {
+            match store.create(ts.to_string(), value.clone()).await {
                 Ok(_) => {
                     self.last_ts.fetch_max(ts.0, Ordering::AcqRel);
                     return Ok(ts);
@@ -37,7 +42,7 @@ impl MessageMap for Nats {
                 Err(e) => return Err(failed(e)),
             }
         }
-        Err(StoreError(format!("no free ts after {MINT_TRIES} tries from {ts}")))
+        Err(StoreError(format!("no free ts after {MINT_TRIES} tries up to {ts}")))
     }
 
     async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError> {
