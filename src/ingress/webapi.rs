@@ -80,7 +80,7 @@ impl WebhookService {
         };
         record.hook = Some(index);
         let hook = &rules.hooks[index];
-        let made = call::make(method, hook, &args);
+        let made = call::make(method, hook, args);
         record.pipeline = made.timings.total();
         self.metrics.stages(&made.timings);
         self.metrics.dropped(&made.dropped);

@@ -170,7 +170,7 @@ pub fn stable_id(prefix: char, name: &str) -> String {
 struct Posted<'a> {
     ok: bool,
     channel: &'a str,
-    ts: String,
+    ts: &'a str,
     message: PostedMessage<'a>,
 }
 
@@ -183,7 +183,7 @@ struct PostedMessage<'a> {
     text: &'a str,
     username: &'a str,
     bot_id: String,
-    ts: String,
+    ts: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     thread_ts: Option<String>,
 }
@@ -192,21 +192,27 @@ struct PostedMessage<'a> {
 /// (named as the hook when it sets no username).
 pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, message: &Message) -> String {
     let username = if message.username.is_empty() { hook } else { &message.username };
+    let ts = ts.text();
     let posted = Posted {
         ok: true,
         channel,
-        ts: ts.text(),
+        ts: &ts,
         message: PostedMessage {
             kind: "message",
             subtype: "bot_message",
             text: &message.text,
             username,
             bot_id: stable_id('B', hook),
-            ts: ts.text(),
+            ts: &ts,
             thread_ts: thread_ts.map(Ts::text),
         },
     };
-    serde_json::to_string(&posted).unwrap_or_default()
+    // Sized for the text once escaped, so the answer is written without growing.
+    let mut out = Vec::with_capacity(message.text.len() + channel.len() + username.len() + 256);
+    match serde_json::to_writer(&mut out, &posted) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// `chat.update`'s and `chat.delete`'s answer (`text` for an update only).

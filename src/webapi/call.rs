@@ -48,7 +48,7 @@ pub(crate) struct Made {
 /// Arguments that are not content: they say where, not what.
 const PLACE_ARGUMENTS: &[&str] = &["channel", "ts", "thread_ts"];
 
-pub(crate) fn make(method: Method, hook: &Hook, args: &Args) -> Made {
+pub(crate) fn make(method: Method, hook: &Hook, args: Args) -> Made {
     let mut made = Made {
         call: Err(ApiError::InternalError),
         dropped: Vec::new(),
@@ -57,18 +57,18 @@ pub(crate) fn make(method: Method, hook: &Hook, args: &Args) -> Made {
     };
     made.call = match method {
         Method::AuthTest => Ok(Call::AuthTest),
-        Method::PostMessage => channel(hook, args, &mut made.actions).and_then(|channel| {
-            let message = Message { channel: channel.clone(), ..content(hook, args, &mut made)? };
+        Method::PostMessage => channel(hook, &args, &mut made.actions).and_then(|channel| {
             let thread_ts = args.text("thread_ts").map(str::to_owned);
+            let message = Message { channel: channel.clone(), ..content(hook, args, &mut made)? };
             Ok(Call::Post { channel, thread_ts, message })
         }),
-        Method::Update => channel(hook, args, &mut made.actions).and_then(|channel| {
-            let ts = ts(args)?;
+        Method::Update => channel(hook, &args, &mut made.actions).and_then(|channel| {
+            let ts = ts(&args)?;
             let message = Message { channel: channel.clone(), ..content(hook, args, &mut made)? };
             Ok(Call::Update { channel, ts, message })
         }),
         Method::Delete => {
-            channel(hook, args, &mut made.actions).and_then(|channel| Ok(Call::Delete { channel, ts: ts(args)? }))
+            channel(hook, &args, &mut made.actions).and_then(|channel| Ok(Call::Delete { channel, ts: ts(&args)? }))
         }
     };
     made
@@ -95,12 +95,13 @@ fn ts(args: &Args) -> Result<Ts, ApiError> {
 }
 
 /// The message the content arguments make, through the webhook stages.
-fn content(hook: &Hook, args: &Args, made: &mut Made) -> Result<Message, ApiError> {
+fn content(hook: &Hook, args: Args, made: &mut Made) -> Result<Message, ApiError> {
     if let Some(blocks) = args.get("blocks") {
         check_blocks(blocks)?;
     }
-    let members = args.members.iter().filter(|(name, _)| !PLACE_ARGUMENTS.contains(&name.as_str()));
-    let document = Json::Object(members.cloned().collect());
+    let mut members = args.members;
+    members.retain(|(name, _)| !PLACE_ARGUMENTS.contains(&name.as_str()));
+    let document = Json::Object(members);
     let req = Incoming::from_json(document).map_err(|why| {
         if why.starts_with("attachment") || why.starts_with("`attachments`") {
             ApiError::InvalidAttachments
@@ -156,7 +157,7 @@ to = "ops-$1"
 
     fn call(method: Method, body: &str) -> Result<Call, ApiError> {
         let args = args::read("", b"application/json", body.as_bytes()).unwrap();
-        make(method, &hook(), &args).call
+        make(method, &hook(), args).call
     }
 
     fn post(channel: &str, text: &str, thread_ts: Option<&str>) -> Result<Call, ApiError> {
@@ -222,7 +223,7 @@ to = "ops-$1"
         let args =
             args::read("", b"application/json", br#"{"channel":"operations-x","text":"t","unfurl_links":false}"#)
                 .unwrap();
-        let made = make(Method::PostMessage, &hook(), &args);
+        let made = make(Method::PostMessage, &hook(), args);
         assert!(made.call.is_ok());
         assert_eq!(made.dropped, ["unfurl_links"]);
         assert_eq!(

@@ -38,23 +38,26 @@ impl Ts {
     /// As `Display` writes it, without the formatting machinery: every Web API answer writes a
     /// `ts` or two (docs/performance.md).
     pub fn text(self) -> String {
-        let mut digits = [b'0'; 26];
-        let mut at = digits.len();
-        let mut rest = self.0;
-        // Six digits of microseconds, the dot, then the seconds (at least one digit).
-        for n in 0.. {
-            if n == 6 {
-                at -= 1;
-                digits[at] = b'.';
-            }
+        let (mut seconds, mut micros) = (self.0 / 1_000_000, self.0 % 1_000_000);
+        let mut out = [0u8; 27];
+        let mut at = out.len();
+        for _ in 0..6 {
             at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 && n >= 6 {
+            out[at] = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        at -= 1;
+        out[at] = b'.';
+        loop {
+            at -= 1;
+            out[at] = b'0' + (seconds % 10) as u8;
+            seconds /= 10;
+            if seconds == 0 {
                 break;
             }
         }
-        digits[at..].iter().map(|&b| char::from(b)).collect()
+        // Only ASCII digits and a dot were written.
+        String::from_utf8_lossy(&out[at..]).into_owned()
     }
 }
 
