@@ -632,3 +632,38 @@ rate = 0
     calls[11].2 = Value::Null;
     assert_eq!(calls, want);
 }
+
+/// curl as scripts use it, as docs/webapi.md shows: a form body with the token in the header,
+/// then the token in the query string with the arguments there too.
+#[test]
+fn curl_forms_and_query_tokens() {
+    let store = tempfile::tempdir().unwrap();
+    let gateway = GatewayProcess::start(&rules(store.path(), "http://127.0.0.1:9"));
+    let curl = |args: &[&str]| -> Value {
+        let out =
+            std::process::Command::new("curl").args(["-s", "--max-time", "10"]).args(args).output().expect("curl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let base = format!("http://{}/api", gateway.addr);
+    let posted = curl(&[
+        "-H",
+        &format!("Authorization: {BEARER}"),
+        "-d",
+        "channel=alerts",
+        "--data-urlencode",
+        "text=disk *full* on db-1 & db-2",
+        &format!("{base}/chat.postMessage"),
+    ]);
+    assert_eq!(posted["ok"], true, "{posted}");
+    let ts = posted["ts"].as_str().unwrap();
+    let deleted = curl(&["-X", "POST", &format!("{base}/chat.delete?token={TOKEN}&channel=alerts&ts={ts}")]);
+    assert_eq!(deleted, serde_json::json!({"ok": true, "channel": "alerts", "ts": ts}));
+    let lines = gateway.wait_for_stdout(2);
+    assert_eq!(
+        lines[0],
+        format!(
+            r#"{{"op":"post","ts":"{ts}","channel":"alerts","thread_ts":null,"payload":{{"text":"disk *full* on db-1 & db-2","channel":"alerts","username":"hookgate"}}}}"#
+        )
+    );
+}
