@@ -362,3 +362,32 @@ fn sighup_rotates_the_certificate_without_dropping_a_request() {
     let got = tls::post(&client, tls_addr, "127.0.0.1", "/hooks/T000/B000/XXXX", r#"{"text":"after"}"#);
     assert_eq!(got.leaf, second.der);
 }
+
+/// The Web API answers on the HTTPS listener too (docs/webapi.md): curl posts a message with a bot
+/// token over TLS and gets its `ts`; the backend gets the canonical payload.
+#[test]
+fn the_web_api_answers_on_the_https_listener() {
+    let ca = TestCa::new("hookgate test CA");
+    let backend = RecordingBackend::start();
+    let leaf = ca.leaf(&["127.0.0.1", "localhost"]);
+    let store = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "{}\n[spool]\npath = \"{}\"\n\n[[hooks]]\nname = \"bot\"\nbot_token = \"xoxb-tls\"\nbackend = \"chat\"\nbackend_key = \"mmbot\"\n",
+        https_rules(&backend.url(), ""),
+        store.path().display()
+    );
+    let gateway = GatewayProcess::start_with_files(&rules, &[("cert.pem", &leaf.chain), ("key.pem", &leaf.key)], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let url = format!("https://127.0.0.1:{}/api/chat.postMessage", gateway.tls_addr.unwrap().port());
+    let args =
+        ["-sS", "--cacert", ca_file.to_str().unwrap(), "-H", "Authorization: Bearer xoxb-tls", "-d", "channel=ops"];
+    let out = run("curl", &[&args[..], &["-d", "text=over *TLS*", &url]].concat(), &[]);
+    let answer: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
+    assert_eq!((answer["ok"].as_bool(), answer["channel"].as_str()), (Some(true), Some("ops")), "{answer}");
+    assert!(answer["ts"].as_str().is_some_and(|ts| ts.contains('.')), "{answer}");
+    let received = backend.received();
+    assert_eq!(received[0].body_text(), r#"{"text":"over *TLS*","channel":"ops"}"#);
+    assert_eq!(received[0].path, "/hooks/mmbot");
+}
