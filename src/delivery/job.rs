@@ -4,14 +4,19 @@
 //!
 //! Stored jobs carry a format version (`v`, docs/spool.md "Formats"): 0 (absent) is what
 //! releases before versions wrote, without `message`; 1 adds `v`, `message`, `moved_from` and
-//! `give_up_ms`. A job of a newer version than `FORMAT` is left alone, never guessed at.
+//! `give_up_ms`; 2 adds `op`, a Web API operation (docs/webapi.md, "Delivery"). Webhook jobs are
+//! still written as 1, so a release that reads 1 delivers them; one of a newer version than
+//! `FORMAT` is left alone, never guessed at.
 
 use crate::pipeline::message::Message;
+use crate::webapi::ts::Ts;
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The job format this build writes and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// The newest job format this build reads, and writes for Web API operations.
+pub const FORMAT: u32 = 2;
+/// The format of webhook jobs, which carry no `op`.
+pub const PLAIN_FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -36,13 +41,37 @@ pub struct Job {
     /// discarded, never delivered (`spool/nats`, docs/spool.md, "The spool's promises under faults").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub give_up_ms: Option<u64>,
+    /// A Web API call's operation on the message `ts`; none for a webhook's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Operation>,
+}
+
+/// A Web API operation as the spool keeps it, applied in its hook's order (docs/webapi.md,
+/// "Delivery").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub method: Op,
+    pub ts: Ts,
+    /// The channel as the call named it, after the hook's channel rules.
+    pub channel: String,
+    /// A post's thread: the `ts` of its root message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<Ts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Post,
+    Update,
+    Delete,
 }
 
 impl Job {
-    /// A job of this build's format.
+    /// A webhook's job, of the plain format.
     pub fn new(hook: &str, backend: &str, request_id: &str, received_ms: u64, posts: Vec<String>) -> Job {
         Job {
-            v: FORMAT,
+            v: PLAIN_FORMAT,
             hook: hook.to_owned(),
             backend: backend.to_owned(),
             request_id: request_id.to_owned(),
@@ -51,7 +80,13 @@ impl Job {
             message: None,
             moved_from: None,
             give_up_ms: None,
+            op: None,
         }
+    }
+
+    /// This job as the Web API operation `op`, of this build's format.
+    pub fn operation(self, op: Operation) -> Job {
+        Job { v: FORMAT, op: Some(op), ..self }
     }
 
     /// The canonical messages this job can be rendered anew from: its `message`, or for a
@@ -141,6 +176,23 @@ mod tests {
         let stored = serde_json::to_string(&job).unwrap();
         assert!(stored.starts_with(r#"{"v":1,"hook":"h""#), "{stored}");
         assert_eq!(job.messages().unwrap()[0].text, "hi", "the message, not the rendered posts");
+    }
+
+    /// A Web API operation's job is of format 2 and reads back whole; a webhook's stays 1, so
+    /// the release before still delivers it.
+    #[test]
+    fn operation_jobs_are_format_2_and_webhook_jobs_stay_1() {
+        let op = Operation { method: Op::Update, ts: Ts(1_000_002), channel: "alerts".into(), thread_ts: Some(Ts(1)) };
+        let job = Job::new("h", "b", "r", 5, vec!["post".into()]).operation(op);
+        let stored = serde_json::to_string(&job).unwrap();
+        assert!(stored.starts_with(r#"{"v":2,"#), "{stored}");
+        assert!(
+            stored.ends_with(r#""op":{"method":"update","ts":1000002,"channel":"alerts","thread_ts":1}}"#),
+            "{stored}"
+        );
+        assert_eq!(serde_json::from_str::<Job>(&stored).unwrap(), job);
+        let plain = serde_json::to_string(&Job::new("h", "b", "r", 5, Vec::new())).unwrap();
+        assert!(plain.starts_with(r#"{"v":1,"#) && !plain.contains("op"), "{plain}");
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! Web API operations delivered while the client waits (docs/webapi.md, "Delivery"): a post
-//! (maybe in a thread), an update or a delete, each ending with the message map brought in step.
-//! A post is `ok` only once the backend made it and the map holds it.
+//! Web API operations (docs/webapi.md, "Delivery"): a post (maybe in a thread), an update or a
+//! delete, each ending with the message map brought in step. Delivered while the client waits
+//! (`Direct`: a post is `ok` only once the backend made it and the map holds it), or from the
+//! spool, in the hook's order (`queued`).
 
+use super::http::pool::Pool;
+use super::job::{Job, Op, Operation};
 use super::kind::{Exchange, Outgoing, Placed, Upstream};
 use super::route::Route;
-use super::Direct;
+use super::{Direct, Sent};
 use crate::pipeline::message::Message;
 use crate::rules::Hook;
 use crate::spool::messages::{self, Entry, MessageMap};
-use crate::spool::StoreError;
+use crate::spool::{Refused, Spool, StoreError};
 use crate::webapi::answer::ApiError;
 use crate::webapi::ts::Ts;
 use bytes::Bytes;
@@ -106,6 +109,7 @@ impl Direct {
             thread_ts: placed.thread_ts,
             parts: run.parts,
             ids,
+            pending: false,
         };
         let thread_ts = placed.thread_ts;
         let recorded = cx.map.record(ts, entry).await.map_err(unavailable);
@@ -267,5 +271,280 @@ impl Run {
             parts: self.parts,
             took: self.started.elapsed(),
         }
+    }
+}
+
+/// How a stored operation's attempt ended (`spool/attempt.rs` decides what becomes of it).
+#[derive(Debug)]
+pub(crate) enum Queued {
+    /// What was sent, as for a webhook's posts.
+    Sent(Sent),
+    /// Nothing to do: the message was deleted (a delete of a message not yet posted cancels
+    /// it) or forgotten.
+    Skipped(&'static str),
+    /// It can never be applied.
+    Dead(String),
+    /// The message map could not be read or written: try again later.
+    Store(StoreError),
+}
+
+/// What a stored operation works with.
+pub(crate) struct Stored<'a> {
+    pub op: &'a Operation,
+    /// The route's backend, by name.
+    pub backend: &'a str,
+    pub request_id: &'a str,
+    pub route: &'a Route,
+    pub map: &'a dyn MessageMap,
+    pub pool: &'a Pool,
+    /// How many posts the job has (an update's new content; none for a delete).
+    pub parts: usize,
+}
+
+/// A Web API operation the spool kept, sent from part `done` on; `posts` are the job's posts from
+/// there (docs/webapi.md, "Delivery"). A post records each post's id as it goes, so a retry goes
+/// on where the last attempt stopped; an update edits the message's posts in place, then deletes
+/// those past its new end; a delete deletes each post, then forgets the message.
+pub(crate) async fn queued(
+    stored: &Stored<'_>,
+    posts: Vec<String>,
+    done: usize,
+    dropped: &mut Vec<&'static str>,
+    observe: &mut (dyn FnMut(Upstream, Duration) + Send),
+) -> Queued {
+    let Stored { op, map, route, .. } = *stored;
+    let mut entry = match map.find(op.ts).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Queued::Skipped("the message was deleted or forgotten"),
+        Err(e) => return Queued::Store(e),
+    };
+    if entry.backend != stored.backend && op.method != Op::Post {
+        return Queued::Dead(format!("the message is on backend `{}`, not on this hook's", entry.backend));
+    }
+    let outgoing = |body: String, part: usize| Outgoing {
+        body: Bytes::from(body),
+        request_id: stored.request_id,
+        part,
+        pool: stored.pool,
+    };
+    let mut sent = Sent { delivered: 0, upstream: None, failure: None };
+    let mut took = |exchange: Exchange, started: Instant, sent: &mut Sent| {
+        observe(exchange.upstream, started.elapsed());
+        sent.upstream = Some(exchange.upstream);
+        match exchange.result {
+            Ok(()) => {
+                sent.delivered += 1;
+                true
+            }
+            Err(undelivered) => {
+                sent.failure = Some(undelivered);
+                false
+            }
+        }
+    };
+    match op.method {
+        Op::Post => {
+            let root = match op.thread_ts {
+                Some(root) if route.bound.threads() => match map.find(root).await {
+                    Ok(found) => found.and_then(|root| root.ids.into_iter().next()),
+                    Err(e) => return Queued::Store(e),
+                },
+                _ => None,
+            };
+            if op.thread_ts.is_some() && root.is_none() && done == 0 {
+                dropped.push("thread_ts");
+            }
+            let placed = Placed {
+                ts: op.ts,
+                channel: &op.channel,
+                thread_ts: root.as_ref().and(op.thread_ts),
+                root_id: root.as_deref(),
+            };
+            for (part, post) in (done..).zip(posts) {
+                let started = Instant::now();
+                let (exchange, id) = route.bound.post(outgoing(post, part), &placed).await;
+                if !took(exchange, started, &mut sent) {
+                    break;
+                }
+                entry.ids.extend(id);
+            }
+            entry.backend = stored.backend.to_owned();
+            entry.thread_ts = placed.thread_ts;
+            entry.pending = done + sent.delivered < entry.parts;
+            if let Err(e) = map.keep(op.ts, entry).await {
+                return Queued::Store(e);
+            }
+        }
+        Op::Update | Op::Delete => {
+            if entry.pending {
+                return Queued::Dead("the message was never posted".into());
+            }
+            if entry.ids.len() < entry.parts {
+                return Queued::Dead("the backend gave no ids for the message's posts".into());
+            }
+            let placed = Placed { ts: op.ts, channel: &op.channel, thread_ts: entry.thread_ts, root_id: None };
+            let edits = stored.parts;
+            let mut part = done;
+            for post in posts {
+                let started = Instant::now();
+                let Some(exchange) = route.bound.edit(&entry.ids[part], outgoing(post, part), &placed).await else {
+                    return Queued::Dead("the backend cannot update messages".into());
+                };
+                if !took(exchange, started, &mut sent) {
+                    return Queued::Sent(sent);
+                }
+                part += 1;
+            }
+            // Posts past the new end (all of them for a delete) are deleted.
+            while part < entry.parts {
+                let started = Instant::now();
+                let Some(exchange) = route.bound.remove(&entry.ids[part], outgoing(String::new(), part), &placed).await
+                else {
+                    return Queued::Dead("the backend cannot delete messages".into());
+                };
+                if !took(exchange, started, &mut sent) {
+                    return Queued::Sent(sent);
+                }
+                part += 1;
+            }
+            let kept = if op.method == Op::Delete {
+                map.forget(op.ts).await
+            } else {
+                entry.parts = edits;
+                entry.ids.truncate(edits);
+                map.keep(op.ts, entry).await
+            };
+            if let Err(e) = kept {
+                return Queued::Store(e);
+            }
+        }
+    }
+    Queued::Sent(sent)
+}
+
+/// Web API calls on a hook with `delivery = "spool"` (docs/webapi.md, "Delivery"): checked
+/// against the map now, stored as jobs, answered `ok` once stored, and applied by the spool in
+/// the hook's order (`queued`).
+pub(crate) struct Queue<'a> {
+    pub cx: &'a Context<'a>,
+    pub spool: &'a dyn Spool,
+    /// When the request arrived, in milliseconds since the Unix epoch.
+    pub received_ms: u64,
+}
+
+impl Queue<'_> {
+    /// Stores a new message, recorded in the map as pending until the spool has posted it.
+    pub(crate) async fn post_message(&self, channel: &str, thread_ts: Option<&str>, message: Message) -> Operated {
+        let cx = self.cx;
+        let mut run = Run::new(Instant::now());
+        let root = match thread_ts {
+            None => None,
+            Some(written) => match self.root(channel, written).await {
+                Ok(Some(root)) if cx.route.bound.threads() => Some(root),
+                Ok(_) => {
+                    run.dropped.push("thread_ts");
+                    None
+                }
+                Err(e) => return run.ended(Err(unavailable(e))),
+            },
+        };
+        let posts = cx.route.bound.render(cx.hook, message.clone());
+        run.parts = posts.len();
+        let entry = Entry {
+            v: messages::FORMAT,
+            hook: cx.hook.name.clone(),
+            backend: cx.backend.to_owned(),
+            channel: channel.to_owned(),
+            thread_ts: root,
+            parts: posts.len(),
+            ids: Vec::new(),
+            pending: true,
+        };
+        let ts = match cx.map.record(cx.map.mint(), entry).await {
+            Ok(ts) => ts,
+            Err(e) => return run.ended(Err(unavailable(e))),
+        };
+        let job = Job { message: Some(message), ..self.job(posts) };
+        let op = Operation { method: Op::Post, ts, channel: channel.to_owned(), thread_ts: root };
+        let stored = self.store(job.operation(op), &mut run).await;
+        if stored.is_err() {
+            // Never answered `ok`, so never to be posted.
+            let _ = cx.map.forget(ts).await;
+        }
+        run.ended(stored.map(|()| Applied { ts, thread_ts: root }))
+    }
+
+    /// Stores new content for the message `ts`, applied after whatever its hook stored before.
+    pub(crate) async fn update_message(&self, channel: &str, ts: Ts, message: Message) -> Operated {
+        let cx = self.cx;
+        let mut run = Run::new(Instant::now());
+        let entry = match self.changeable(channel, ts, ApiError::CantUpdateMessage).await {
+            Ok(entry) => entry,
+            Err(error) => return run.ended(Err(error)),
+        };
+        let posts = cx.route.bound.render(cx.hook, message);
+        run.parts = posts.len();
+        if posts.len() > entry.parts {
+            return run.ended(Err(ApiError::MsgTooLong));
+        }
+        let op = Operation { method: Op::Update, ts, channel: channel.to_owned(), thread_ts: entry.thread_ts };
+        let stored = self.store(self.job(posts).operation(op), &mut run).await;
+        run.ended(stored.map(|()| Applied { ts, thread_ts: entry.thread_ts }))
+    }
+
+    /// Deletes the message `ts`: at once when it is not posted yet (its post is then skipped),
+    /// else by a job after whatever its hook stored before.
+    pub(crate) async fn delete_message(&self, channel: &str, ts: Ts) -> Operated {
+        let cx = self.cx;
+        let mut run = Run::new(Instant::now());
+        let entry = match self.changeable(channel, ts, ApiError::CantDeleteMessage).await {
+            Ok(entry) => entry,
+            Err(error) => return run.ended(Err(error)),
+        };
+        let applied = Applied { ts, thread_ts: entry.thread_ts };
+        if entry.pending {
+            return run.ended(cx.map.forget(ts).await.map(|()| applied).map_err(unavailable));
+        }
+        let op = Operation { method: Op::Delete, ts, channel: channel.to_owned(), thread_ts: entry.thread_ts };
+        let stored = self.store(self.job(Vec::new()).operation(op), &mut run).await;
+        run.ended(stored.map(|()| applied))
+    }
+
+    fn job(&self, posts: Vec<String>) -> Job {
+        Job::new(&self.cx.hook.name, self.cx.backend, self.cx.request_id, self.received_ms, posts)
+    }
+
+    async fn store(&self, job: Job, run: &mut Run) -> Result<(), ApiError> {
+        run.upstream = Some(Upstream::Spooled);
+        match self.spool.append(job).await {
+            Ok(()) => Ok(()),
+            Err(Refused::Full) => Err(ApiError::ServiceUnavailable { retry_after: 1 }),
+            Err(Refused::Store(e)) => Err(unavailable(e)),
+        }
+    }
+
+    /// The root of the thread `written` names, as `Direct::thread` finds it, by `ts` only: its
+    /// posts may not be made yet.
+    async fn root(&self, channel: &str, written: &str) -> Result<Option<Ts>, StoreError> {
+        let cx = self.cx;
+        let Some(ts) = Ts::parse(written) else { return Ok(None) };
+        let Some(entry) = cx.map.find(ts).await? else { return Ok(None) };
+        let same_place = entry.backend == cx.backend && entry.channel == channel;
+        Ok(same_place.then(|| entry.thread_ts.unwrap_or(ts)))
+    }
+
+    /// The message `ts` of this hook in `channel`, when its posts can be changed, or will be
+    /// once posted.
+    async fn changeable(&self, channel: &str, ts: Ts, cannot: ApiError) -> Result<Entry, ApiError> {
+        let cx = self.cx;
+        let entry = cx.map.find(ts).await.map_err(unavailable)?.ok_or(ApiError::MessageNotFound)?;
+        if entry.channel != channel {
+            return Err(ApiError::MessageNotFound);
+        }
+        let unchangeable = !entry.pending && entry.ids.len() < entry.parts;
+        if entry.hook != cx.hook.name || entry.backend != cx.backend || unchangeable {
+            return Err(cannot);
+        }
+        Ok(entry)
     }
 }

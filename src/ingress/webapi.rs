@@ -6,16 +6,18 @@
 use super::respond::Reply;
 use super::server::{self, Abort, ApiRecord, Body, Record, WebhookService};
 use crate::active::Active;
-use crate::delivery::operation::{Applied, Context, Operated};
+use crate::delivery::job;
+use crate::delivery::operation::{Applied, Context, Operated, Queue};
 use crate::delivery::Outcome;
 use crate::pipeline::admit::Admission;
-use crate::rules::keys;
+use crate::rules::{keys, Delivery};
 use crate::webapi::answer::{self, ApiError};
 use crate::webapi::args::{self, Args};
 use crate::webapi::call::{self, Call};
 use crate::webapi::Method;
 use pingora::protocols::http::ServerSession;
 use pingora_timeout::fast_timeout::fast_timeout;
+use std::time::SystemTime;
 
 impl WebhookService {
     /// A Web API call, from its head to its answer. `method` is `None` for a method hookgate
@@ -46,6 +48,7 @@ impl WebhookService {
         method: Option<Method>,
     ) -> Result<Result<String, ApiError>, Abort> {
         let rules = &active.rules;
+        let received = SystemTime::now();
         let max = rules.gateway.max_body_bytes;
         // The body is read before anything is answered, so the connection stays usable.
         if server::declared_length(session).is_some_and(|n| n > max) {
@@ -91,12 +94,15 @@ impl WebhookService {
         };
         let route = active.routes.of(index);
         let backend = rules.backends[route.backend].name.as_str();
-        let Some(map) = self.spool.as_ref().and_then(|spool| spool.messages()) else {
+        let Some(map) = self.spool.as_ref().map(|spool| spool.messages()) else {
             // The loader requires [spool] for a bot_token and a reload cannot add one.
             log::error!(target: "hookgate", "hook `{}`: the Web API needs a running spool to keep its messages", hook.name);
             return Ok(Err(ApiError::ServiceUnavailable { retry_after: 1 }));
         };
         let cx = Context { hook, route, backend, map, request_id: &record.request_id };
+        // A spooled hook's calls are stored and applied in its order (docs/webapi.md, "Delivery").
+        let spool = self.spool.as_deref().filter(|_| hook.delivery == Delivery::Spool);
+        let queue = spool.map(|spool| Queue { cx: &cx, spool, received_ms: job::now_ms(received) });
         let backend_metrics = active.handles.backend(route.backend);
         let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
         let (operated, answer): (Operated, Box<dyn Fn(Applied) -> String + Send>) = match call {
@@ -108,20 +114,29 @@ impl WebhookService {
             Call::Post { channel, thread_ts, message } => {
                 self.metrics.dropped(&route.bound.unsupported(&message));
                 let shown = message.clone();
-                let operated =
-                    self.direct.post_message(&cx, &channel, thread_ts.as_deref(), message, &mut observe).await;
+                let thread_ts = thread_ts.as_deref();
+                let operated = match &queue {
+                    Some(queue) => queue.post_message(&channel, thread_ts, message).await,
+                    None => self.direct.post_message(&cx, &channel, thread_ts, message, &mut observe).await,
+                };
                 let hook = hook.name.clone();
                 (operated, Box::new(move |a: Applied| answer::posted(&hook, &channel, a.ts, a.thread_ts, &shown)))
             }
             Call::Update { channel, ts, message } => {
                 record.api = Some(ApiRecord { method: method.name(), ts: Some(ts), result: "ok" });
                 let text = message.text.clone();
-                let operated = self.direct.update_message(&cx, &channel, ts, message, &mut observe).await;
+                let operated = match &queue {
+                    Some(queue) => queue.update_message(&channel, ts, message).await,
+                    None => self.direct.update_message(&cx, &channel, ts, message, &mut observe).await,
+                };
                 (operated, Box::new(move |a: Applied| answer::updated(&channel, a.ts, &text)))
             }
             Call::Delete { channel, ts } => {
                 record.api = Some(ApiRecord { method: method.name(), ts: Some(ts), result: "ok" });
-                let operated = self.direct.delete_message(&cx, &channel, ts, &mut observe).await;
+                let operated = match &queue {
+                    Some(queue) => queue.delete_message(&channel, ts).await,
+                    None => self.direct.delete_message(&cx, &channel, ts, &mut observe).await,
+                };
                 (operated, Box::new(move |a: Applied| answer::deleted(&channel, a.ts)))
             }
         };

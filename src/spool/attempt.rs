@@ -7,9 +7,11 @@ use crate::active::Active;
 use crate::delivery::http::pool::Pool;
 use crate::delivery::job::{self, Job};
 use crate::delivery::kind::{Undelivered, Upstream};
+use crate::delivery::operation::{queued, Queued, Stored};
 use crate::delivery::send_posts;
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
+use crate::spool::messages::MessageMap;
 use rand::Rng;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -45,22 +47,52 @@ impl Attempts {
         lock(&self.paused).get(backend).and_then(|until| until.checked_duration_since(Instant::now()))
     }
 
-    /// Sends `posts`, the job's posts from part `done` on, along the route of `hook` (its
+    /// Sends `posts`, the job's `parts` posts from part `done` on, along the route of `hook` (its
     /// position in `active`), and decides what becomes of the job; a 429 pauses the backend.
-    /// This is attempt number `attempts`.
+    /// A Web API operation goes through the message map (`delivery/operation.rs`). This is
+    /// attempt number `attempts`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn attempt(
         &self,
         active: &Active,
         hook: usize,
-        request_id: &str,
+        job: &Job,
         posts: impl IntoIterator<Item = String>,
-        done: usize,
+        (done, parts): (usize, usize),
         attempts: u32,
+        map: &dyn MessageMap,
     ) -> Ended {
         let route = active.routes.of(hook);
         let handles = active.handles.backend(route.backend);
         let mut observe = |answer, took| handles.exchange(&self.metrics, answer, took);
-        let sent = send_posts(posts, done, request_id, route, &self.pool, &mut observe).await;
+        let sent = match &job.op {
+            None => send_posts(posts, done, &job.request_id, route, &self.pool, &mut observe).await,
+            Some(op) => {
+                let stored = Stored {
+                    op,
+                    backend: &active.rules.backends[route.backend].name,
+                    request_id: &job.request_id,
+                    route,
+                    map,
+                    pool: &self.pool,
+                    parts,
+                };
+                let mut dropped = Vec::new();
+                let queued = queued(&stored, posts.into_iter().collect(), done, &mut dropped, &mut observe).await;
+                self.metrics.dropped(&dropped);
+                match queued {
+                    Queued::Sent(sent) => sent,
+                    Queued::Skipped(why) => {
+                        return Ended { settle: Settle::Delivered, upstream: Cow::Owned(format!("none ({why})")) }
+                    }
+                    Queued::Dead(reason) => {
+                        let settle = Settle::Dead { parts_done: done, attempts, reason };
+                        return Ended { settle, upstream: Cow::Borrowed("none") };
+                    }
+                    Queued::Store(e) => return self.ended_without(done, attempts, format!("message map: {e}")),
+                }
+            }
+        };
         let jitter = rand::thread_rng().gen_range(0.8..1.2);
         let decision = decide(sent.failure.as_ref(), done + sent.delivered, attempts, &self.settings, jitter);
         if let Pause::For(wait) = decision.pause {
@@ -68,6 +100,12 @@ impl Attempts {
             lock(&self.paused).insert(backend, Instant::now() + wait);
         }
         Ended { settle: decision.settle, upstream: sent.upstream.map_or(Cow::Borrowed("none"), Upstream::label) }
+    }
+
+    /// An attempt that sent nothing because the store failed: tried again after `retry_initial`.
+    fn ended_without(&self, done: usize, attempts: u32, error: String) -> Ended {
+        let next_ms = job::now_ms(SystemTime::now()) + self.settings.retry_initial.as_millis() as u64;
+        Ended { settle: Settle::Retry { parts_done: done, attempts, next_ms, error }, upstream: Cow::Borrowed("none") }
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Entry {
     /// incoming webhook).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ids: Vec<String>,
+    /// Accepted by a spooled hook and not yet (wholly) posted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 impl Entry {
@@ -86,6 +89,7 @@ mod tests {
             thread_ts: Some(Ts(5)),
             parts: 2,
             ids: vec!["a".into(), "b".into()],
+            pending: false,
         };
         let text = entry.to_json();
         assert_eq!(

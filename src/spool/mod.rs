@@ -85,8 +85,8 @@ pub trait Spool: Send + Sync {
     async fn drop_hook(&self, hook: &str) -> Result<u64, StoreError>;
     /// Payload bytes stored, pending and dead, for `hookgate_spool_bytes`.
     async fn bytes(&self) -> Result<u64, StoreError>;
-    /// The Web API's message map, when this engine keeps one (docs/webapi.md).
-    fn messages(&self) -> Option<&dyn messages::MessageMap>;
+    /// The Web API's message map, kept in this engine's store (docs/webapi.md).
+    fn messages(&self) -> &dyn messages::MessageMap;
     /// The delivery worker, run by pingora as a background service.
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> DeliveryService;
 }

@@ -223,7 +223,7 @@ fn a_jetstream_stream_of_a_newer_format_stops_the_gateway_at_start() {
     drop(GatewayProcess::start(&rules));
     let port = node.port;
     let info = jetstream_api(port, "$JS.API.STREAM.INFO.HOOKGATE", "");
-    assert_eq!(info["config"]["description"], "hookgate spool, format 1", "{info}");
+    assert_eq!(info["config"]["description"], "hookgate spool, format 2", "{info}");
     let mut config = info["config"].clone();
     config["description"] = "hookgate spool, format 9".into();
     let updated = jetstream_api(port, "$JS.API.STREAM.UPDATE.HOOKGATE", &config.to_string());

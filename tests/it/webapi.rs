@@ -667,3 +667,108 @@ fn curl_forms_and_query_tokens() {
         )
     );
 }
+
+/// A hook with `delivery = "spool"` (docs/webapi.md, "Delivery"): while the backend is down each
+/// call is answered once stored, with its `ts`; when it is back, the spool applies them in the
+/// hook's order: the post, its update, a reply in its thread; a message deleted before it was
+/// posted never is; a delete of a posted message deletes it.
+#[test]
+fn a_spooled_hook_stores_calls_and_applies_them_in_order() {
+    let store = tempfile::tempdir().unwrap();
+    let backend = RecordingBackend::start();
+    mattermost_api(&backend, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let rules = format!(
+        r#"
+[spool]
+path = "{}"
+retry_initial = "100ms"
+retry_max = "300ms"
+
+[backends.api]
+kind = "mattermost"
+url = "{}"
+api_token = "mm-bot-token"
+team = "eng"
+connect_timeout_ms = 200
+
+[[hooks]]
+name = "queued"
+bot_token = "xoxb-queued"
+backend = "api"
+delivery = "spool"
+rate = 0
+"#,
+        store.path().display(),
+        backend.url()
+    );
+    let gateway = GatewayProcess::start(&rules);
+    let bot = [("Authorization", "Bearer xoxb-queued"), ("Content-Type", "application/json")];
+    let send = |method: &str, body: Value| {
+        let answer = read(&call(&gateway, method, &bot, &body.to_string()));
+        assert_eq!(answer["ok"], true, "{method} {body}: {answer}");
+        answer
+    };
+    backend.stop();
+    let root = send("chat.postMessage", serde_json::json!({"channel": "alerts", "text": "deploying"}));
+    let ts = root["ts"].as_str().unwrap().to_owned();
+    send("chat.update", serde_json::json!({"channel": "alerts", "ts": ts, "text": "deployed"}));
+    let reply = send("chat.postMessage", serde_json::json!({"channel": "alerts", "text": "log", "thread_ts": ts}));
+    assert_eq!(reply["message"]["thread_ts"], ts.as_str());
+    let doomed = send("chat.postMessage", serde_json::json!({"channel": "alerts", "text": "never"}));
+    send("chat.delete", serde_json::json!({"channel": "alerts", "ts": doomed["ts"]}));
+    let gone = call(
+        &gateway,
+        "chat.update",
+        &bot,
+        &serde_json::json!({"channel": "alerts", "ts": doomed["ts"], "text": "x"}).to_string(),
+    );
+    assert_eq!(result(&gone), "message_not_found");
+    backend.restart();
+
+    let calls = |backend: &RecordingBackend| -> Vec<(String, String, Value)> {
+        backend
+            .received()
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone(), serde_json::from_slice(&r.body).unwrap_or(Value::Null)))
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let got = calls(&backend);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} of {n} calls: {got:#?}", got.len());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let got = wait_for(4);
+    let want: Vec<(String, String, Value)> = vec![
+        ("GET".into(), "/api/v4/teams/name/eng/channels/name/alerts".into(), Value::Null),
+        (
+            "POST".into(),
+            "/api/v4/posts".into(),
+            serde_json::json!({"channel_id": "ch-alerts", "message": "deploying", "props": {}}),
+        ),
+        ("PUT".into(), "/api/v4/posts/post1/patch".into(), serde_json::json!({"message": "deployed", "props": {}})),
+        (
+            "POST".into(),
+            "/api/v4/posts".into(),
+            serde_json::json!({"channel_id": "ch-alerts", "message": "log", "props": {}, "root_id": "post1"}),
+        ),
+    ];
+    assert_eq!(got, want);
+    send("chat.delete", serde_json::json!({"channel": "alerts", "ts": ts}));
+    let got = wait_for(5);
+    assert_eq!((got[4].0.as_str(), got[4].1.as_str()), ("DELETE", "/api/v4/posts/post1"), "{got:#?}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(calls(&backend).len(), 5, "the deleted message was never posted");
+    let after = call(
+        &gateway,
+        "chat.update",
+        &bot,
+        &serde_json::json!({"channel": "alerts", "ts": ts, "text": "x"}).to_string(),
+    );
+    assert_eq!(result(&after), "message_not_found");
+}

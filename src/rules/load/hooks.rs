@@ -219,8 +219,8 @@ impl Merger<'_> {
         Some(digest)
     }
 
-    /// What a hook with a `bot_token` needs: a `[spool]` to keep its messages' `ts` in
-    /// (docs/webapi.md, "Rules").
+    /// What a hook with a `bot_token` needs: a spool to keep its messages' `ts` in
+    /// (docs/webapi.md, "Rules"), `[spool]` or the one `delivery = "spool"` opens.
     fn bot_needs(
         &self,
         file: &SourceFile,
@@ -229,20 +229,11 @@ impl Merger<'_> {
         hook: &RawHook,
         findings: &mut Findings,
     ) {
-        let at = file.at(token);
-        match &self.spool {
-            None => findings.error(
-                at,
+        if self.spool.is_none() && hook.delivery != Delivery::Spool {
+            findings.error(
+                file.at(token),
                 format!("hook `{name}` has a bot_token, which needs [spool] to keep the ts of its messages"),
-            ),
-            Some(_) if hook.delivery == Delivery::Spool => findings.error(
-                at,
-                format!(
-                    "hook `{name}` has a bot_token; this release answers the Web API only with \
-                     delivery = \"direct\""
-                ),
-            ),
-            Some(_) => {}
+            );
         }
     }
 }

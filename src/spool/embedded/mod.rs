@@ -264,8 +264,8 @@ impl Spool for Embedded {
         Ok(self.bytes())
     }
 
-    fn messages(&self) -> Option<&dyn MessageMap> {
-        Some(self)
+    fn messages(&self) -> &dyn MessageMap {
+        self
     }
 
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {

@@ -219,8 +219,10 @@ impl Shared {
         }
         let remaining = head.job.posts.iter().skip(head.parts_done).cloned();
         let number = head.attempts + 1;
+        let progress = (head.parts_done, head.job.posts.len());
+        let map = self.spool.messages();
         let Ended { settle, upstream } =
-            self.attempts.attempt(active, hook, &head.job.request_id, remaining, head.parts_done, number).await;
+            self.attempts.attempt(active, hook, &head.job, remaining, progress, number, map).await;
         self.record(&head, settle, Some((number, upstream))).await;
     }
 

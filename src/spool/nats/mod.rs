@@ -468,8 +468,8 @@ impl Spool for Nats {
         Ok(bytes)
     }
 
-    fn messages(&self) -> Option<&dyn crate::spool::messages::MessageMap> {
-        Some(self)
+    fn messages(&self) -> &dyn crate::spool::messages::MessageMap {
+        self
     }
 
     fn worker(self: Arc<Self>, active: Arc<ArcSwap<Active>>, metrics: Arc<Metrics>) -> crate::spool::DeliveryService {

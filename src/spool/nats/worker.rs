@@ -226,7 +226,9 @@ impl Shared {
         let done_before =
             lock(&self.parts_done).get(&seq).filter(|(to, _)| *to == backend_rules.name).map_or(0, |(_, done)| *done);
         let remaining = posts.iter().skip(done_before).cloned();
-        let sending = self.attempts.attempt(&active, hook, &job.request_id, remaining, done_before, attempts);
+        let map = self.spool.messages();
+        let progress = (done_before, posts.len());
+        let sending = self.attempts.attempt(&active, hook, &job, remaining, progress, attempts, map);
         tokio::pin!(sending);
         // A long attempt tells JetStream it is alive, so ACK_WAIT can stay short.
         let Ended { settle, upstream } = loop {
