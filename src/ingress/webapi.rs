@@ -11,7 +11,7 @@ use crate::delivery::operation::{Applied, Context, Operated, Queue};
 use crate::delivery::Outcome;
 use crate::pipeline::admit::Admission;
 use crate::rules::{keys, Delivery};
-use crate::webapi::answer::{self, ApiError};
+use crate::webapi::answer::{self, ApiError, Shown};
 use crate::webapi::args::{self, Args};
 use crate::webapi::call::{self, Call};
 use crate::webapi::Method;
@@ -113,7 +113,7 @@ impl WebhookService {
             }
             Call::Post { channel, thread_ts, message } => {
                 self.metrics.dropped(&route.bound.unsupported(&message));
-                let shown = message.clone();
+                let shown = Shown::of(&message);
                 let thread_ts = thread_ts.as_deref();
                 let operated = match &queue {
                     Some(queue) => queue.post_message(&channel, thread_ts, message).await,

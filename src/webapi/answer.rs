@@ -165,6 +165,20 @@ pub fn stable_id(prefix: char, name: &str) -> String {
     std::iter::once(prefix).chain(hex).collect()
 }
 
+/// What `chat.postMessage`'s answer shows of the message, kept when the message goes to the
+/// backend.
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    pub text: String,
+    pub username: String,
+}
+
+impl Shown {
+    pub fn of(message: &Message) -> Shown {
+        Shown { text: message.text.clone(), username: message.username.clone() }
+    }
+}
+
 /// `chat.postMessage`'s answer.
 #[derive(Serialize)]
 struct Posted<'a> {
@@ -188,10 +202,10 @@ struct PostedMessage<'a> {
     thread_ts: Option<String>,
 }
 
-/// `chat.postMessage`'s answer: where the message went, its `ts`, and the message as posted
-/// (named as the hook when it sets no username).
-pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, message: &Message) -> String {
-    let username = if message.username.is_empty() { hook } else { &message.username };
+/// `chat.postMessage`'s answer: where the message went, its `ts`, and the message's text and
+/// name as posted (the hook's name when it sets none).
+pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, shown: &Shown) -> String {
+    let username = if shown.username.is_empty() { hook } else { &shown.username };
     let ts = ts.text();
     let posted = Posted {
         ok: true,
@@ -200,7 +214,7 @@ pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, message:
         message: PostedMessage {
             kind: "message",
             subtype: "bot_message",
-            text: &message.text,
+            text: &shown.text,
             username,
             bot_id: stable_id('B', hook),
             ts: &ts,
@@ -208,7 +222,7 @@ pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, message:
         },
     };
     // Sized for the text once escaped, so the answer is written without growing.
-    let mut out = Vec::with_capacity(message.text.len() + channel.len() + username.len() + 256);
+    let mut out = Vec::with_capacity(shown.text.len() + channel.len() + username.len() + 256);
     match serde_json::to_writer(&mut out, &posted) {
         Ok(()) => String::from_utf8(out).unwrap_or_default(),
         Err(_) => String::new(),
@@ -259,7 +273,8 @@ mod tests {
     fn success_answers() {
         let message = Message { text: "hi".into(), username: "ci".into(), ..Message::default() };
         let answer: serde_json::Value =
-            serde_json::from_str(&posted("bot", "alerts", Ts(2_000_001), Some(Ts(1_000_000)), &message)).unwrap();
+            serde_json::from_str(&posted("bot", "alerts", Ts(2_000_001), Some(Ts(1_000_000)), &Shown::of(&message)))
+                .unwrap();
         assert_eq!(
             answer,
             serde_json::json!({"ok": true, "channel": "alerts", "ts": "2.000001", "message": {

@@ -392,3 +392,57 @@ rate = 0
     let distinct: std::collections::HashSet<&String> = minted.iter().collect();
     assert_eq!((minted.len(), distinct.len()), (80, 80));
 }
+
+/// Web API calls on a spooled hook with the NATS engine (docs/webapi.md, "Delivery"): stored in
+/// the stream, applied by whichever instance delivers, in the hook's order.
+#[test]
+fn spooled_web_api_calls_are_applied_in_order_from_the_stream() {
+    let nats = Nats::start();
+    let rules = format!(
+        r#"
+[spool]
+engine = "nats"
+nats_urls = [{:?}]
+retry_initial = "100ms"
+retry_max = "400ms"
+
+[backends.console]
+kind = "log"
+
+[[hooks]]
+name = "bot"
+bot_token = "xoxb-spooled"
+backend = "console"
+delivery = "spool"
+rate = 0
+"#,
+        nats.url()
+    );
+    let gateway = GatewayProcess::start(&rules);
+    let call = |method: &str, body: serde_json::Value| -> serde_json::Value {
+        let headers = [("Authorization", "Bearer xoxb-spooled"), ("Content-Type", "application/json")];
+        let response =
+            gateway.connect().request("POST", &format!("/api/{method}"), &headers, body.to_string().as_bytes());
+        let answer: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(answer["ok"], true, "{method}: {answer}");
+        answer
+    };
+    let ts = call("chat.postMessage", serde_json::json!({"channel": "ops", "text": "first"}))["ts"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The update may come before or after the post is delivered: either way it applies after it.
+    call("chat.update", serde_json::json!({"channel": "ops", "ts": ts, "text": "second"}));
+    let lines = gateway.wait_for_stdout(2);
+    let ops: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["op"].as_str().unwrap().to_owned(), v["payload"]["text"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(ops, [("post".to_owned(), "first".to_owned()), ("update".to_owned(), "second".to_owned())]);
+    call("chat.delete", serde_json::json!({"channel": "ops", "ts": ts}));
+    let lines = gateway.wait_for_stdout(3);
+    assert!(lines[2].starts_with(&format!(r#"{{"op":"delete","ts":"{ts}""#)), "{lines:#?}");
+}
