@@ -23,24 +23,7 @@ ok_backend "$backend_port"
 mkdir -p "$work/rules"
 bench_rules "$backend_port" > "$work/rules/bench.toml"
 call=${CALL:-webhook}
-if [ "$call" = api ]; then
-  cat >> "$work/rules/bench.toml" <<EOF
-
-[spool]
-path = "$work/spool"
-
-[[hooks]]
-name = "bench-bot"
-bot_token = "xoxb-bench"
-backend = "chat"
-backend_key = "abc123generatedkey"
-markup = "slack"
-rate = 0
-[hooks.overrides]
-icon = "ignore"
-channels = ["^builds$", "^@"]
-EOF
-fi
+[ "$call" = api ] && bench_bot_rules "$work/spool" >> "$work/rules/bench.toml"
 wait_port "$backend_port"
 
 # posts COUNT PORT: one keep-alive connection, COUNT posts, each answered `ok`.

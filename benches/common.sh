@@ -62,3 +62,25 @@ channels = ["^builds$", "^@"]
 U024BE7LH = "alice"
 EOF
 }
+
+# bench_bot_rules SPOOL_DIR: the bot hook of the Web API measurements (e2e.sh, `CALL=api
+# callgrind.sh`): the bench hook's settings with a bot token, on the same backend, and the spool
+# that keeps its message map.
+bench_bot_rules() {
+  cat <<EOF
+
+[spool]
+path = "$1"
+
+[[hooks]]
+name = "bench-bot"
+bot_token = "xoxb-bench"
+backend = "chat"
+backend_key = "abc123generatedkey"
+markup = "slack"
+rate = 0
+[hooks.overrides]
+icon = "ignore"
+channels = ["^builds$", "^@"]
+EOF
+}

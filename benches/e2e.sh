@@ -73,21 +73,8 @@ cat > "$work/rules-tls/gateway.toml" <<EOF
 listen_tls = "127.0.0.1:$hookgate_tls_port"
 tls_cert = "$work/cert.pem"
 tls_key = "$work/key.pem"
-
-[spool]
-path = "$work/spool"
-
-[[hooks]]
-name = "bench-bot"
-bot_token = "xoxb-bench"
-backend = "chat"
-backend_key = "abc123generatedkey"
-markup = "slack"
-rate = 0
-[hooks.overrides]
-icon = "ignore"
-channels = ["^builds$", "^@"]
 EOF
+bench_bot_rules "$work/spool" >> "$work/rules-tls/gateway.toml"
 start_hookgate() { # binary port admin_port name [rules]
   "$1" serve --rules "${5:-$work/rules}" --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" ${HOOKGATE_ARGS:-} \
     --pid-file "$work/$4.pid" --upgrade-sock "$work/$4.sock" >/dev/null 2>"$work/$4.log" &

@@ -8,7 +8,7 @@
 
 use crate::delivery::http::answer::{self, Answer};
 use crate::delivery::http::pool::Pool;
-use crate::delivery::kind::Failure;
+use crate::delivery::kind::{Exchange, Failure, Outgoing, Undelivered, Upstream};
 use crate::rules::{Findings, KindTable, Written};
 use crate::tls::client::{BackendTls, TlsFailure, TrustError, TrustOptions};
 use pingora::protocols::Stream;
@@ -151,6 +151,30 @@ impl Endpoint {
             self.exchange(pool, stream, request).await
         };
         fast_timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
+    }
+
+    /// One call to a REST API (Matrix's client API, Mattermost's) with `authorization`, its
+    /// answer's body kept; or the exchange that says why there is no answer.
+    pub(crate) async fn call(
+        &self,
+        post: &Outgoing<'_>,
+        authorization: &str,
+        method: &str,
+        path: &[&str],
+        body: &[u8],
+    ) -> Result<Answer, Exchange> {
+        let request = Request {
+            method,
+            path,
+            headers: &[("Authorization", authorization)],
+            body,
+            request_id: post.request_id,
+            keep_body: true,
+        };
+        self.send(post.pool, &request).await.map_err(|failure| Exchange {
+            upstream: Upstream::Failed(failure),
+            result: Err(Undelivered::Unavailable(failure)),
+        })
     }
 
     /// A new connection, resolving the host first when it is a name, with its TLS handshake

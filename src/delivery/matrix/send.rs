@@ -4,7 +4,7 @@
 
 use super::{Config, Post, Target, POST_FORMAT};
 use crate::delivery::http::answer::Answer;
-use crate::delivery::http::endpoint::{encode, Request};
+use crate::delivery::http::endpoint::encode;
 use crate::delivery::kind::{Exchange, Outgoing, Undelivered, Upstream};
 
 /// One call to the homeserver's client API with the backend's token: its answer, or the
@@ -16,19 +16,7 @@ pub(super) async fn call(
     path: &[&str],
     body: &[u8],
 ) -> Result<Answer, Exchange> {
-    let request = Request {
-        method,
-        path,
-        headers: &[("Authorization", &config.authorization)],
-        body,
-        request_id: post.request_id,
-        keep_body: true,
-    };
-    config.endpoint.send(post.pool, &request).await.map_err(unavailable)
-}
-
-fn unavailable(failure: crate::delivery::kind::Failure) -> Exchange {
-    Exchange { upstream: Upstream::Failed(failure), result: Err(Undelivered::Unavailable(failure)) }
+    config.endpoint.call(post, &config.authorization, method, path, body).await
 }
 
 /// A call made on the way to an event (registering a user, naming it, resolving an alias) that

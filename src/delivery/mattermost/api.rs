@@ -4,7 +4,7 @@
 //! the direct channel between the bot and that user.
 
 use crate::delivery::http::answer::Answer;
-use crate::delivery::http::endpoint::{encode, Endpoint, Request};
+use crate::delivery::http::endpoint::{encode, Endpoint};
 use crate::delivery::kind::{Exchange, Outgoing, Undelivered, Upstream};
 use crate::pipeline::message::Message;
 use crate::spool::lock;
@@ -35,8 +35,7 @@ impl Api {
         }
     }
 
-    /// One call with the bot's token: the answer (with its body) or the exchange that says why
-    /// there is none.
+    /// One call with the bot's token.
     async fn call(
         &self,
         endpoint: &Endpoint,
@@ -45,18 +44,7 @@ impl Api {
         path: &[&str],
         body: &[u8],
     ) -> Result<Answer, Exchange> {
-        let request = Request {
-            method,
-            path,
-            headers: &[("Authorization", &self.authorization)],
-            body,
-            request_id: post.request_id,
-            keep_body: true,
-        };
-        endpoint.send(post.pool, &request).await.map_err(|failure| Exchange {
-            upstream: Upstream::Failed(failure),
-            result: Err(Undelivered::Unavailable(failure)),
-        })
+        endpoint.call(post, &self.authorization, method, path, body).await
     }
 
     /// Creates one post from a canonical message, in the thread of `root_id` when given; the
