@@ -492,8 +492,9 @@ impl Queue<'_> {
         run.ended(stored.map(|()| Applied { ts, thread_ts: entry.thread_ts }))
     }
 
-    /// Deletes the message `ts`: at once when it is not posted yet (its post is then skipped),
-    /// else by a job after whatever its hook stored before.
+    /// Deletes the message `ts` by a job after whatever its hook stored before. A message not
+    /// posted yet is forgotten at once as well, so its post is skipped; if the spool was
+    /// sending it right then, the job deletes what it posted.
     pub(crate) async fn delete_message(&self, channel: &str, ts: Ts) -> Operated {
         let cx = self.cx;
         let mut run = Run::new(Instant::now());
@@ -503,7 +504,9 @@ impl Queue<'_> {
         };
         let applied = Applied { ts, thread_ts: entry.thread_ts };
         if entry.pending {
-            return run.ended(cx.map.forget(ts).await.map(|()| applied).map_err(unavailable));
+            if let Err(e) = cx.map.forget(ts).await {
+                return run.ended(Err(unavailable(e)));
+            }
         }
         let op = Operation { method: Op::Delete, ts, channel: channel.to_owned(), thread_ts: entry.thread_ts };
         let stored = self.store(self.job(Vec::new()).operation(op), &mut run).await;
