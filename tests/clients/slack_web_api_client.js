@@ -1,6 +1,6 @@
 // Drives Node's @slack/web-api WebClient against hookgate's Web API (tests/it/webapi.rs).
 // Usage: node slack_web_api_client.js BASE_URL TOKEN QUICK_TOKEN
-// BASE_URL ends in /api/; QUICK_TOKEN is a hook allowed one call a second, whose 429 the
+// BASE_URL ends in /api/; QUICK_TOKEN is a hook allowed one call every two seconds, whose 429 the
 // client's default retry waits out. One JSON line per call; anything unexpected fails the run.
 const { WebClient, LogLevel } = require('@slack/web-api');
 

@@ -1,7 +1,8 @@
 """Drives slack_sdk's WebClient against hookgate's Web API (tests/it/webapi.rs).
 
 Usage: slack_web_client.py BASE_URL TOKEN QUICK_TOKEN
-BASE_URL ends in /api/; QUICK_TOKEN is a hook allowed one call a second. One JSON line per call.
+BASE_URL ends in /api/; QUICK_TOKEN is a hook allowed one call every two seconds.
+One JSON line per call.
 """
 import json
 import sys

@@ -63,7 +63,8 @@ burst = 1
 name = "quick"
 bot_token = "xoxb-quick"
 backend = "console"
-rate = 1
+# Its second call within 2 s is refused, a window no busy machine misses between two calls.
+rate = 0.5
 burst = 1
 
 [[hooks]]
