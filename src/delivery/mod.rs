@@ -110,6 +110,35 @@ pub(crate) struct Sent {
     pub failure: Option<Undelivered>,
 }
 
+impl Sent {
+    pub(crate) fn new() -> Sent {
+        Sent { delivered: 0, upstream: None, failure: None }
+    }
+
+    /// Records one exchange, begun at `started`: `observe` sees it and how long it took, and it
+    /// counts as delivered when the backend took it. False when it did not: its answer is kept
+    /// as the failure, and the run stops there.
+    pub(crate) fn took(
+        &mut self,
+        exchange: Exchange,
+        started: Instant,
+        observe: &mut (dyn FnMut(Upstream, Duration) + Send),
+    ) -> bool {
+        observe(exchange.upstream, started.elapsed());
+        self.upstream = Some(exchange.upstream);
+        match exchange.result {
+            Ok(()) => {
+                self.delivered += 1;
+                true
+            }
+            Err(undelivered) => {
+                self.failure = Some(undelivered);
+                false
+            }
+        }
+    }
+}
+
 /// Sends `posts` in order along `route` over `pool`, stopping at the first the backend does not
 /// take; the first is part `first` of its job. `observe` sees every exchange and how long it took.
 pub(crate) async fn send_posts(
@@ -120,18 +149,13 @@ pub(crate) async fn send_posts(
     pool: &Pool,
     observe: &mut (dyn FnMut(Upstream, Duration) + Send),
 ) -> Sent {
-    let mut sent = Sent { delivered: 0, upstream: None, failure: None };
+    let mut sent = Sent::new();
     for (part, post) in (first..).zip(posts) {
         let started = Instant::now();
         let post = Outgoing { body: Bytes::from(post), request_id, part, pool };
-        let Exchange { upstream, result } = route.bound.send(post).await;
-        observe(upstream, started.elapsed());
-        sent.upstream = Some(upstream);
-        if let Err(undelivered) = result {
-            sent.failure = Some(undelivered);
+        if !sent.took(route.bound.send(post).await, started, observe) {
             break;
         }
-        sent.delivered += 1;
     }
     sent
 }

@@ -5,7 +5,7 @@
 
 use super::http::pool::Pool;
 use super::job::{Job, Op, Operation};
-use super::kind::{Exchange, Outgoing, Placed, Upstream};
+use super::kind::{Outgoing, Placed, Upstream};
 use super::route::Route;
 use super::{Direct, Sent};
 use crate::pipeline::message::Message;
@@ -66,8 +66,7 @@ impl Direct {
         message: Message,
         observe: &mut (dyn FnMut(Upstream, Duration) + Send),
     ) -> Operated {
-        let started = Instant::now();
-        let mut run = Run::new(started);
+        let mut run = Run::new(Instant::now());
         let thread = match thread_ts {
             None => None,
             Some(written) => match self.thread(cx, channel, written).await {
@@ -88,18 +87,13 @@ impl Direct {
         };
         let posts = cx.route.bound.render(cx.hook, message);
         run.parts = posts.len();
-        let mut ids = Vec::new();
-        for (part, post) in posts.into_iter().enumerate() {
-            let sent = Instant::now();
-            let outgoing = self.outgoing(cx, post, part);
-            let (exchange, id) = cx.route.bound.post(outgoing, &placed).await;
-            if let Err(error) = run.took(exchange, sent, observe) {
-                if run.delivered > 0 {
-                    log::warn!(target: "hookgate", request_id = cx.request_id; "{} of {} posts of {ts} were made before the backend failed", run.delivered, run.parts);
-                }
-                return run.ended(Err(error));
+        let ids = self.link(cx).post_parts(&placed, posts, 0, &mut run.sent, observe).await;
+        if let Some(failure) = &run.sent.failure {
+            if run.sent.delivered > 0 {
+                log::warn!(target: "hookgate", request_id = cx.request_id; "{} of {} posts of {ts} were made before the backend failed", run.sent.delivered, run.parts);
             }
-            ids.extend(id);
+            let error = ApiError::of_undelivered(failure);
+            return run.ended(Err(error));
         }
         let entry = Entry {
             v: messages::FORMAT,
@@ -126,36 +120,16 @@ impl Direct {
         observe: &mut (dyn FnMut(Upstream, Duration) + Send),
     ) -> Operated {
         let mut run = Run::new(Instant::now());
-        let mut entry = match self.entry(cx, channel, ts, ApiError::CantUpdateMessage).await {
+        let entry = match self.entry(cx, channel, ts, ApiError::CantUpdateMessage).await {
             Ok(entry) => entry,
             Err(error) => return run.ended(Err(error)),
         };
-        let placed = Placed { ts, channel, thread_ts: entry.thread_ts, root_id: None };
         let posts = cx.route.bound.render(cx.hook, message);
         run.parts = entry.parts;
         if posts.len() > entry.parts {
             return run.ended(Err(ApiError::MsgTooLong));
         }
-        let kept = posts.len();
-        for (part, post) in posts.into_iter().enumerate() {
-            let sent = Instant::now();
-            let outgoing = self.outgoing(cx, post, part);
-            let Some(exchange) = cx.route.bound.edit(&entry.ids[part], outgoing, &placed).await else {
-                return run.ended(Err(ApiError::CantUpdateMessage));
-            };
-            if let Err(error) = run.took(exchange, sent, observe) {
-                return run.ended(Err(error));
-            }
-        }
-        for part in kept..entry.parts {
-            if let Err(error) = self.remove_post(cx, &entry.ids[part], part, &placed, &mut run, observe).await {
-                return run.ended(Err(error));
-            }
-        }
-        entry.parts = kept;
-        entry.ids.truncate(kept);
-        let kept = cx.map.keep(ts, entry).await.map_err(unavailable);
-        run.ended(kept.map(|()| Applied { ts, thread_ts: placed.thread_ts }))
+        self.change(cx, Op::Update, ts, channel, entry, posts, run, observe).await
     }
 
     /// Deletes every post of the message `ts`.
@@ -171,53 +145,53 @@ impl Direct {
             Ok(entry) => entry,
             Err(error) => return run.ended(Err(error)),
         };
-        let placed = Placed { ts, channel, thread_ts: entry.thread_ts, root_id: None };
         run.parts = entry.parts;
-        for (part, id) in entry.ids.iter().enumerate() {
-            if let Err(error) = self.remove_post(cx, id, part, &placed, &mut run, observe).await {
-                return run.ended(Err(error));
-            }
-        }
-        let forgotten = cx.map.forget(ts).await.map_err(unavailable);
-        run.ended(forgotten.map(|()| Applied { ts, thread_ts: placed.thread_ts }))
+        self.change(cx, Op::Delete, ts, channel, entry, Vec::new(), run, observe).await
     }
 
-    async fn remove_post(
+    /// An update (`posts` in place of the first posts, the rest deleted) or a delete (no
+    /// `posts`), then the map brought in step.
+    #[allow(clippy::too_many_arguments)]
+    async fn change(
         &self,
         cx: &Context<'_>,
-        id: &str,
-        part: usize,
-        placed: &Placed<'_>,
-        run: &mut Run,
+        op: Op,
+        ts: Ts,
+        channel: &str,
+        entry: Entry,
+        posts: Vec<String>,
+        mut run: Run,
         observe: &mut (dyn FnMut(Upstream, Duration) + Send),
-    ) -> Result<(), ApiError> {
-        let sent = Instant::now();
-        let outgoing = self.outgoing(cx, String::new(), part);
-        let exchange = cx.route.bound.remove(id, outgoing, placed).await.ok_or(ApiError::CantDeleteMessage)?;
-        run.took(exchange, sent, observe)
-    }
-
-    fn outgoing<'a>(&'a self, cx: &Context<'a>, post: String, part: usize) -> Outgoing<'a> {
-        Outgoing { body: Bytes::from(post), request_id: cx.request_id, part, pool: &self.pool }
-    }
-
-    /// The root of the thread `written` names: the message itself, or the root of the thread it
-    /// is in (Mattermost replies only to a thread's root), with its first post's id. `None` when
-    /// it names no message of this backend and channel, or one without ids.
-    async fn thread(&self, cx: &Context<'_>, channel: &str, written: &str) -> Result<Option<(Ts, String)>, StoreError> {
-        let Some(ts) = Ts::parse(written) else { return Ok(None) };
-        let Some(entry) = cx.map.find(ts).await? else { return Ok(None) };
-        if entry.backend != cx.backend || entry.channel != channel {
-            return Ok(None);
+    ) -> Operated {
+        let placed = Placed { ts, channel, thread_ts: entry.thread_ts, root_id: None };
+        let parts = posts.len();
+        let link = self.link(cx);
+        let changed = link.change_parts(&placed, &entry.ids[..entry.parts], posts, 0, &mut run.sent, observe);
+        if let Err(cannot) = changed.await {
+            return run.ended(Err(cannot.refusal()));
         }
-        let (root, entry) = match entry.thread_ts {
-            None => (ts, entry),
-            Some(root) => match cx.map.find(root).await? {
-                Some(entry) => (root, entry),
-                None => return Ok(None),
-            },
+        if let Some(failure) = &run.sent.failure {
+            let error = ApiError::of_undelivered(failure);
+            return run.ended(Err(error));
+        }
+        let applied = Applied { ts, thread_ts: entry.thread_ts };
+        let kept = changed_in_map(cx.map, op, ts, entry, parts).await.map_err(unavailable);
+        run.ended(kept.map(|()| applied))
+    }
+
+    fn link<'a>(&'a self, cx: &Context<'a>) -> Link<'a> {
+        Link { route: cx.route, request_id: cx.request_id, pool: &self.pool }
+    }
+
+    /// The root of the thread `written` names, with its first post's id. `None` when it names
+    /// no message of this backend and channel, or one without ids.
+    async fn thread(&self, cx: &Context<'_>, channel: &str, written: &str) -> Result<Option<(Ts, String)>, StoreError> {
+        let Some((root, entry)) = thread_root(cx, channel, written).await? else { return Ok(None) };
+        let entry = match entry {
+            Some(entry) => Some(entry),
+            None => cx.map.find(root).await?,
         };
-        Ok(entry.ids.into_iter().next().map(|id| (root, id)))
+        Ok(entry.and_then(|entry| entry.ids.into_iter().next()).map(|id| (root, id)))
     }
 
     /// The message `ts` of this hook in `channel`, when its posts can be changed; `cannot` names
@@ -234,40 +208,141 @@ impl Direct {
     }
 }
 
+/// The root of the thread `written` names: the message itself, or the root of the thread it is
+/// in (Mattermost replies only to a thread's root), with the root's entry when that is the one
+/// `written` names. `None` when it names no message of this backend and channel.
+async fn thread_root(
+    cx: &Context<'_>,
+    channel: &str,
+    written: &str,
+) -> Result<Option<(Ts, Option<Entry>)>, StoreError> {
+    let Some(ts) = Ts::parse(written) else { return Ok(None) };
+    let Some(entry) = cx.map.find(ts).await? else { return Ok(None) };
+    if entry.backend != cx.backend || entry.channel != channel {
+        return Ok(None);
+    }
+    Ok(Some(match entry.thread_ts {
+        None => (ts, Some(entry)),
+        Some(root) => (root, None),
+    }))
+}
+
+/// The map after an update (the message is now its first `parts` posts) or a delete.
+async fn changed_in_map(
+    map: &dyn MessageMap,
+    op: Op,
+    ts: Ts,
+    mut entry: Entry,
+    parts: usize,
+) -> Result<(), StoreError> {
+    if op == Op::Delete {
+        return map.forget(ts).await;
+    }
+    entry.parts = parts;
+    entry.ids.truncate(parts);
+    map.keep(ts, entry).await
+}
+
+/// The way an operation's posts go: the route, the request they are part of, the connections.
+struct Link<'a> {
+    route: &'a Route,
+    request_id: &'a str,
+    pool: &'a Pool,
+}
+
+/// An operation the backend cannot do.
+#[derive(Debug, Clone, Copy)]
+enum Cannot {
+    Update,
+    Delete,
+}
+
+impl Cannot {
+    fn refusal(self) -> ApiError {
+        match self {
+            Cannot::Update => ApiError::CantUpdateMessage,
+            Cannot::Delete => ApiError::CantDeleteMessage,
+        }
+    }
+}
+
+impl Link<'_> {
+    fn outgoing(&self, body: String, part: usize) -> Outgoing<'_> {
+        Outgoing { body: Bytes::from(body), request_id: self.request_id, part, pool: self.pool }
+    }
+
+    /// Posts `posts`, the first as part `first`, placed as `placed`, stopping at the first the
+    /// backend does not take (its answer in `sent`); the ids the backend gave.
+    async fn post_parts(
+        &self,
+        placed: &Placed<'_>,
+        posts: Vec<String>,
+        first: usize,
+        sent: &mut Sent,
+        observe: &mut (dyn FnMut(Upstream, Duration) + Send),
+    ) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (part, post) in (first..).zip(posts) {
+            let started = Instant::now();
+            let (exchange, id) = self.route.bound.post(self.outgoing(post, part), placed).await;
+            if !sent.took(exchange, started, observe) {
+                break;
+            }
+            ids.extend(id);
+        }
+        ids
+    }
+
+    /// Changes the message whose posts have `ids`, from part `first` on: `posts` replace the
+    /// posts from there, then every post after them is deleted. Stops at the first exchange
+    /// the backend does not take (its answer in `sent`); `Err` when the backend cannot.
+    async fn change_parts(
+        &self,
+        placed: &Placed<'_>,
+        ids: &[String],
+        posts: Vec<String>,
+        first: usize,
+        sent: &mut Sent,
+        observe: &mut (dyn FnMut(Upstream, Duration) + Send),
+    ) -> Result<(), Cannot> {
+        let deleted_from = first + posts.len();
+        for (part, post) in (first..).zip(posts) {
+            let started = Instant::now();
+            let exchange = self.route.bound.edit(&ids[part], self.outgoing(post, part), placed).await;
+            if !sent.took(exchange.ok_or(Cannot::Update)?, started, observe) {
+                return Ok(());
+            }
+        }
+        for (part, id) in ids.iter().enumerate().skip(deleted_from) {
+            let started = Instant::now();
+            let exchange = self.route.bound.remove(id, self.outgoing(String::new(), part), placed).await;
+            if !sent.took(exchange.ok_or(Cannot::Delete)?, started, observe) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An operation under way: what it has sent so far.
 struct Run {
     started: Instant,
     dropped: Vec<&'static str>,
-    upstream: Option<Upstream>,
-    delivered: usize,
+    sent: Sent,
     parts: usize,
 }
 
 impl Run {
     fn new(started: Instant) -> Run {
-        Run { started, dropped: Vec::new(), upstream: None, delivered: 0, parts: 0 }
-    }
-
-    /// Records an exchange; its refusal, as the Web API says it.
-    fn took(
-        &mut self,
-        exchange: Exchange,
-        sent: Instant,
-        observe: &mut (dyn FnMut(Upstream, Duration) + Send),
-    ) -> Result<(), ApiError> {
-        observe(exchange.upstream, sent.elapsed());
-        self.upstream = Some(exchange.upstream);
-        exchange.result.map_err(|undelivered| ApiError::of_undelivered(&undelivered))?;
-        self.delivered += 1;
-        Ok(())
+        Run { started, dropped: Vec::new(), sent: Sent::new(), parts: 0 }
     }
 
     fn ended(self, result: Result<Applied, ApiError>) -> Operated {
         Operated {
             result,
             dropped: self.dropped,
-            upstream: self.upstream,
-            delivered: self.delivered,
+            upstream: self.sent.upstream,
+            delivered: self.sent.delivered,
             parts: self.parts,
             took: self.started.elapsed(),
         }
@@ -321,27 +396,8 @@ pub(crate) async fn queued(
     if entry.backend != stored.backend && op.method != Op::Post {
         return Queued::Dead(format!("the message is on backend `{}`, not on this hook's", entry.backend));
     }
-    let outgoing = |body: String, part: usize| Outgoing {
-        body: Bytes::from(body),
-        request_id: stored.request_id,
-        part,
-        pool: stored.pool,
-    };
-    let mut sent = Sent { delivered: 0, upstream: None, failure: None };
-    let mut took = |exchange: Exchange, started: Instant, sent: &mut Sent| {
-        observe(exchange.upstream, started.elapsed());
-        sent.upstream = Some(exchange.upstream);
-        match exchange.result {
-            Ok(()) => {
-                sent.delivered += 1;
-                true
-            }
-            Err(undelivered) => {
-                sent.failure = Some(undelivered);
-                false
-            }
-        }
-    };
+    let link = Link { route, request_id: stored.request_id, pool: stored.pool };
+    let mut sent = Sent::new();
     match op.method {
         Op::Post => {
             let root = match op.thread_ts {
@@ -360,14 +416,8 @@ pub(crate) async fn queued(
                 thread_ts: root.as_ref().and(op.thread_ts),
                 root_id: root.as_deref(),
             };
-            for (part, post) in (done..).zip(posts) {
-                let started = Instant::now();
-                let (exchange, id) = route.bound.post(outgoing(post, part), &placed).await;
-                if !took(exchange, started, &mut sent) {
-                    break;
-                }
-                entry.ids.extend(id);
-            }
+            let ids = link.post_parts(&placed, posts, done, &mut sent, observe).await;
+            entry.ids.extend(ids);
             entry.backend = stored.backend.to_owned();
             entry.thread_ts = placed.thread_ts;
             entry.pending = done + sent.delivered < entry.parts;
@@ -383,38 +433,14 @@ pub(crate) async fn queued(
                 return Queued::Dead("the backend gave no ids for the message's posts".into());
             }
             let placed = Placed { ts: op.ts, channel: &op.channel, thread_ts: entry.thread_ts, root_id: None };
-            let edits = stored.parts;
-            let mut part = done;
-            for post in posts {
-                let started = Instant::now();
-                let Some(exchange) = route.bound.edit(&entry.ids[part], outgoing(post, part), &placed).await else {
-                    return Queued::Dead("the backend cannot update messages".into());
-                };
-                if !took(exchange, started, &mut sent) {
-                    return Queued::Sent(sent);
-                }
-                part += 1;
+            let changed = link.change_parts(&placed, &entry.ids[..entry.parts], posts, done, &mut sent, observe);
+            match changed.await {
+                Err(Cannot::Update) => return Queued::Dead("the backend cannot update messages".into()),
+                Err(Cannot::Delete) => return Queued::Dead("the backend cannot delete messages".into()),
+                Ok(()) if sent.failure.is_some() => return Queued::Sent(sent),
+                Ok(()) => {}
             }
-            // Posts past the new end (all of them for a delete) are deleted.
-            while part < entry.parts {
-                let started = Instant::now();
-                let Some(exchange) = route.bound.remove(&entry.ids[part], outgoing(String::new(), part), &placed).await
-                else {
-                    return Queued::Dead("the backend cannot delete messages".into());
-                };
-                if !took(exchange, started, &mut sent) {
-                    return Queued::Sent(sent);
-                }
-                part += 1;
-            }
-            let kept = if op.method == Op::Delete {
-                map.forget(op.ts).await
-            } else {
-                entry.parts = edits;
-                entry.ids.truncate(edits);
-                map.keep(op.ts, entry).await
-            };
-            if let Err(e) = kept {
+            if let Err(e) = changed_in_map(map, op.method, op.ts, entry, stored.parts).await {
                 return Queued::Store(e);
             }
         }
@@ -518,7 +544,7 @@ impl Queue<'_> {
     }
 
     async fn store(&self, job: Job, run: &mut Run) -> Result<(), ApiError> {
-        run.upstream = Some(Upstream::Spooled);
+        run.sent.upstream = Some(Upstream::Spooled);
         match self.spool.append(job).await {
             Ok(()) => Ok(()),
             Err(Refused::Full) => Err(ApiError::ServiceUnavailable { retry_after: 1 }),
@@ -526,14 +552,9 @@ impl Queue<'_> {
         }
     }
 
-    /// The root of the thread `written` names, as `Direct::thread` finds it, by `ts` only: its
-    /// posts may not be made yet.
+    /// The root of the thread `written` names, by `ts` only: its posts may not be made yet.
     async fn root(&self, channel: &str, written: &str) -> Result<Option<Ts>, StoreError> {
-        let cx = self.cx;
-        let Some(ts) = Ts::parse(written) else { return Ok(None) };
-        let Some(entry) = cx.map.find(ts).await? else { return Ok(None) };
-        let same_place = entry.backend == cx.backend && entry.channel == channel;
-        Ok(same_place.then(|| entry.thread_ts.unwrap_or(ts)))
+        Ok(thread_root(self.cx, channel, written).await?.map(|(root, _)| root))
     }
 
     /// The message `ts` of this hook in `channel`, when its posts can be changed, or will be

@@ -7,7 +7,7 @@ use super::respond::Reply;
 use super::server::{self, Abort, ApiRecord, Body, Record, WebhookService};
 use crate::active::Active;
 use crate::delivery::job;
-use crate::delivery::operation::{Applied, Context, Operated, Queue};
+use crate::delivery::operation::{Context, Operated, Queue};
 use crate::delivery::Outcome;
 use crate::pipeline::admit::Admission;
 use crate::rules::{keys, Delivery};
@@ -71,17 +71,17 @@ impl WebhookService {
             Ok(args) => args,
             Err(error) => return Ok(Err(error)),
         };
-        let index = match self.authenticate(session, active, &args).await {
+        let token = token(session, &args).ok_or(ApiError::NotAuthed);
+        // Hashed whatever it is, so an unknown token costs what a known one does (`rules/keys.rs`).
+        let index = token.and_then(|token| rules.hook_of_token(&keys::digest(token)).ok_or(ApiError::InvalidAuth));
+        let index = match index {
             Ok(index) => index,
-            Err(error) => {
-                // A known hook over its rate is still that hook's call.
-                if let ApiError::RateLimited { .. } = error {
-                    record.hook = token(session, &args).and_then(|t| rules.hook_of_token(&keys::digest(t)));
-                }
-                return Ok(Err(error));
-            }
+            Err(error) => return Ok(Err(error)),
         };
         record.hook = Some(index);
+        if let Err(error) = self.within_rate(active, index).await {
+            return Ok(Err(error));
+        }
         let hook = &rules.hooks[index];
         let made = call::make(method, hook, args);
         record.pipeline = made.timings.total();
@@ -105,7 +105,7 @@ impl WebhookService {
         let queue = spool.map(|spool| Queue { cx: &cx, spool, received_ms: job::now_ms(received) });
         let backend_metrics = active.handles.backend(route.backend);
         let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
-        let (operated, answer): (Operated, Box<dyn Fn(Applied) -> String + Send>) = match call {
+        let (operated, answer) = match call {
             Call::AuthTest => {
                 let host = std::str::from_utf8(session.get_header_bytes("host")).unwrap_or("").trim();
                 let url = format!("http://{}/", if host.is_empty() { "localhost" } else { host });
@@ -119,8 +119,8 @@ impl WebhookService {
                     Some(queue) => queue.post_message(&channel, thread_ts, message).await,
                     None => self.direct.post_message(&cx, &channel, thread_ts, message, &mut observe).await,
                 };
-                let hook = hook.name.clone();
-                (operated, Box::new(move |a: Applied| answer::posted(&hook, &channel, a.ts, a.thread_ts, &shown)))
+                let answer = operated.result.map(|a| answer::posted(&hook.name, &channel, a.ts, a.thread_ts, &shown));
+                (operated, answer)
             }
             Call::Update { channel, ts, message } => {
                 record.api = Some(ApiRecord { method: method.name(), ts: Some(ts), result: "ok" });
@@ -129,7 +129,8 @@ impl WebhookService {
                     Some(queue) => queue.update_message(&channel, ts, message).await,
                     None => self.direct.update_message(&cx, &channel, ts, message, &mut observe).await,
                 };
-                (operated, Box::new(move |a: Applied| answer::updated(&channel, a.ts, &text)))
+                let answer = operated.result.map(|a| answer::updated(&channel, a.ts, &text));
+                (operated, answer)
             }
             Call::Delete { channel, ts } => {
                 record.api = Some(ApiRecord { method: method.name(), ts: Some(ts), result: "ok" });
@@ -137,34 +138,32 @@ impl WebhookService {
                     Some(queue) => queue.delete_message(&channel, ts).await,
                     None => self.direct.delete_message(&cx, &channel, ts, &mut observe).await,
                 };
-                (operated, Box::new(move |a: Applied| answer::deleted(&channel, a.ts)))
+                let answer = operated.result.map(|a| answer::deleted(&channel, a.ts));
+                (operated, answer)
             }
         };
         self.metrics.upstream_stage(operated.took);
         self.metrics.dropped(&operated.dropped);
         record.delivery = Some(outcome(&operated));
-        Ok(operated.result.map(|applied| {
+        if let Ok(applied) = operated.result {
             record.api = Some(ApiRecord { method: method.name(), ts: Some(applied.ts), result: "ok" });
-            answer(applied)
-        }))
+        }
+        Ok(answer)
     }
 
-    /// The hook whose `bot_token` the call carries, within its rate.
-    async fn authenticate(&self, session: &ServerSession, active: &Active, args: &Args) -> Result<usize, ApiError> {
-        let token = token(session, args).ok_or(ApiError::NotAuthed)?;
-        let rules = &active.rules;
-        // Hashed whatever it is, so an unknown token costs what a known one does (`rules/keys.rs`).
-        let index = rules.hook_of_token(&keys::digest(token)).ok_or(ApiError::InvalidAuth)?;
+    /// Whether the hook at `index` may make another call now, by its own bucket and, when
+    /// `[ratelimit]` is set, the one the instances share.
+    async fn within_rate(&self, active: &Active, index: usize) -> Result<(), ApiError> {
         if let Err(retry_after) = active.limiters.check(index) {
             return Err(ApiError::RateLimited { retry_after });
         }
         if let Some(shared) = &active.shared_limiter {
-            let admission = shared.admit(Admission { hook: Some(index), result: Ok(()) }, rules).await;
+            let admission = shared.admit(Admission { hook: Some(index), result: Ok(()) }, &active.rules).await;
             if let Err(refusal) = admission.result {
                 return Err(ApiError::of_refusal(&refusal));
             }
         }
-        Ok(index)
+        Ok(())
     }
 }
 

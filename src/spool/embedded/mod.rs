@@ -289,15 +289,13 @@ impl MessageMap for Embedded {
         let due = self.pruned_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
             (now_ms >= last + PRUNE_EVERY.as_millis() as u64).then_some(now_ms)
         });
-        let before = due
-            .is_ok()
-            .then(|| Ts::at(now.checked_sub(self.settings.message_max_age).unwrap_or(SystemTime::UNIX_EPOCH)));
+        let before = due.is_ok().then(|| self.oldest_kept(now));
         let recorded = self
             .call(move |l| {
                 if let Some(before) = before {
                     l.engine.prune(before)?;
                 }
-                l.engine.record(ts, &entry.hook, &entry.to_json())
+                l.engine.record(ts, &entry.to_json())
             })
             .await?;
         self.last_ts.fetch_max(recorded.0, Ordering::AcqRel);
@@ -309,8 +307,7 @@ impl MessageMap for Embedded {
     }
 
     async fn find(&self, ts: Ts) -> Result<Option<Entry>, StoreError> {
-        let oldest = SystemTime::now().checked_sub(self.settings.message_max_age).unwrap_or(SystemTime::UNIX_EPOCH);
-        if ts < Ts::at(oldest) {
+        if ts < self.oldest_kept(SystemTime::now()) {
             return Ok(None);
         }
         let text = self.call(move |l| l.engine.find(ts)).await?;
@@ -319,6 +316,13 @@ impl MessageMap for Embedded {
 
     async fn forget(&self, ts: Ts) -> Result<(), StoreError> {
         self.call(move |l| l.engine.forget(ts)).await
+    }
+}
+
+impl Embedded {
+    /// The oldest `ts` the map still knows at `now`: `message_max_age` ago.
+    fn oldest_kept(&self, now: SystemTime) -> Ts {
+        Ts::at(now.checked_sub(self.settings.message_max_age).unwrap_or(SystemTime::UNIX_EPOCH))
     }
 }
 

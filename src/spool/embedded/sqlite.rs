@@ -53,7 +53,6 @@ CREATE TABLE IF NOT EXISTS queues (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
     ts INTEGER PRIMARY KEY,
-    hook TEXT NOT NULL,
     entry TEXT
 );
 ";
@@ -405,10 +404,10 @@ impl Engine for Sqlite {
         Ok(Ts(last.unwrap_or(0) as u64))
     }
 
-    fn record(&mut self, ts: Ts, hook: &str, entry: &str) -> Result<Ts, StoreError> {
+    fn record(&mut self, ts: Ts, entry: &str) -> Result<Ts, StoreError> {
         let insert = |db: &Connection, ts: Ts| {
-            db.prepare_cached("INSERT OR IGNORE INTO messages (ts, hook, entry) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| s.execute(params![ts.0 as i64, hook, entry]))
+            db.prepare_cached("INSERT OR IGNORE INTO messages (ts, entry) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![ts.0 as i64, entry]))
         };
         if insert(&self.db, ts).map_err(|e| self.failed(e))? == 1 {
             return Ok(ts);

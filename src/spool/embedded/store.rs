@@ -51,9 +51,9 @@ pub trait Engine: Send {
     fn bytes(&mut self) -> Result<u64, StoreError>;
     /// The message map (`spool/messages.rs`): the newest `ts` the store holds.
     fn last_ts(&mut self) -> Result<Ts, StoreError>;
-    /// Stores a new entry (JSON) of `hook` under `ts`, or under the first free `ts` after the
-    /// newest stored when `ts` is taken; returns the `ts` used.
-    fn record(&mut self, ts: Ts, hook: &str, entry: &str) -> Result<Ts, StoreError>;
+    /// Stores a new entry (JSON) under `ts`, or under the first free `ts` after the newest
+    /// stored when `ts` is taken; returns the `ts` used.
+    fn record(&mut self, ts: Ts, entry: &str) -> Result<Ts, StoreError>;
     /// Drops every entry, and the memory of every `ts`, before `before`.
     fn prune(&mut self, before: Ts) -> Result<(), StoreError>;
     /// Replaces the entry of `ts`, as JSON.
