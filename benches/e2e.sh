@@ -13,7 +13,9 @@
 # Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
 # HOOKGATE_ARGS adds arguments to `hookgate serve`, e.g. HOOKGATE_ARGS="--log-level warn".
 # HOOKGATE_BASELINE names another hookgate binary (the one before a change, say) that runs beside
-# the current build, interleaved in the same rounds, and is compared with it.
+# the current build, interleaved in the same rounds, and is compared with it. With BASELINE_API=1
+# (a baseline that has the Web API) the baseline also answers chat.postMessage, from a spool of
+# its own, and the two builds' calls are compared too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -84,7 +86,12 @@ start_hookgate ./target/release/hookgate "$hookgate_port" "$admin_port" hookgate
 hookgate_pid=$!; pids+=($hookgate_pid)
 for port in "$backend_port" "$nginx_port" "$nginx_tls_port" "$hookgate_port" "$hookgate_tls_port"; do wait_port "$port"; done
 if [ -n "$baseline" ]; then
-  start_hookgate "$baseline" "$baseline_port" "$baseline_admin_port" baseline; baseline_pid=$!; pids+=($baseline_pid)
+  baseline_rules="$work/rules"
+  if [ -n "${BASELINE_API:-}" ]; then
+    baseline_rules="$work/rules-baseline"; mkdir -p "$baseline_rules"
+    { cat "$work/rules/bench.toml"; bench_bot_rules "$work/spool-baseline"; } > "$baseline_rules/bench.toml"
+  fi
+  start_hookgate "$baseline" "$baseline_port" "$baseline_admin_port" baseline "$baseline_rules"; baseline_pid=$!; pids+=($baseline_pid)
   wait_port "$baseline_port"
 fi
 nginx_worker=$(pgrep -P "$(cat "$work/proxy/logs/nginx.pid")" | head -1)
@@ -164,6 +171,8 @@ for round in $(seq 1 "$rounds"); do
         run "hookgate-tls-json" "$hookgate_pid" "https://127.0.0.1:$hookgate_tls_port/hooks/benchkey" "$work/json.lua"
         run "hookgate-api" "$hookgate_pid" "http://127.0.0.1:$hookgate_port/api/chat.postMessage" "$work/api.lua" ;;
       nginx) run "nginx-tls-json" "$nginx_worker" "https://127.0.0.1:$nginx_tls_port/hooks/benchkey" "$work/json.lua" ;;
+      baseline) [ -z "$baseline" ] || [ -z "${BASELINE_API:-}" ] ||
+        run "baseline-api" "$baseline_pid" "http://127.0.0.1:$baseline_port/api/chat.postMessage" "$work/api.lua" ;;
     esac
   done
 done
@@ -192,6 +201,9 @@ for body in ("json", "form", "tls-json"):
         print(f"  {body}, baseline/nginx: CPU per request {med(b,3)/med(n,3):.2f}x; this build/baseline: {med(h,3)/med(b,3):.2f}x")
 api = med("hookgate-api", 3) / med("hookgate-json", 3)
 print(f"chat.postMessage against the same message as a webhook: CPU per request {api:.2f}x, p99 {med('hookgate-api',2)/med('hookgate-json',2):.2f}x; target <= 1.10")
+if "baseline-api" in by:
+    print(f"chat.postMessage, this build/baseline: CPU per request {med('hookgate-api',3)/med('baseline-api',3):.2f}x; "
+          f"baseline's call against its webhook: {med('baseline-api',3)/med('baseline-json',3):.2f}x")
 plain = med("hookgate-json", 3) / med("nginx-json", 3)
 tls = med("hookgate-tls-json", 3) / med("nginx-tls-json", 3)
 print(f"TLS ratio {tls:.2f}x against the plain ratio {plain:.2f}x: {tls / plain:.2f} of it; target <= 1.10")

@@ -4,10 +4,12 @@
 //! One writer thread owns the store (`store.rs`, written by `sqlite.rs`). Every
 //! operation, from requests and from the worker alike, is sent to it; it takes whatever has
 //! queued up, runs it all in one transaction and answers each only after the commit returned, so
-//! concurrent requests share one fsync (group commit).
+//! concurrent requests share one fsync (group commit). Writes of the message map alone do not
+//! wait for the disk: they reach it with the next durable commit, or within `SYNC_WITHIN`.
 
 pub mod sqlite;
 pub mod store;
+pub mod syncer;
 pub mod worker;
 
 use crate::active::Active;
@@ -25,12 +27,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use store::{Engine, QueuedHead};
+use syncer::Syncer;
 use tokio::sync::{oneshot, Notify};
 
 /// Operations taken into one transaction at most.
 const MAX_BATCH: usize = 1024;
 /// How often the message map lets go of entries past `message_max_age`.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long commits of the message map alone gather before one sync takes them to the disk.
+const SYNC_GATHER: Duration = Duration::from_millis(500);
+
+/// What a call's writes ask of its batch's commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Writes {
+    /// It only reads.
+    None,
+    /// The message map: whole after a `kill -9` at once, on the disk about `SYNC_GATHER` later. A
+    /// direct post is already delivered when its entry is written, so a power cut can only cost
+    /// the chance to edit or delete the last second's messages; every `fsync` it does not wait
+    /// for was a fifth of a `chat.postMessage`'s CPU (docs/performance.md).
+    Soon,
+    /// Jobs and what became of them: on the disk before the caller hears of it.
+    Now,
+}
 
 /// What the writer thread owns: the store, and the payload bytes it holds as of the open
 /// transaction. Only this thread changes the count, in the order the store changes, so it is
@@ -54,6 +73,12 @@ type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// how the transaction ended.
 type Call = Box<dyn FnOnce(Result<&mut Ledger, StoreError>) -> Finish + Send>;
 
+/// A call as the writer thread receives it.
+struct Queued {
+    writes: Writes,
+    call: Call,
+}
+
 /// Called with each commit's duration, for the commit histogram.
 pub type CommitObserver = Box<dyn Fn(Duration) + Send>;
 
@@ -73,7 +98,7 @@ pub fn open(settings: &SpoolSettings, metrics: &Arc<Metrics>) -> Result<Arc<dyn 
 pub struct Embedded {
     /// The writer thread's queue. The thread starts on first use: `--daemon` forks after the
     /// spool is made, and neither a thread nor an open database survives a fork.
-    calls: OnceLock<mpsc::Sender<Call>>,
+    calls: OnceLock<mpsc::Sender<Queued>>,
     open: Arc<Opener>,
     on_commit: Mutex<Option<CommitObserver>>,
     /// The ledger's count as of the last commit, for the gauge and the admin.
@@ -104,25 +129,27 @@ impl Embedded {
         })
     }
 
-    fn writer(&self) -> &mpsc::Sender<Call> {
+    fn writer(&self) -> &mpsc::Sender<Queued> {
         self.calls.get_or_init(|| {
-            let (calls, queue) = mpsc::channel::<Call>();
+            let (calls, queue) = mpsc::channel::<Queued>();
             let open = self.open.clone();
             let on_commit = self.on_commit.lock().unwrap_or_else(|p| p.into_inner()).take();
             let on_commit = on_commit.unwrap_or_else(|| Box::new(|_| ()));
             let published = self.bytes.clone();
             let max_bytes = self.settings.max_bytes;
-            let opened = move || -> Result<Ledger, StoreError> {
+            let opened = move || -> Result<(Ledger, Syncer), StoreError> {
                 let mut engine = open()?;
                 let bytes = engine.bytes()?;
-                Ok(Ledger { engine, bytes, max_bytes })
+                let syncer = Syncer::start(engine.syncer(), SYNC_GATHER)
+                    .map_err(|e| StoreError(format!("cannot start the sync thread: {e}")))?;
+                Ok((Ledger { engine, bytes, max_bytes }, syncer))
             };
             let started = std::thread::Builder::new().name("hookgate-spool".into()).spawn(move || match opened() {
-                Ok(mut ledger) => write_loop(&mut ledger, &queue, &on_commit, &published),
+                Ok((mut ledger, syncer)) => write_loop(&mut ledger, &syncer, &queue, &on_commit, &published),
                 Err(e) => {
                     log::error!(target: "hookgate", "spool: the store cannot be opened: {e}");
-                    while let Ok(call) = queue.recv() {
-                        call(Err(e.clone()))(Err(e.clone()));
+                    while let Ok(queued) = queue.recv() {
+                        (queued.call)(Err(e.clone()))(Err(e.clone()));
                     }
                 }
             });
@@ -133,8 +160,28 @@ impl Embedded {
         })
     }
 
-    /// Runs `op` on the writer thread, in the next batch; its result once the batch committed.
+    /// Runs `op`, which writes jobs, on the writer thread, in the next batch; its result once
+    /// the batch is on the disk.
     async fn call<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.call_as(Writes::Now, op).await
+    }
+
+    /// Runs `op`, which reads only, in the next batch; its result once the batch ended.
+    async fn read<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.call_as(Writes::None, op).await
+    }
+
+    /// Runs `op` on the writer thread, in the next batch; its result once the batch committed
+    /// as `writes` asks.
+    async fn call_as<T, F>(&self, writes: Writes, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
@@ -147,13 +194,13 @@ impl Embedded {
             })
         });
         let stopped = || StoreError("the spool's writer has stopped".into());
-        self.writer().send(call).map_err(|_| stopped())?;
+        self.writer().send(Queued { writes, call }).map_err(|_| stopped())?;
         reply.await.map_err(|_| stopped())?
     }
 
     /// The oldest pending job of every hook.
     pub async fn heads(&self) -> Result<Vec<QueuedHead>, StoreError> {
-        self.call(|l| l.engine.heads()).await
+        self.read(|l| l.engine.heads()).await
     }
 
     /// Records an attempt's end; `head` is the job it was made for.
@@ -191,7 +238,7 @@ impl Embedded {
     /// Counts the stored bytes again from the store. During a graceful upgrade two processes
     /// append to and deliver from one store, and neither sees the other's changes in its count.
     pub async fn recount(&self) -> Result<(), StoreError> {
-        self.call(|l| {
+        self.read(|l| {
             l.bytes = l.engine.bytes()?;
             Ok(())
         })
@@ -222,12 +269,12 @@ impl Spool for Embedded {
     }
 
     async fn status(&self) -> Result<Vec<(String, HookStatus)>, StoreError> {
-        self.call(|l| l.engine.status()).await
+        self.read(|l| l.engine.status()).await
     }
 
     async fn dead(&self, hook: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let hook = hook.to_owned();
-        self.call(move |l| l.engine.dead(&hook)).await
+        self.read(move |l| l.engine.dead(&hook)).await
     }
 
     /// Dead letters back to the end of the hook's queue; how many.
@@ -275,7 +322,8 @@ impl Spool for Embedded {
 }
 
 /// The map lives in the same file as the jobs, written by the same thread, in the same batches:
-/// a new message is one insert, sharing its batch's commit.
+/// a new message is one insert, sharing its batch's commit. A spooled call's entry is written
+/// before its job, so the job's durable commit takes the entry to the disk too.
 #[async_trait]
 impl MessageMap for Embedded {
     fn mint(&self) -> Ts {
@@ -291,7 +339,7 @@ impl MessageMap for Embedded {
         });
         let before = due.is_ok().then(|| self.oldest_kept(now));
         let recorded = self
-            .call(move |l| {
+            .call_as(Writes::Soon, move |l| {
                 if let Some(before) = before {
                     l.engine.prune(before)?;
                 }
@@ -303,19 +351,19 @@ impl MessageMap for Embedded {
     }
 
     async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError> {
-        self.call(move |l| l.engine.keep(ts, &entry.to_json())).await
+        self.call_as(Writes::Soon, move |l| l.engine.keep(ts, &entry.to_json())).await
     }
 
     async fn find(&self, ts: Ts) -> Result<Option<Entry>, StoreError> {
         if ts < self.oldest_kept(SystemTime::now()) {
             return Ok(None);
         }
-        let text = self.call(move |l| l.engine.find(ts)).await?;
+        let text = self.read(move |l| l.engine.find(ts)).await?;
         Ok(text.as_deref().and_then(Entry::of_json))
     }
 
     async fn forget(&self, ts: Ts) -> Result<(), StoreError> {
-        self.call(move |l| l.engine.forget(ts)).await
+        self.call_as(Writes::Soon, move |l| l.engine.forget(ts)).await
     }
 }
 
@@ -331,22 +379,31 @@ fn bytes(job: &Job) -> u64 {
     job.posts.iter().map(|p| p.len() as u64).sum()
 }
 
-/// The writer thread: batches of calls, one transaction each, answered after the commit.
-fn write_loop(ledger: &mut Ledger, queue: &mpsc::Receiver<Call>, on_commit: &CommitObserver, published: &AtomicU64) {
+/// The writer thread: batches of calls, one transaction each, answered after the commit. A
+/// batch that writes jobs commits durably; one that writes only the map does not wait, and
+/// `syncer` takes it to the disk soon after.
+fn write_loop(
+    ledger: &mut Ledger,
+    syncer: &Syncer,
+    queue: &mpsc::Receiver<Queued>,
+    on_commit: &CommitObserver,
+    published: &AtomicU64,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(call) => batch.push(call),
+                Ok(queued) => batch.push(queued),
                 Err(_) => break,
             }
         }
+        let writes = batch.iter().map(|q| q.writes).max().unwrap_or(Writes::None);
         let started = Instant::now();
         let before = ledger.bytes;
-        let (finishes, ended): (Vec<Finish>, _) = match ledger.engine.begin() {
-            Err(e) => (batch.into_iter().map(|call| call(Err(e.clone()))).collect(), Err(e)),
+        let (finishes, ended): (Vec<Finish>, _) = match ledger.engine.begin(writes == Writes::Now) {
+            Err(e) => (batch.into_iter().map(|q| (q.call)(Err(e.clone()))).collect(), Err(e)),
             Ok(()) => {
-                let finishes = batch.into_iter().map(|call| call(Ok(&mut *ledger))).collect();
+                let finishes = batch.into_iter().map(|q| (q.call)(Ok(&mut *ledger))).collect();
                 let committed = ledger.engine.commit();
                 if let Err(e) = &committed {
                     ledger.engine.rollback();
@@ -356,6 +413,11 @@ fn write_loop(ledger: &mut Ledger, queue: &mpsc::Receiver<Call>, on_commit: &Com
                 (finishes, committed)
             }
         };
+        // A durable batch syncs earlier commits too, but one that changed nothing syncs nothing,
+        // so the syncer is not told to stand down.
+        if ended.is_ok() && writes == Writes::Soon {
+            syncer.behind();
+        }
         published.store(ledger.bytes, Ordering::Release);
         on_commit(started.elapsed());
         for finish in finishes {

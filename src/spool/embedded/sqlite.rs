@@ -1,6 +1,8 @@
-//! The embedded store: one SQLite database in the spool directory, in WAL mode with
-//! `synchronous = FULL`, so a commit has reached the disk when it returns and a `kill -9` or a
-//! power cut at any moment leaves either the whole batch or none of it.
+//! The embedded store: one SQLite database in the spool directory, in WAL mode. A durable
+//! commit runs with `synchronous = FULL`, so it has reached the disk when it returns and a
+//! `kill -9` or a power cut at any moment leaves either the whole batch or none of it. A batch
+//! that only writes the message map commits with `synchronous = NORMAL` (whole after a `kill -9`,
+//! on the disk with the next durable commit or `sync`; see `mod.rs`, "write_loop").
 
 use super::store::{Engine, QueuedHead};
 use crate::delivery::job::Job;
@@ -19,6 +21,10 @@ pub struct Sqlite {
     ballast: PathBuf,
     /// Set while the ballast is gone: appends are refused until it can be written again.
     full_since: Option<Instant>,
+    /// The write-ahead log, where every commit since the last checkpoint lives.
+    wal: PathBuf,
+    /// Whether the connection is set to `synchronous = FULL` now.
+    durable: bool,
 }
 
 /// Room held back for recording deliveries on a full disk.
@@ -112,7 +118,8 @@ impl Sqlite {
         sync_dir(dir)
             .and_then(|()| dir.parent().map_or(Ok(()), sync_dir))
             .map_err(|e| StoreError(format!("cannot sync {}: {e}", dir.display())))?;
-        let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None };
+        let wal = dir.join("spool.sqlite3-wal");
+        let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None, wal, durable: true };
         if !store.ballast.exists() {
             store.write_ballast().map_err(|e| StoreError(format!("cannot write {}: {e}", store.ballast.display())))?;
         }
@@ -158,8 +165,25 @@ fn job_of(text: &str) -> Result<Job, rusqlite::Error> {
 
 impl Engine for Sqlite {
     // BEGIN and COMMIT as cached statements: `execute_batch` parsed them anew for every batch.
-    fn begin(&mut self) -> Result<(), StoreError> {
+    fn begin(&mut self, durable: bool) -> Result<(), StoreError> {
+        // SQLite reads the setting at each commit; it can only change outside a transaction.
+        if durable != self.durable {
+            let pragma = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+            self.db.execute_batch(pragma).map_err(fail)?;
+            self.durable = durable;
+        }
         self.db.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map(|_| ()).map_err(fail)
+    }
+
+    fn syncer(&self) -> Box<dyn Fn() -> Result<(), StoreError> + Send> {
+        let wal = self.wal.clone();
+        // Commits since the last checkpoint are in the WAL (a checkpoint syncs what it moves), so
+        // syncing that file makes them durable; with no WAL there is nothing waiting.
+        Box::new(move || match std::fs::File::open(&wal) {
+            Ok(file) => file.sync_data().map_err(|e| StoreError(format!("cannot sync {}: {e}", wal.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError(format!("cannot open {}: {e}", wal.display()))),
+        })
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
@@ -460,7 +484,7 @@ mod tests {
     }
 
     fn committed<T>(db: &mut Sqlite, f: impl FnOnce(&mut Sqlite) -> T) -> T {
-        db.begin().unwrap();
+        db.begin(true).unwrap();
         let out = f(db);
         db.commit().unwrap();
         out

@@ -21,9 +21,13 @@ pub struct QueuedHead {
 }
 
 pub trait Engine: Send {
-    fn begin(&mut self) -> Result<(), StoreError>;
-    /// Makes everything since `begin` durable; only after it returns is an append acknowledged.
+    /// Starts a transaction; its commit waits for the disk when `durable`, otherwise it only
+    /// has to survive the process (a later durable commit or `sync` takes it to the disk).
+    fn begin(&mut self, durable: bool) -> Result<(), StoreError>;
+    /// Ends the transaction; only after a durable commit returns is an append acknowledged.
     fn commit(&mut self) -> Result<(), StoreError>;
+    /// Something another thread can call to take every commit made so far to the disk.
+    fn syncer(&self) -> Box<dyn Fn() -> Result<(), StoreError> + Send>;
     fn rollback(&mut self);
     /// Stores a job as pending at the end of its hook's queue; `bytes` is what counts towards
     /// `max_bytes`.
