@@ -1,6 +1,8 @@
-//! The command line: `serve`, `check`, `hash-key` (README.md, "Commands") and `spool` (docs/spool.md).
+//! The command line: `serve`, `check`, `hash-key` (README.md, "Commands"), `spool`
+//! (docs/spool.md) and `tls` (docs/slack-hosts.md).
 
 mod spool;
+mod tls;
 
 use crate::active::Active;
 use crate::delivery;
@@ -11,7 +13,7 @@ use crate::observe::logging::{self, LogFormat};
 use crate::observe::metrics::Metrics;
 use crate::rules::keys;
 use crate::rules::Rules;
-use crate::tls::{self, listener::ServingCertificate};
+use crate::tls::listener::{self, ServingCertificate};
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use pingora::server::configuration::{Opt, ServerConf};
@@ -82,6 +84,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9465", global = true)]
         admin: String,
     },
+    /// Certificates for the HTTPS listener.
+    Tls {
+        #[command(subcommand)]
+        action: tls::Action,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -105,6 +112,7 @@ pub fn main() -> i32 {
         Command::Check { rules } => check(&rules),
         Command::HashKey { key } => hash_key(key),
         Command::Spool { action, admin } => spool::run(action, &admin),
+        Command::Tls { action } => tls::run(action),
     }
 }
 
@@ -228,9 +236,9 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
             return 1;
         }
     };
-    let serving = rules.gateway.tls.as_ref().map(|tls| {
-        metrics.tls_cert_expiry(&tls.listen, tls.identity.not_after);
-        Arc::new(ServingCertificate::new(tls.identity.key.clone()))
+    let serving = rules.gateway.tls.as_ref().and_then(|tls| {
+        metrics.tls_cert_expiry(tls);
+        tls.serving().map(|certificates| Arc::new(ServingCertificate::new(certificates)))
     });
     let active = match Active::new(rules, &metrics, None) {
         Ok(active) => Arc::new(ArcSwap::from_pointee(active)),
@@ -250,7 +258,7 @@ fn serve(dir: &Path, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr
         webhooks.add_tcp(&addr.to_string());
     }
     if let (Some(addr), Some(certificate)) = (secure, serving) {
-        webhooks.add_tls_with_settings(&addr.to_string(), None, tls::listener::settings(certificate));
+        webhooks.add_tls_with_settings(&addr.to_string(), None, listener::settings(certificate));
     }
     server.add_service(webhooks);
     let mut admin_service = Service::new("hookgate admin".into(), Admin::new(metrics, active, spool, first));

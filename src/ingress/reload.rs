@@ -109,9 +109,12 @@ impl Reloader {
         new.admin_listen = running.admin_listen.clone();
         match (&self.serving, &running.tls, new.tls.take()) {
             (Some(serving), Some(listener), Some(loaded)) => {
-                serving.replace(loaded.identity.key.clone());
-                self.metrics.tls_cert_expiry(&listener.listen, loaded.identity.not_after);
-                new.tls = Some(TlsListener { listen: listener.listen.clone(), identity: loaded.identity });
+                let loaded = TlsListener { listen: listener.listen.clone(), certificates: loaded.certificates };
+                if let Some(certificates) = loaded.serving() {
+                    serving.replace(certificates);
+                }
+                self.metrics.tls_cert_expiry(&loaded);
+                new.tls = Some(loaded);
             }
             // The running listener keeps its certificate; one that is not running cannot start.
             _ => new.tls = running.tls.clone(),

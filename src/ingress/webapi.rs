@@ -107,8 +107,12 @@ impl WebhookService {
         let mut observe = |upstream, took| backend_metrics.exchange(&self.metrics, upstream, took);
         let (operated, answer) = match call {
             Call::AuthTest => {
+                // Where the client reached hookgate, as Slack answers with the team's own URL: a
+                // client that called https://slack.com/api/ hears https://slack.com/.
                 let host = std::str::from_utf8(session.get_header_bytes("host")).unwrap_or("").trim();
-                let url = format!("http://{}/", if host.is_empty() { "localhost" } else { host });
+                let secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+                let scheme = if secure { "https" } else { "http" };
+                let url = format!("{scheme}://{}/", if host.is_empty() { "localhost" } else { host });
                 return Ok(Ok(answer::authenticated(&url, &hook.name, backend)));
             }
             Call::Post { channel, thread_ts, message } => {

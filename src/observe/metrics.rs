@@ -177,8 +177,10 @@ impl Metrics {
             hooks: gauge(&r, "hookgate_hooks", "Hooks in the active rule set."),
             reloads,
             tls_cert_expiry: {
-                let help = "Unix time at which the TLS listener's certificate ends, by listen_tls as written.";
-                let vec = IntGaugeVec::new(Opts::new("hookgate_tls_cert_expiry_seconds", help), &["listener"])
+                let help = "Unix time at which each of the TLS listener's certificates ends, by listen_tls and \
+                            the certificate file as written.";
+                let labels = &["listener", "certificate"];
+                let vec = IntGaugeVec::new(Opts::new("hookgate_tls_cert_expiry_seconds", help), labels)
                     .expect("valid metric");
                 r.register(Box::new(vec.clone())).expect("registered once");
                 vec
@@ -273,9 +275,13 @@ impl Metrics {
         }
     }
 
-    /// The serving certificate's notAfter, set at start and at each reload.
-    pub fn tls_cert_expiry(&self, listener: &str, not_after: i64) {
-        self.tls_cert_expiry.with_label_values(&[listener]).set(not_after);
+    /// The serving certificates' notAfter, set at start and at each reload; a certificate the
+    /// rules no longer name loses its series.
+    pub(crate) fn tls_cert_expiry(&self, listener: &crate::rules::TlsListener) {
+        self.tls_cert_expiry.reset();
+        for served in &listener.certificates {
+            self.tls_cert_expiry.with_label_values(&[&listener.listen, &served.cert]).set(served.identity.not_after);
+        }
     }
 
     pub fn shared_ratelimit_errors(&self) -> IntCounter {

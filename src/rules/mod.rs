@@ -80,12 +80,30 @@ impl Rules {
 /// Where webhooks are served when the rules name no listener.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8065";
 
-/// `listen_tls` with `tls_cert` and `tls_key`, read and checked.
+/// `listen_tls` with its certificates (`tls_cert` and `tls_key`, then each of `tls_certs`), read
+/// and checked.
 #[derive(Debug, Clone)]
 pub(crate) struct TlsListener {
     /// As written: the `listener` label of `hookgate_tls_cert_expiry_seconds`.
     pub listen: String,
+    /// At least one; the first serves clients whose SNI name no certificate is for.
+    pub certificates: Vec<ServedCertificate>,
+}
+
+/// One certificate of the HTTPS listener.
+#[derive(Debug, Clone)]
+pub(crate) struct ServedCertificate {
+    /// Its `cert` as written: the `certificate` label of `hookgate_tls_cert_expiry_seconds`.
+    pub cert: String,
     pub identity: Identity,
+}
+
+impl TlsListener {
+    /// The set new handshakes choose from.
+    pub fn serving(&self) -> Option<crate::tls::listener::Certificates> {
+        let identities: Vec<&Identity> = self.certificates.iter().map(|c| &c.identity).collect();
+        crate::tls::listener::Certificates::new(&identities)
+    }
 }
 
 /// `[spool]` with defaults applied.

@@ -68,6 +68,7 @@ pub(crate) struct RawGateway {
     pub listen_tls: Option<Spanned<String>>,
     pub tls_cert: Option<Spanned<String>>,
     pub tls_key: Option<Spanned<String>>,
+    pub tls_certs: Option<Vec<Spanned<RawCertPair>>>,
     pub admin_listen: Option<Spanned<String>>,
     pub max_body_bytes: Option<Spanned<i64>>,
     pub errors: Option<ErrorDialect>,
@@ -76,6 +77,14 @@ pub(crate) struct RawGateway {
     pub client_header_timeout_ms: Option<Spanned<i64>>,
     pub client_body_timeout_ms: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
+}
+
+/// One entry of `tls_certs`: a certificate chain and its key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertPair {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
 }
 
 /// Which body an error response carries.

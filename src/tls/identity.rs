@@ -18,6 +18,9 @@ pub struct Identity {
     pub key: Arc<CertifiedKey>,
     /// The leaf's notAfter, in seconds since the Unix epoch.
     pub not_after: i64,
+    /// The DNS names the leaf is for (its subjectAltName entries, lowercase; `*.` for a
+    /// wildcard): what clients' SNI is matched against (`listener.rs`).
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,12 +55,12 @@ impl Identity {
         if certified.keys_match().is_err() {
             return Err(IdentityError::Mismatch { cert: cert.to_owned(), key: key.to_owned() });
         }
-        let not_after = not_after(&certified.cert[0])
+        let (not_after, names) = leaf_facts(&certified.cert[0])
             .map_err(|reason| IdentityError::BadCertificate { path: cert.to_owned(), reason })?;
         if not_after <= unix(now) {
             return Err(IdentityError::Expired { path: cert.to_owned(), not_after });
         }
-        Ok(Identity { key: Arc::new(certified), not_after })
+        Ok(Identity { key: Arc::new(certified), not_after, names })
     }
 
     /// True when the leaf ends within `EXPIRY_WARNING` of `now`.
@@ -87,9 +90,21 @@ fn read(path: &Path) -> Result<Vec<u8>, IdentityError> {
     std::fs::read(path).map_err(|error| IdentityError::Read { path: path.to_owned(), error })
 }
 
-fn not_after(leaf: &CertificateDer<'_>) -> Result<i64, String> {
+/// The leaf's notAfter and DNS names.
+fn leaf_facts(leaf: &CertificateDer<'_>) -> Result<(i64, Vec<String>), String> {
+    use x509_parser::extensions::GeneralName;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| e.to_string())?;
-    Ok(parsed.validity().not_after.timestamp())
+    let alt_names = parsed.subject_alternative_name().map_err(|e| e.to_string())?;
+    let mut names: Vec<String> = alt_names
+        .into_iter()
+        .flat_map(|ext| ext.value.general_names.iter())
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.trim_end_matches('.').to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    names.dedup();
+    Ok((parsed.validity().not_after.timestamp(), names))
 }
 
 fn unix(t: SystemTime) -> i64 {

@@ -70,7 +70,7 @@ fn check_lists_every_problem_with_file_and_line() {
     assert_eq!(
         stdout(&out),
         format!(
-            "{d}/a.toml:3: unknown field `lisen`, expected one of `listen`, `listen_tls`, `tls_cert`, `tls_key`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`\n\
+            "{d}/a.toml:3: unknown field `lisen`, expected one of `listen`, `listen_tls`, `tls_cert`, `tls_key`, `tls_certs`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`\n\
              {d}/b.toml:7: hook `x` names backend `missing`, which is not defined\n"
         )
     );

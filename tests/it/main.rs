@@ -22,6 +22,7 @@ mod power_loss;
 mod reliability;
 mod rules_scale;
 mod shared_ratelimit;
+mod slack_hosts;
 mod spool;
 mod tls;
 mod translate;

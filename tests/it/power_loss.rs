@@ -222,8 +222,9 @@ rate = 0
             answer["ts"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
         })
         .collect();
-    // The syncer gathers for half a second; two seconds leave room for a slow disk.
-    std::thread::sleep(Duration::from_secs(2));
+    // The syncer gathers for half a second; three seconds leave room for a slow disk and a busy
+    // machine.
+    std::thread::sleep(Duration::from_secs(3));
     gateway.signal("KILL");
     drop(gateway);
     disk.cut_power().unwrap();

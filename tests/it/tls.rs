@@ -86,7 +86,7 @@ fn https_listener_serves_http_1_1_beside_the_plain_one() {
     let got = tls::post(&Arc::new(tls12), tls_addr, "127.0.0.1", "/hooks/T000/B000/XXXX", r#"{"text":"1.2"}"#);
     assert_eq!((got.status, got.version), (200, Some(rustls::ProtocolVersion::TLSv1_2)));
 
-    let expiry = gateway.metric(r#"hookgate_tls_cert_expiry_seconds{listener="127.0.0.1:0"}"#);
+    let expiry = gateway.metric(r#"hookgate_tls_cert_expiry_seconds{certificate="cert.pem",listener="127.0.0.1:0"}"#);
     assert_eq!(expiry, Some(leaf.not_after as f64));
 }
 
@@ -356,7 +356,7 @@ fn sighup_rotates_the_certificate_without_dropping_a_request() {
     assert!(before > 0 && after > 0, "{before} handshakes with the first certificate, {after} with the second");
     assert_eq!(before + after, results.len());
     assert_eq!(backend.received().len(), results.len(), "every acknowledged request was forwarded");
-    let expiry = gateway.metric(r#"hookgate_tls_cert_expiry_seconds{listener="127.0.0.1:0"}"#);
+    let expiry = gateway.metric(r#"hookgate_tls_cert_expiry_seconds{certificate="cert.pem",listener="127.0.0.1:0"}"#);
     assert_eq!(expiry, Some(second.not_after as f64));
     // A new connection gets the new certificate.
     let got = tls::post(&client, tls_addr, "127.0.0.1", "/hooks/T000/B000/XXXX", r#"{"text":"after"}"#);
@@ -390,4 +390,64 @@ fn the_web_api_answers_on_the_https_listener() {
     let received = backend.received();
     assert_eq!(received[0].body_text(), r#"{"text":"over *TLS*","channel":"ops"}"#);
     assert_eq!(received[0].path, "/hooks/mmbot");
+}
+
+/// `tls_certs` (docs/slack-hosts.md): the client's SNI name chooses the certificate, a client
+/// without SNI gets the first; SIGHUP rotates one of them and drops one, and the expiry gauge has
+/// one series per certificate served.
+#[test]
+fn sni_chooses_among_tls_certs_and_sighup_rotates_them() {
+    let ca = TestCa::new("hookgate test CA");
+    let backend = RecordingBackend::start();
+    let (hooks, slack) = (ca.leaf(&["hooks.slack.com", "127.0.0.1"]), ca.leaf(&["slack.com"]));
+    let other = ca.leaf(&["chat.example.test"]);
+    let rules = |entries: &str| {
+        https_rules(&backend.url(), "")
+            .replace("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"", &format!("tls_certs = [\n{entries}]"))
+    };
+    let three =
+        "  { cert = \"hooks.pem\", key = \"hooks.key\" },\n  { cert = \"slack.pem\", key = \"slack.key\" },\n  \
+                 { cert = \"other.pem\", key = \"other.key\" },\n";
+    let files = [
+        ("hooks.pem", hooks.chain.as_str()),
+        ("hooks.key", hooks.key.as_str()),
+        ("slack.pem", slack.chain.as_str()),
+        ("slack.key", slack.key.as_str()),
+        ("other.pem", other.chain.as_str()),
+        ("other.key", other.key.as_str()),
+    ];
+    let gateway = GatewayProcess::start_with_files(&rules(three), &files, &[]);
+    let tls_addr = gateway.tls_addr.expect("listen_tls is logged");
+    let client = tls::client_config(&ca.pem);
+    let leaf_for = |name: &str| {
+        let got = tls::post(&client, tls_addr, name, "/services/T000/B000/XXXX", r#"{"text":"hi"}"#);
+        assert_eq!((got.status, got.body.as_str()), (200, "ok"), "{name}");
+        got.leaf
+    };
+    assert_eq!(leaf_for("hooks.slack.com"), hooks.der);
+    assert_eq!(leaf_for("slack.com"), slack.der);
+    assert_eq!(leaf_for("chat.example.test"), other.der);
+    // An IP address sends no SNI name: the first certificate.
+    assert_eq!(leaf_for("127.0.0.1"), hooks.der);
+    let expiry = |cert: &str| {
+        gateway.metric(&format!(r#"hookgate_tls_cert_expiry_seconds{{certificate="{cert}",listener="127.0.0.1:0"}}"#))
+    };
+    assert_eq!(
+        (expiry("hooks.pem"), expiry("slack.pem"), expiry("other.pem")),
+        (Some(hooks.not_after as f64), Some(slack.not_after as f64), Some(other.not_after as f64))
+    );
+
+    // slack.com's certificate is renewed and the third one dropped.
+    let renewed = ca.leaf_between(&["slack.com"], -1, 200);
+    std::fs::write(gateway.rules_dir().join("slack.pem"), &renewed.chain).unwrap();
+    std::fs::write(gateway.rules_dir().join("slack.key"), &renewed.key).unwrap();
+    let two = "  { cert = \"hooks.pem\", key = \"hooks.key\" },\n  { cert = \"slack.pem\", key = \"slack.key\" },\n";
+    std::fs::write(gateway.rules_dir().join("rules.toml"), rules(two)).unwrap();
+    gateway.signal("HUP");
+    gateway.wait_for_log("rules reloaded");
+    assert_eq!(leaf_for("slack.com"), renewed.der);
+    assert_eq!(leaf_for("hooks.slack.com"), hooks.der);
+    let unknown = tls::try_post(&client, tls_addr, "chat.example.test", "/hooks/T000/B000/XXXX", "{}");
+    assert!(unknown.is_err(), "a dropped certificate's name now gets the first, which the client refuses");
+    assert_eq!((expiry("slack.pem"), expiry("other.pem")), (Some(renewed.not_after as f64), None));
 }

@@ -3,7 +3,7 @@
 use super::parts::SourceFile;
 use super::{positive, Merger};
 use crate::rules::schema::RawGateway;
-use crate::rules::{Findings, GatewaySettings, Location, TlsListener};
+use crate::rules::{Findings, GatewaySettings, Location, ServedCertificate, TlsListener};
 use crate::tls::identity::{Identity, IdentityError};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -72,8 +72,9 @@ impl Merger<'_> {
         self.gateway = Some((gateway, at));
     }
 
-    /// `listen_tls` and the certificate it serves: the three keys go together, and the files
-    /// must hold a key matching a leaf that has not expired.
+    /// `listen_tls` and the certificates it serves: `tls_cert` with `tls_key`, then each of
+    /// `tls_certs`. Each pair's files must hold a key matching a leaf that has not expired, and
+    /// no DNS name may be covered by two of them, or which one a client gets would be a guess.
     fn tls_listener(
         &self,
         file: &SourceFile,
@@ -81,21 +82,66 @@ impl Merger<'_> {
         raw: &RawGateway,
         findings: &mut Findings,
     ) -> Option<TlsListener> {
-        let (listen, cert, key) = match (&raw.listen_tls, &raw.tls_cert, &raw.tls_key) {
-            (None, None, None) => return None,
-            (Some(listen), Some(cert), Some(key)) => (listen, cert, key),
-            (Some(listen), _, _) => {
-                findings.error(file.at(listen), "listen_tls needs tls_cert and tls_key".into());
+        let mut pairs = Vec::new();
+        match (&raw.tls_cert, &raw.tls_key) {
+            (Some(cert), Some(key)) => pairs.push((cert, key)),
+            (None, None) => {}
+            (cert, key) => {
+                let at = cert.as_ref().or(key.as_ref()).map_or(gateway_at.clone(), |k| file.at(k));
+                findings.error(at, "tls_cert and tls_key go together".into());
                 return None;
             }
-            (None, cert, key) => {
-                let at = cert.as_ref().or(key.as_ref()).map_or(gateway_at.clone(), |k| file.at(k));
-                findings.error(at, "tls_cert and tls_key are only read with listen_tls".into());
+        }
+        pairs.extend(raw.tls_certs.iter().flatten().map(|pair| (&pair.get_ref().cert, &pair.get_ref().key)));
+        let listen = match (&raw.listen_tls, pairs.first()) {
+            (None, None) => return None,
+            (Some(listen), Some(_)) => listen,
+            (Some(listen), None) => {
+                findings.error(file.at(listen), "listen_tls needs tls_cert and tls_key, or tls_certs".into());
+                return None;
+            }
+            (None, Some((cert, _))) => {
+                findings.error(file.at(*cert), "tls_cert, tls_key and tls_certs are only read with listen_tls".into());
                 return None;
             }
         };
-        let (cert_at, key_at) = (file.at(cert), file.at(key));
         let now = std::time::SystemTime::now();
+        let mut certificates: Vec<ServedCertificate> = Vec::new();
+        let mut failed = false;
+        for (cert, key) in pairs {
+            let Some(identity) = self.identity(file, cert, key, now, findings) else {
+                failed = true;
+                continue;
+            };
+            for name in &identity.names {
+                let earlier = certificates.iter().find(|c| c.identity.names.contains(name));
+                if let Some(earlier) = earlier {
+                    findings.error(
+                        file.at(cert),
+                        format!(
+                            "{name} is covered by both {} and {}: a client asking for it would get either",
+                            earlier.cert,
+                            cert.get_ref()
+                        ),
+                    );
+                    failed = true;
+                }
+            }
+            certificates.push(ServedCertificate { cert: cert.get_ref().clone(), identity });
+        }
+        (!failed).then(|| TlsListener { listen: listen.get_ref().clone(), certificates })
+    }
+
+    /// One certificate and its key, read and checked; problems reported at the key that has them.
+    fn identity(
+        &self,
+        file: &SourceFile,
+        cert: &Spanned<String>,
+        key: &Spanned<String>,
+        now: std::time::SystemTime,
+        findings: &mut Findings,
+    ) -> Option<Identity> {
+        let (cert_at, key_at) = (file.at(cert), file.at(key));
         match Identity::load(&self.dir.join(cert.get_ref()), &self.dir.join(key.get_ref()), now) {
             Ok(identity) => {
                 if identity.expires_soon(now) {
@@ -108,7 +154,7 @@ impl Merger<'_> {
                         ),
                     );
                 }
-                Some(TlsListener { listen: listen.get_ref().clone(), identity })
+                Some(identity)
             }
             Err(e) => {
                 let at = match &e {

@@ -122,7 +122,7 @@ fn problems_name_file_and_line() {
     let cases: Vec<Case> = vec![
         (
             vec![("a.toml", "[gateway]\nlisten = \"127.0.0.1:1\"\ntypo = 1\n".into())],
-            vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `listen_tls`, `tls_cert`, `tls_key`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`"],
+            vec!["a.toml:3: unknown field `typo`, expected one of `listen`, `listen_tls`, `tls_cert`, `tls_key`, `tls_certs`, `admin_listen`, `max_body_bytes`, `errors`, `per_hook_metrics`, `admin_listen_public`, `client_header_timeout_ms`, `client_body_timeout_ms`, `max_connections`"],
         ),
         (
             vec![("a.toml", format!("{BACKENDS}{}", hook("ci", "k", "console", "colour = \"red\"")))],
@@ -372,8 +372,13 @@ fn problems_name_file_and_line() {
 
 /// A self-signed certificate for `localhost` ending `days` from now, and its key, as PEM.
 fn certificate(days: i64) -> (String, String) {
+    certificate_for(&["localhost"], days)
+}
+
+/// A self-signed certificate for `names` ending `days` from now, and its key, as PEM.
+fn certificate_for(names: &[&str], days: i64) -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
     params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
     params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
     (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
@@ -425,9 +430,13 @@ fn tls_files_are_checked_at_load() {
             files("[gateway]\nlisten_tls = \"127.0.0.1:8443\"\n".into(), &[]),
             "a.toml:2: listen_tls needs tls_cert and tls_key",
         ),
+        (files("[gateway]\ntls_cert = \"c.pem\"\n".into(), &[]), "a.toml:2: tls_cert and tls_key go together"),
         (
-            files("[gateway]\ntls_cert = \"c.pem\"\n".into(), &[]),
-            "a.toml:2: tls_cert and tls_key are only read with listen_tls",
+            files(
+                "[gateway]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n".into(),
+                &[("c.pem", &cert), ("k.pem", &key)],
+            ),
+            "a.toml:2: tls_cert, tls_key and tls_certs are only read with listen_tls",
         ),
         (
             files(
@@ -559,4 +568,80 @@ fn a_directory_without_rules_is_a_problem() {
     assert_eq!(got[0].message, "no *.toml rule files");
     let missing = load(&dir.path().join("missing")).unwrap_err();
     assert!(missing[0].message.starts_with("cannot read rules directory"));
+}
+
+/// `tls_certs`: several certificates on the HTTPS listener, chosen by SNI name
+/// (docs/slack-hosts.md); each entry checked like the single pair, at its own line, and no name
+/// served by two of them.
+#[test]
+fn tls_certs_load_with_their_names_and_refuse_a_name_twice() {
+    let (hooks, hooks_key) = certificate_for(&["hooks.slack.com"], 90);
+    let (slack, slack_key) = certificate_for(&["slack.com", "*.slack.com"], 90);
+    let (again, again_key) = certificate_for(&["other.test", "SLACK.com"], 90);
+    let (_, stray_key) = certificate_for(&["x.test"], 90);
+    let pems = [
+        ("h.pem", hooks.as_str()),
+        ("h.key", hooks_key.as_str()),
+        ("s.pem", slack.as_str()),
+        ("s.key", slack_key.as_str()),
+        ("a.pem", again.as_str()),
+        ("a.key", again_key.as_str()),
+        ("x.key", stray_key.as_str()),
+    ];
+    let load = |gateway: &str| {
+        let mut all = vec![("a.toml", gateway)];
+        all.extend(pems);
+        load_files(&all)
+    };
+    let good = load(
+        "[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_certs = [\n  { cert = \"h.pem\", key = \"h.key\" },\n  \
+         { cert = \"s.pem\", key = \"s.key\" },\n]\n",
+    )
+    .unwrap();
+    let tls = good.gateway.tls.as_ref().unwrap();
+    let served: Vec<(&str, &[String])> =
+        tls.certificates.iter().map(|c| (c.cert.as_str(), c.identity.names.as_slice())).collect();
+    assert_eq!(
+        served,
+        [
+            ("h.pem", &["hooks.slack.com".to_owned()][..]),
+            ("s.pem", &["slack.com".to_owned(), "*.slack.com".to_owned()][..])
+        ]
+    );
+    // The single pair is the first, the default for clients without SNI.
+    let both = load(
+        "[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_cert = \"h.pem\"\ntls_key = \"h.key\"\n\
+         tls_certs = [{ cert = \"s.pem\", key = \"s.key\" }]\n",
+    )
+    .unwrap();
+    let certs: Vec<&str> = both.gateway.tls.as_ref().unwrap().certificates.iter().map(|c| c.cert.as_str()).collect();
+    assert_eq!(certs, ["h.pem", "s.pem"]);
+
+    let cases = [
+        (
+            "[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_certs = [\n  { cert = \"s.pem\", key = \"s.key\" },\n  \
+             { cert = \"a.pem\", key = \"a.key\" },\n]\n",
+            "a.toml:5: slack.com is covered by both s.pem and a.pem",
+        ),
+        (
+            "[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_certs = [\n  { cert = \"h.pem\", key = \"h.key\" },\n  \
+             { cert = \"none.pem\", key = \"s.key\" },\n]\n",
+            "a.toml:5: cannot read none.pem",
+        ),
+        (
+            "[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_certs = [\n  { cert = \"h.pem\", key = \"x.key\" },\n]\n",
+            "a.toml:4: the private key in x.key does not match the certificate in h.pem",
+        ),
+        (
+            "[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_certs = [{ cert = \"h.pem\", key = \"h.key\", chain = \"c\" }]\n",
+            "a.toml:3: unknown field `chain`, expected `cert` or `key`",
+        ),
+        ("[gateway]\ntls_certs = [{ cert = \"h.pem\", key = \"h.key\" }]\n", "a.toml:2: tls_cert, tls_key and tls_certs are only read"),
+        ("[gateway]\nlisten_tls = \"127.0.0.1:8443\"\ntls_certs = []\n", "a.toml:2: listen_tls needs tls_cert and tls_key, or tls_certs"),
+    ];
+    for (rules, want) in cases {
+        let got = load(rules).expect_err("rules should be refused");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].to_string().starts_with(want), "{got:?} does not start with {want:?} for {rules}");
+    }
 }

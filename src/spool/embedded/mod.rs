@@ -45,7 +45,7 @@ enum Writes {
     /// The message map: whole after a `kill -9` at once, on the disk about `SYNC_GATHER` later. A
     /// direct post is already delivered when its entry is written, so a power cut can only cost
     /// the chance to edit or delete the last second's messages; every `fsync` it does not wait
-    /// for was a fifth of a `chat.postMessage`'s CPU (docs/performance.md).
+    /// for was 12-16% of a `chat.postMessage`'s CPU (docs/performance.md).
     Soon,
     /// Jobs and what became of them: on the disk before the caller hears of it.
     Now,

@@ -1,6 +1,6 @@
 //! Takes commits of the message map alone (`Writes::Soon` in `mod.rs`) to the disk, on a thread
-//! of its own. Synced on the writer thread instead, each sync held the whole batch behind it and
-//! doubled chat.postMessage's p99 (docs/performance.md, "The Web API's cost").
+//! of its own: on the writer thread, each sync would hold every call of the batch behind it; here
+//! it runs beside the writes (docs/performance.md, "The map without waiting for the disk").
 
 use crate::spool::{lock, StoreError};
 use std::sync::{Arc, Condvar, Mutex};
