@@ -169,7 +169,9 @@ fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
 
 /// Writes `path` whole: a temporary file beside it, renamed over it.
 fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
-    let temporary = path.with_extension("new");
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
     let _ = std::fs::remove_file(&temporary);
     create_new(&temporary, contents, mode)?;
     std::fs::rename(&temporary, path).map_err(|error| CaError::Write { path: path.to_owned(), error })
