@@ -389,6 +389,8 @@ fn write_loop(
     on_commit: &CommitObserver,
     published: &AtomicU64,
 ) {
+    // A batch that only reads keeps the mode of the one before: switching costs a statement.
+    let mut durable = true;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -398,9 +400,14 @@ fn write_loop(
             }
         }
         let writes = batch.iter().map(|q| q.writes).max().unwrap_or(Writes::None);
+        match writes {
+            Writes::Now => durable = true,
+            Writes::Soon => durable = false,
+            Writes::None => {}
+        }
         let started = Instant::now();
         let before = ledger.bytes;
-        let (finishes, ended): (Vec<Finish>, _) = match ledger.engine.begin(writes == Writes::Now) {
+        let (finishes, ended): (Vec<Finish>, _) = match ledger.engine.begin(durable) {
             Err(e) => (batch.into_iter().map(|q| (q.call)(Err(e.clone()))).collect(), Err(e)),
             Ok(()) => {
                 let finishes = batch.into_iter().map(|q| (q.call)(Ok(&mut *ledger))).collect();
