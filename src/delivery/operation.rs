@@ -120,7 +120,7 @@ impl Direct {
         observe: &mut (dyn FnMut(Upstream, Duration) + Send),
     ) -> Operated {
         let mut run = Run::new(Instant::now());
-        let entry = match self.entry(cx, channel, ts, ApiError::CantUpdateMessage).await {
+        let entry = match changeable(cx, channel, ts, ApiError::CantUpdateMessage, false).await {
             Ok(entry) => entry,
             Err(error) => return run.ended(Err(error)),
         };
@@ -141,7 +141,7 @@ impl Direct {
         observe: &mut (dyn FnMut(Upstream, Duration) + Send),
     ) -> Operated {
         let mut run = Run::new(Instant::now());
-        let entry = match self.entry(cx, channel, ts, ApiError::CantDeleteMessage).await {
+        let entry = match changeable(cx, channel, ts, ApiError::CantDeleteMessage, false).await {
             Ok(entry) => entry,
             Err(error) => return run.ended(Err(error)),
         };
@@ -193,19 +193,27 @@ impl Direct {
         };
         Ok(entry.and_then(|entry| entry.ids.into_iter().next()).map(|id| (root, id)))
     }
+}
 
-    /// The message `ts` of this hook in `channel`, when its posts can be changed; `cannot` names
-    /// the refusal for a message of another hook or backend, or without ids.
-    async fn entry(&self, cx: &Context<'_>, channel: &str, ts: Ts, cannot: ApiError) -> Result<Entry, ApiError> {
-        let entry = cx.map.find(ts).await.map_err(unavailable)?.ok_or(ApiError::MessageNotFound)?;
-        if entry.channel != channel {
-            return Err(ApiError::MessageNotFound);
-        }
-        if entry.hook != cx.hook.name || entry.backend != cx.backend || entry.ids.len() < entry.parts {
-            return Err(cannot);
-        }
-        Ok(entry)
+/// The message `ts` of this hook in `channel`, when its posts can be changed; `cannot` names the
+/// refusal for a message of another hook or backend, or one without ids. With `pending_ok` (a
+/// spooled call, applied after the post), a message the spool has not posted yet counts too.
+async fn changeable(
+    cx: &Context<'_>,
+    channel: &str,
+    ts: Ts,
+    cannot: ApiError,
+    pending_ok: bool,
+) -> Result<Entry, ApiError> {
+    let entry = cx.map.find(ts).await.map_err(unavailable)?.ok_or(ApiError::MessageNotFound)?;
+    if entry.channel != channel {
+        return Err(ApiError::MessageNotFound);
     }
+    let without_ids = entry.ids.len() < entry.parts && !(pending_ok && entry.pending);
+    if entry.hook != cx.hook.name || entry.backend != cx.backend || without_ids {
+        return Err(cannot);
+    }
+    Ok(entry)
 }
 
 /// The root of the thread `written` names: the message itself, or the root of the thread it is
@@ -504,7 +512,7 @@ impl Queue<'_> {
     pub(crate) async fn update_message(&self, channel: &str, ts: Ts, message: Message) -> Operated {
         let cx = self.cx;
         let mut run = Run::new(Instant::now());
-        let entry = match self.changeable(channel, ts, ApiError::CantUpdateMessage).await {
+        let entry = match changeable(cx, channel, ts, ApiError::CantUpdateMessage, true).await {
             Ok(entry) => entry,
             Err(error) => return run.ended(Err(error)),
         };
@@ -524,7 +532,7 @@ impl Queue<'_> {
     pub(crate) async fn delete_message(&self, channel: &str, ts: Ts) -> Operated {
         let cx = self.cx;
         let mut run = Run::new(Instant::now());
-        let entry = match self.changeable(channel, ts, ApiError::CantDeleteMessage).await {
+        let entry = match changeable(cx, channel, ts, ApiError::CantDeleteMessage, true).await {
             Ok(entry) => entry,
             Err(error) => return run.ended(Err(error)),
         };
@@ -555,20 +563,5 @@ impl Queue<'_> {
     /// The root of the thread `written` names, by `ts` only: its posts may not be made yet.
     async fn root(&self, channel: &str, written: &str) -> Result<Option<Ts>, StoreError> {
         Ok(thread_root(self.cx, channel, written).await?.map(|(root, _)| root))
-    }
-
-    /// The message `ts` of this hook in `channel`, when its posts can be changed, or will be
-    /// once posted.
-    async fn changeable(&self, channel: &str, ts: Ts, cannot: ApiError) -> Result<Entry, ApiError> {
-        let cx = self.cx;
-        let entry = cx.map.find(ts).await.map_err(unavailable)?.ok_or(ApiError::MessageNotFound)?;
-        if entry.channel != channel {
-            return Err(ApiError::MessageNotFound);
-        }
-        let unchangeable = !entry.pending && entry.ids.len() < entry.parts;
-        if entry.hook != cx.hook.name || entry.backend != cx.backend || unchangeable {
-            return Err(cannot);
-        }
-        Ok(entry)
     }
 }
