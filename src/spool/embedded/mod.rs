@@ -5,7 +5,8 @@
 //! operation, from requests and from the worker alike, is sent to it; it takes whatever has
 //! queued up, runs it all in one transaction and answers each only after the commit returned, so
 //! concurrent requests share one fsync (group commit). Writes of the message map alone do not
-//! wait for the disk: they reach it with the next durable commit, or within `SYNC_WITHIN`.
+//! wait for the disk: they reach it with the next durable commit, or by `syncer.rs` about
+//! `SYNC_GATHER` later.
 
 pub mod sqlite;
 pub mod store;

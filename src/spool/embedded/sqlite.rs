@@ -2,9 +2,11 @@
 //! commit runs with `synchronous = FULL`, so it has reached the disk when it returns and a
 //! `kill -9` or a power cut at any moment leaves either the whole batch or none of it. A batch
 //! that only writes the message map commits with `synchronous = NORMAL` (whole after a `kill -9`,
-//! on the disk with the next durable commit or `sync`; see `mod.rs`, "write_loop").
+//! on the disk with the next durable commit or when `syncer` syncs the WAL; see `mod.rs`,
+//! `write_loop`).
 
 use super::store::{Engine, QueuedHead};
+use super::syncer::SyncAll;
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
@@ -175,7 +177,7 @@ impl Engine for Sqlite {
         self.db.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map(|_| ()).map_err(fail)
     }
 
-    fn syncer(&self) -> Box<dyn Fn() -> Result<(), StoreError> + Send> {
+    fn syncer(&self) -> SyncAll {
         let wal = self.wal.clone();
         // Commits since the last checkpoint are in the WAL (a checkpoint syncs what it moves), so
         // syncing that file makes them durable; with no WAL there is nothing waiting.

@@ -3,6 +3,7 @@
 //! come from the spool's one writer thread, between `begin` and `commit`, so an engine needs no
 //! locking of its own and every call in a batch shares one durable commit.
 
+use super::syncer::SyncAll;
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
@@ -22,12 +23,12 @@ pub struct QueuedHead {
 
 pub trait Engine: Send {
     /// Starts a transaction; its commit waits for the disk when `durable`, otherwise it only
-    /// has to survive the process (a later durable commit or `sync` takes it to the disk).
+    /// has to survive the process (a later durable commit or `syncer` takes it to the disk).
     fn begin(&mut self, durable: bool) -> Result<(), StoreError>;
     /// Ends the transaction; only after a durable commit returns is an append acknowledged.
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Something another thread can call to take every commit made so far to the disk.
-    fn syncer(&self) -> Box<dyn Fn() -> Result<(), StoreError> + Send>;
+    fn syncer(&self) -> SyncAll;
     fn rollback(&mut self);
     /// Stores a job as pending at the end of its hook's queue; `bytes` is what counts towards
     /// `max_bytes`.

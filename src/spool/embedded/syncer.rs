@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Takes every commit made so far to the disk; from `Engine::syncer`.
-pub type Sync = Box<dyn Fn() -> Result<(), StoreError> + Send>;
+pub type SyncAll = Box<dyn Fn() -> Result<(), StoreError> + Send>;
 
 #[derive(Default)]
 struct State {
@@ -30,7 +30,7 @@ pub struct Syncer {
 impl Syncer {
     /// Starts the thread: once told commits are behind, it waits `gather` (so one sync covers
     /// every commit of that time) and syncs.
-    pub fn start(sync: Sync, gather: Duration) -> std::io::Result<Syncer> {
+    pub fn start(sync: SyncAll, gather: Duration) -> std::io::Result<Syncer> {
         let shared = Arc::new(Shared::default());
         let theirs = shared.clone();
         std::thread::Builder::new().name("hookgate-sync".into()).spawn(move || run(&theirs, &sync, gather))?;
@@ -54,7 +54,7 @@ impl Drop for Syncer {
     }
 }
 
-fn run(shared: &Shared, sync: &Sync, gather: Duration) {
+fn run(shared: &Shared, sync: &SyncAll, gather: Duration) {
     let wait = |state| shared.changed.wait(state).unwrap_or_else(|p| p.into_inner());
     let mut state = lock(&shared.state);
     loop {
@@ -98,7 +98,7 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (c, f) = (calls.clone(), failing.clone());
-        let sync: Sync = Box::new(move || {
+        let sync: SyncAll = Box::new(move || {
             c.fetch_add(1, Ordering::SeqCst);
             if f.load(Ordering::SeqCst) {
                 Err(StoreError("the disk said no".into()))
