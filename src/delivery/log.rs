@@ -2,6 +2,7 @@
 //! `make run` works anywhere, and it shows exactly what a Mattermost backend would receive.
 
 use super::kind::{Deliver, Exchange, Failure, Outgoing, Placed, Undelivered, Upstream};
+use crate::pipeline::json::write_string;
 use crate::pipeline::message::Message;
 use crate::rules::{Findings, Hook, KindConfig, KindRules, KindTable};
 use std::io::Write;
@@ -86,15 +87,17 @@ impl Deliver for Log {
 /// One Web API operation as its line (docs/webapi.md, "Backends"): `op`, `ts`, `channel`,
 /// `thread_ts` and, but for a delete, the canonical payload.
 fn operation(op: &str, placed: &Placed<'_>, payload: Option<&[u8]>) -> Vec<u8> {
-    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
-    let thread_ts = placed.thread_ts.map_or("null".to_owned(), |ts| quoted(&ts.to_string()));
-    let mut line = format!(
-        r#"{{"op":{},"ts":{},"channel":{},"thread_ts":{thread_ts}"#,
-        quoted(op),
-        quoted(&placed.ts.to_string()),
-        quoted(placed.channel)
-    )
-    .into_bytes();
+    let mut line = b"{\"op\":".to_vec();
+    write_string(&mut line, op);
+    line.extend_from_slice(b",\"ts\":");
+    write_string(&mut line, &placed.ts.to_string());
+    line.extend_from_slice(b",\"channel\":");
+    write_string(&mut line, placed.channel);
+    line.extend_from_slice(b",\"thread_ts\":");
+    match placed.thread_ts {
+        Some(ts) => write_string(&mut line, &ts.to_string()),
+        None => line.extend_from_slice(b"null"),
+    }
     if let Some(payload) = payload {
         line.extend_from_slice(b",\"payload\":");
         line.extend_from_slice(payload);

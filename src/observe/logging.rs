@@ -1,6 +1,7 @@
 //! Logs on stderr (stdout belongs to the `log` backend), as text or one JSON object per line.
 //! pingora logs through the `log` crate too, so its lines come out in the same format.
 
+use crate::pipeline::json::write_string;
 use log::kv::{self, VisitSource};
 use log::{LevelFilter, Log, Metadata, Record};
 use std::cell::RefCell;
@@ -92,15 +93,15 @@ fn format_record(format: LogFormat, record: &Record, timestamp: &str) -> Vec<u8>
         }
         LogFormat::Json => {
             line.extend_from_slice(b"{\"ts\":");
-            json_string(&mut line, timestamp);
+            write_string(&mut line, timestamp);
             line.extend_from_slice(b",\"level\":");
-            json_string(&mut line, record.level().as_str());
+            write_string(&mut line, record.level().as_str());
             line.extend_from_slice(b",\"target\":");
-            json_string(&mut line, record.target());
+            write_string(&mut line, record.target());
             line.extend_from_slice(b",\"msg\":");
             match record.args().as_str() {
-                Some(message) => json_string(&mut line, message),
-                None => json_string(&mut line, &record.args().to_string()),
+                Some(message) => write_string(&mut line, message),
+                None => write_string(&mut line, &record.args().to_string()),
             }
             let _ = record.key_values().visit(&mut JsonPairs(&mut line));
             line.push(b'}');
@@ -140,20 +141,15 @@ impl<'kvs> VisitSource<'kvs> for JsonPairs<'_> {
     fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
         let line = &mut *self.0;
         line.push(b',');
-        json_string(line, key.as_str());
+        write_string(line, key.as_str());
         line.push(b':');
         match (value.to_u64(), value.to_borrowed_str()) {
             (Some(n), _) => line.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-            (None, Some(v)) => json_string(line, v),
-            (None, None) => json_string(line, &value.to_string()),
+            (None, Some(v)) => write_string(line, v),
+            (None, None) => write_string(line, &value.to_string()),
         }
         Ok(())
     }
-}
-
-fn json_string(line: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(line, s);
 }
 
 #[cfg(test)]

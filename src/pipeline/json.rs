@@ -419,6 +419,13 @@ fn number_value(text: &str) -> Value {
     text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
+/// Appends `s` to `out` as a JSON string, escaped: for output written by hand (log lines, the
+/// Web API's answers).
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, s);
+}
+
 /// `bytes` as text, invalid UTF-8 as U+FFFD. Valid text is checked by std's validation, much
 /// faster than the lossy one, and kept without a copy.
 pub(crate) fn lossy_string(bytes: Vec<u8>) -> String {

@@ -4,6 +4,7 @@
 //! the webhook dialect's table in `reason.rs`.
 
 use crate::delivery::kind::Undelivered;
+use crate::pipeline::json::write_string;
 use crate::pipeline::message::Message;
 use crate::reason::{Reason, BACKEND_RETRY_AFTER_SECS};
 use crate::refusal::Refusal;
@@ -188,14 +189,14 @@ pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, shown: &
     // Sized for the text once escaped, so the answer is written without growing.
     let mut out = Vec::with_capacity(shown.text.len() + channel.len() + username.len() + 256);
     out.extend_from_slice(br#"{"ok":true,"channel":"#);
-    string(&mut out, channel);
+    write_string(&mut out, channel);
     // A `ts` and an id are digits, a dot and hex digits: nothing to escape.
     out.extend_from_slice(br#","ts":""#);
     out.extend_from_slice(ts.as_bytes());
     out.extend_from_slice(br#"","message":{"type":"message","subtype":"bot_message","text":"#);
-    string(&mut out, &shown.text);
+    write_string(&mut out, &shown.text);
     out.extend_from_slice(br#","username":"#);
-    string(&mut out, username);
+    write_string(&mut out, username);
     out.extend_from_slice(br#","bot_id":""#);
     out.extend_from_slice(stable_id('B', hook).as_bytes());
     out.extend_from_slice(br#"","ts":""#);
@@ -206,12 +207,6 @@ pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, shown: &
     }
     out.extend_from_slice(br#""}}"#);
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// `s` as a JSON string.
-fn string(out: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, s);
 }
 
 /// `chat.update`'s and `chat.delete`'s answer (`text` for an update only).
