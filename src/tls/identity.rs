@@ -90,6 +90,12 @@ fn read(path: &Path) -> Result<Vec<u8>, IdentityError> {
     std::fs::read(path).map_err(|error| IdentityError::Read { path: path.to_owned(), error })
 }
 
+/// A DNS name as names are compared here, in leaves, SNI and `tls internal-ca`: lowercase,
+/// without the root's trailing dot.
+pub fn dns_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// The leaf's notAfter and DNS names.
 fn leaf_facts(leaf: &CertificateDer<'_>) -> Result<(i64, Vec<String>), String> {
     use x509_parser::extensions::GeneralName;
@@ -99,7 +105,7 @@ fn leaf_facts(leaf: &CertificateDer<'_>) -> Result<(i64, Vec<String>), String> {
         .into_iter()
         .flat_map(|ext| ext.value.general_names.iter())
         .filter_map(|name| match name {
-            GeneralName::DNSName(dns) => Some(dns.trim_end_matches('.').to_ascii_lowercase()),
+            GeneralName::DNSName(dns) => Some(dns_name(dns)),
             _ => None,
         })
         .collect();

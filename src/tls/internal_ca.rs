@@ -6,6 +6,7 @@
 //! and a directory with only half a CA is refused rather than repaired. Keys are EC P-256 and
 //! written mode 0600; the leaf is written whole or not at all (a temporary file renamed).
 
+use super::identity::dns_name;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
@@ -93,7 +94,7 @@ pub fn issue(dir: &Path, names: &[String], now: OffsetDateTime) -> Result<Issued
 /// The names as a leaf carries them: lowercase DNS names (a leading `*.` allowed), each once.
 fn checked(names: &[String]) -> Result<Vec<String>, CaError> {
     let mut out: Vec<String> = Vec::new();
-    for name in names.iter().map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase()) {
+    for name in names.iter().map(|n| dns_name(n.trim())) {
         let labels = name.strip_prefix("*.").unwrap_or(&name);
         let label_ok = |l: &str| {
             !l.is_empty()

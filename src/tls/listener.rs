@@ -3,7 +3,7 @@
 //! handshake while connections already open keep theirs. With several certificates
 //! (`tls_certs`), the client's SNI name chooses (docs/slack-hosts.md).
 
-use super::identity::Identity;
+use super::identity::{dns_name, Identity};
 use arc_swap::ArcSwap;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::ALPN;
@@ -43,7 +43,7 @@ impl Certificates {
 
     /// The certificate for a client that asked for `server_name` (SNI).
     pub fn choose(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {
-        let Some(name) = server_name.map(|n| n.trim_end_matches('.').to_ascii_lowercase()) else {
+        let Some(name) = server_name.map(dns_name) else {
             return self.first.clone();
         };
         let under_wildcard = || name.split_once('.').and_then(|(_, domain)| self.wildcard.get(domain));
