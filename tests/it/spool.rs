@@ -80,11 +80,8 @@ fn an_outage_of_the_backend_loses_nothing_and_keeps_the_order() {
     let want: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
     assert_eq!(backend.texts(), want, "each once, in the order acknowledged");
     assert!(backend.received().iter().all(|r| r.path == "/hooks/mmalerts"));
-    let deadline = Instant::now() + WAIT;
-    while gateway.metric(r#"hookgate_spool_messages{hook="alerts",state="pending"}"#) != Some(0.0) {
-        assert!(Instant::now() < deadline, "the pending gauge never fell to 0");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pending = gateway.wait_for_metric(r#"hookgate_spool_messages{hook="alerts",state="pending"}"#, 0.0);
+    assert_eq!(pending, Some(0.0), "the pending gauge never fell to 0");
     assert_eq!(gateway.metric(r#"hookgate_spool_attempts_total{hook="alerts",result="delivered"}"#), Some(200.0));
     let request_line = gateway.wait_for_log("upstream=spool");
     assert!(request_line.contains("status=200"), "{request_line}");

@@ -452,7 +452,7 @@ receivers:
     assert_eq!(title(&firing), "firing: HighLatency");
     assert_eq!(title(&resolved), "resolved: HighLatency");
     let calls = r#"hookgate_api_calls_total{hook="alertmanager",method="chat.postMessage",result="ok"}"#;
-    assert_eq!(gateway.metric(calls), Some(2.0));
+    assert_eq!(gateway.wait_for_metric(calls, 2.0), Some(2.0));
 }
 
 /// The `n`th line hookgate printed, waiting until `deadline`.

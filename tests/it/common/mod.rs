@@ -434,6 +434,19 @@ impl GatewayProcess {
         text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
+    /// The sample's value once it is `want`, or its last value after `WAIT`: counters are bumped
+    /// as a request ends, a moment after what a test waited for (a log line, an answer) happened.
+    pub fn wait_for_metric(&self, sample: &str, want: f64) -> Option<f64> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.metric(sample);
+            if value == Some(want) || Instant::now() >= deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn connect(&self) -> Conn {
         Conn::open(self.addr)
     }
