@@ -1,6 +1,6 @@
 //! `[gateway]`: the listeners, their TLS certificate, limits and timeouts.
 
-use super::parts::SourceFile;
+use super::parts::Part;
 use super::{positive, Merger};
 use crate::rules::schema::RawGateway;
 use crate::rules::{Findings, GatewaySettings, Location, ServedCertificate, TlsListener};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 impl Merger<'_> {
-    pub(super) fn add_gateway(&mut self, file: &SourceFile, raw: &Spanned<RawGateway>, findings: &mut Findings) {
+    pub(super) fn add_gateway(&mut self, file: &Part, raw: &Spanned<RawGateway>, findings: &mut Findings) {
         let at = file.at(raw);
         if let Some((_, first)) = &self.gateway {
             findings.error(at, format!("[gateway] is defined twice; first at {first}"));
@@ -77,7 +77,7 @@ impl Merger<'_> {
     /// no DNS name may be covered by two of them, or which one a client gets would be a guess.
     fn tls_listener(
         &self,
-        file: &SourceFile,
+        file: &Part,
         gateway_at: &Location,
         raw: &RawGateway,
         findings: &mut Findings,
@@ -135,7 +135,7 @@ impl Merger<'_> {
     /// One certificate and its key, read and checked; problems reported at the key that has them.
     fn identity(
         &self,
-        file: &SourceFile,
+        file: &Part,
         cert: &Spanned<String>,
         key: &Spanned<String>,
         now: std::time::SystemTime,

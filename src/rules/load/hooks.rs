@@ -1,7 +1,7 @@
 //! Backends and hooks: each backend table read by its kind, each hook with its key, policy and
 //! the keys its backend's kind reads.
 
-use super::parts::SourceFile;
+use super::parts::Part;
 use super::{one_of, positive, Merger};
 use crate::rules::hook::{ChannelMap, Defaults, Delivery, Hook, Policy, RateLimit, DEFAULT_BURST, DEFAULT_RATE};
 use crate::rules::keys::{self, Digest};
@@ -15,13 +15,7 @@ use toml::Spanned;
 impl Merger<'_> {
     /// A backend table: `kind` picks the kind, which reads the rest. A key another kind reads has
     /// no meaning here; a key no kind reads is unknown.
-    pub(super) fn add_backend(
-        &mut self,
-        file: &SourceFile,
-        name: &str,
-        raw: &Spanned<RawBackend>,
-        findings: &mut Findings,
-    ) {
+    pub(super) fn add_backend(&mut self, file: &Part, name: &str, raw: &Spanned<RawBackend>, findings: &mut Findings) {
         let at = file.at(raw);
         if let Some((_, first)) = self.backend_seen.get(name) {
             findings.error(at, format!("backend `{name}` is defined twice; first at {first}"));
@@ -64,7 +58,7 @@ impl Merger<'_> {
     /// keys no kind reads are reported then.
     fn kind_keys<'a>(
         &self,
-        file: &SourceFile,
+        file: &Part,
         place: Place,
         name: &str,
         kind: Option<&dyn KindRules>,
@@ -92,7 +86,7 @@ impl Merger<'_> {
         keys
     }
 
-    pub(super) fn add_hook(&mut self, file: &SourceFile, raw: &Spanned<RawHook>, findings: &mut Findings) {
+    pub(super) fn add_hook(&mut self, file: &Part, raw: &Spanned<RawHook>, findings: &mut Findings) {
         let hook = raw.get_ref();
         let at = file.at(&hook.name);
         let name = hook.name.get_ref();
@@ -188,7 +182,7 @@ impl Merger<'_> {
     /// cannot be used (reported).
     fn secret(
         &self,
-        file: &SourceFile,
+        file: &Part,
         name: &str,
         what: &str,
         written: &Spanned<String>,
@@ -221,14 +215,7 @@ impl Merger<'_> {
 
     /// What a hook with a `bot_token` needs: a spool to keep its messages' `ts` in
     /// (docs/webapi.md, "Rules"), `[spool]` or the one `delivery = "spool"` opens.
-    fn bot_needs(
-        &self,
-        file: &SourceFile,
-        name: &str,
-        token: &Spanned<String>,
-        hook: &RawHook,
-        findings: &mut Findings,
-    ) {
+    fn bot_needs(&self, file: &Part, name: &str, token: &Spanned<String>, hook: &RawHook, findings: &mut Findings) {
         if self.spool.is_none() && hook.delivery != Delivery::Spool {
             findings.error(
                 file.at(token),
@@ -239,7 +226,7 @@ impl Merger<'_> {
 }
 
 /// A hook's defaults, overrides, channel rules and props limit, with every regex compiled.
-fn hook_policy(file: &SourceFile, name: &str, hook: &RawHook, findings: &mut Findings) -> Option<Policy> {
+fn hook_policy(file: &Part, name: &str, hook: &RawHook, findings: &mut Findings) -> Option<Policy> {
     let before = findings.problems.len();
     let regex = |written: &Spanned<String>, what: &str, findings: &mut Findings| match Regex::new(written.get_ref()) {
         Ok(r) => Some(r),

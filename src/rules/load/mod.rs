@@ -14,9 +14,9 @@ mod tests;
 use super::hook::{Hook, SlackMaps};
 use super::keys::{Digest, KeyTable};
 use super::kind::KindRules;
-use super::schema::{RawFile, RawSlack};
+use super::schema::RawSlack;
 use super::{Backend, Delivery, Findings, GatewaySettings, Location, Problem, Rules, SharedRateLimit, SpoolSettings};
-use parts::{LineIndex, SourceFile};
+use parts::{Hooks, Parsed, Part};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use toml::Spanned;
 /// Loads and validates the rules directory, reading backend tables with `kinds`. On failure,
 /// every problem found is returned.
 pub(crate) fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Problem>> {
-    let mut files = Vec::new();
+    let mut parsed = Parsed::default();
     let mut findings = Findings::default();
     let dir_text = dir.display().to_string();
     let entries = match std::fs::read_dir(dir) {
@@ -43,27 +43,15 @@ pub(crate) fn load(dir: &Path, kinds: &[&dyn KindRules]) -> Result<Rules, Vec<Pr
     for path in paths {
         let name = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Err(e) => findings.problems.push(problem_at_path(&name, format!("cannot read: {e}"))),
-            Ok(text) => {
-                let lines = Arc::new(LineIndex::new(&text));
-                let name: Arc<str> = name.into();
-                for (start, end) in parts::parts(&text) {
-                    match toml::from_str::<RawFile>(&text[start..end]) {
-                        Ok(raw) => {
-                            files.push(SourceFile { name: name.clone(), lines: lines.clone(), offset: start, raw })
-                        }
-                        Err(e) => {
-                            let line = lines.line(start + e.span().map_or(0, |s| s.start));
-                            findings.error(Location { file: name.clone(), line }, e.message().trim_end().to_owned());
-                        }
-                    }
-                }
-            }
+            Err(e) => parsed.unreadable(problem_at_path(&name, format!("cannot read: {e}"))),
+            Ok(text) => parsed.file(name.into(), text),
         }
     }
-    let merged = Merger::new(kinds, dir).merge(&files, &mut findings);
-    if !findings.problems.is_empty() {
-        return Err(findings.problems);
+    let merged = Merger::new(kinds, dir).merge(&mut parsed, &mut findings);
+    let mut problems = parsed.errors();
+    problems.append(&mut findings.problems);
+    if !problems.is_empty() {
+        return Err(problems);
     }
     merged.ok_or_else(|| vec![problem_at_path(&dir_text, "no rules were loaded".into())])
 }
@@ -114,29 +102,39 @@ impl<'k> Merger<'k> {
         }
     }
 
-    fn merge(mut self, files: &[SourceFile], findings: &mut Findings) -> Option<Rules> {
-        for file in files {
-            if let Some(gateway) = &file.raw.gateway {
+    fn merge(mut self, parsed: &mut Parsed, findings: &mut Findings) -> Option<Rules> {
+        for (file, raw) in std::mem::take(&mut parsed.sections).iter() {
+            if let Some(gateway) = &raw.gateway {
                 self.add_gateway(file, gateway, findings);
             }
-            for (name, backend) in &file.raw.backends {
+            for (name, backend) in &raw.backends {
                 self.add_backend(file, name, backend, findings);
             }
-            if let Some(slack) = &file.raw.slack {
+            if let Some(slack) = &raw.slack {
                 self.add_slack(file, slack, findings);
             }
-            if let Some(spool) = &file.raw.spool {
+            if let Some(spool) = &raw.spool {
                 self.add_spool(file, spool, findings);
             }
-            if let Some(ratelimit) = &file.raw.ratelimit {
+            if let Some(ratelimit) = &raw.ratelimit {
                 self.add_ratelimit(file, ratelimit, findings);
             }
         }
         // Hooks refer to backends from any file, so they are read once every backend is known.
-        for file in files {
-            for hook in &file.raw.hooks {
-                self.add_hook(file, hook, findings);
+        // Counted first: doubling as they come would hold up to twice the room at the peak.
+        self.hooks.reserve_exact(parsed.hooks.len());
+        for hooks in std::mem::take(&mut parsed.hooks) {
+            match hooks {
+                Hooks::Read(part, hook) => self.add_hook(&part, &hook, findings),
+                Hooks::Later { part, text, end, number } => {
+                    for hook in parsed.later(&part, text, end, number) {
+                        self.add_hook(&part, &hook, findings);
+                    }
+                }
             }
+        }
+        if !parsed.errors.is_empty() {
+            return None;
         }
         if !findings.problems.is_empty() {
             return None;
@@ -170,7 +168,7 @@ impl<'k> Merger<'k> {
         })
     }
 
-    fn add_slack(&mut self, file: &SourceFile, raw: &RawSlack, findings: &mut Findings) {
+    fn add_slack(&mut self, file: &Part, raw: &RawSlack, findings: &mut Findings) {
         for (table, entries, target) in
             [("users", &raw.users, &mut self.slack.users), ("channels", &raw.channels, &mut self.slack.channels)]
         {
@@ -201,6 +199,6 @@ fn one_of(names: &[&str]) -> String {
     }
 }
 
-fn positive(file: &SourceFile, v: &Spanned<i64>, field: &str, max: i64, findings: &mut Findings) -> Option<usize> {
+fn positive(file: &Part, v: &Spanned<i64>, field: &str, max: i64, findings: &mut Findings) -> Option<usize> {
     findings.positive(&file.at(v), field, *v.get_ref(), max).map(|n| n as usize)
 }

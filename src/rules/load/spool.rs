@@ -1,6 +1,6 @@
 //! `[spool]` and `[ratelimit]`: where spooled jobs are kept and where shared rate limits live.
 
-use super::parts::SourceFile;
+use super::parts::Part;
 use super::{positive, Merger};
 use crate::rules::schema::{RawRateLimit, RawSpool};
 use crate::rules::{Findings, NatsSettings, SharedRateLimit, SpoolEngine, SpoolSettings, DEFAULT_REDIS_TIMEOUT};
@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 impl Merger<'_> {
-    pub(super) fn add_spool(&mut self, file: &SourceFile, raw: &Spanned<RawSpool>, findings: &mut Findings) {
+    pub(super) fn add_spool(&mut self, file: &Part, raw: &Spanned<RawSpool>, findings: &mut Findings) {
         let at = file.at(raw);
         if let Some((_, first)) = &self.spool {
             findings.error(at, format!("[spool] is defined twice; first at {first}"));
@@ -48,7 +48,7 @@ impl Merger<'_> {
         self.spool = Some((spool, at));
     }
 
-    pub(super) fn add_ratelimit(&mut self, file: &SourceFile, raw: &Spanned<RawRateLimit>, findings: &mut Findings) {
+    pub(super) fn add_ratelimit(&mut self, file: &Part, raw: &Spanned<RawRateLimit>, findings: &mut Findings) {
         let at = file.at(raw);
         if let Some((_, first)) = &self.ratelimit {
             findings.error(at, format!("[ratelimit] is defined twice; first at {first}"));
@@ -73,7 +73,7 @@ impl Merger<'_> {
 }
 
 /// `engine` and the keys of the NATS engine, which only it may have.
-fn spool_engine(file: &SourceFile, raw: &RawSpool, findings: &mut Findings) -> SpoolEngine {
+fn spool_engine(file: &Part, raw: &RawSpool, findings: &mut Findings) -> SpoolEngine {
     let engine = raw.engine.as_ref().map_or("embedded", |e| e.get_ref().as_str());
     let nats_keys = [
         ("nats_urls", raw.nats_urls.as_ref().map(|v| file.at(v))),

@@ -81,6 +81,31 @@ backend = "console"
     assert!(rules.hook_by_digest(&keys::digest("nope")).is_none());
 }
 
+/// Hooks read with their part, and parts of one hook read after the backends, keep the order
+/// written, across files, whichever file defines their backend.
+#[test]
+fn hooks_keep_their_order_however_their_parts_are_read() {
+    let hook = |name: &str| format!("[[hooks]]\nname = \"{name}\"\nkey = \"key-{name}\"\nbackend = \"late\"\n");
+    let rules = load_files(&[
+        (
+            "a.toml",
+            &format!(
+                "{}[hooks.overrides]\nicon = \"ignore\"\n{}[backends.early]\nkind = \"log\"\n{}{}",
+                hook("one"),
+                hook("two"),
+                hook("three"),
+                hook("four")
+            ),
+        ),
+        ("b.toml", &format!("{}\n[backends.late]\nkind = \"log\"\n", hook("five"))),
+    ])
+    .unwrap();
+    let names: Vec<&str> = rules.hooks.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["one", "two", "three", "four", "five"]);
+    assert_eq!(rules.hooks[0].policy.icon, Mode::Ignore);
+    assert_eq!(rules.hook_by_digest(&keys::digest("key-four")).map(|h| h.name.as_str()), Some("four"));
+}
+
 #[test]
 fn backend_key_on_a_log_hook_is_a_warning() {
     let hook = "[[hooks]]\nname = \"ci\"\nkey = \"k\"\nbackend = \"console\"\nbackend_key = \"x\"\n";
@@ -358,6 +383,19 @@ fn problems_name_file_and_line() {
             vec![("a.toml", "[backends.m]\nkind = \"mattermost\"\nurl = \"http://h\"\napi_token = \"t\"\n".into())],
             vec!["a.toml:4: backend `m`: api_token and team go together (the bot's token and its team)"],
         ),
+        // A hook's part read after every file's backends: its parse error is still reported
+        // before the problems found in the files after it.
+        (
+            vec![
+                ("a.toml", format!("{}{}", hook("a", "k1", "later", ""), hook("b", "k2", "later", "bad = = 1"))),
+                ("b.toml", "[backends.later]\nkind = \"log\"\nurl = \"http://h\"\n".into()),
+            ],
+            vec![
+                "a.toml:10: extra `=`, expected nothing",
+                "b.toml:3: backend `later`: url has no meaning for a log backend",
+                "a.toml:4: hook `a` names backend `later`, which is not defined",
+            ],
+        ),
         (
             vec![("a.toml", "[ratelimit]\nredis_url = \"redis://127.0.0.1\"\nredis = 1\n".into())],
             vec!["a.toml:3: unknown field `redis`, expected `redis_url` or `redis_timeout_ms`"],
@@ -534,26 +572,43 @@ fn shipped_rules_are_valid() {
     assert_eq!(target(ci), "abc123generatedkey");
 }
 
+/// Each part, and whether it holds one hook and nothing else (read after the backends).
 #[test]
 fn files_are_cut_before_each_top_level_hooks_header() {
-    fn cut(text: &str) -> Vec<&str> {
-        parts::parts(text).into_iter().map(|(a, b)| &text[a..b]).collect()
+    fn cut(text: &str) -> Vec<(&str, bool)> {
+        parts::parts(text).into_iter().map(|c| (&text[c.start..c.end], c.one_hook)).collect()
     }
-    let cases: &[(&str, &[&str])] = &[
-        ("", &[""]),
-        ("[[hooks]]\nname = \"a\"\n", &["[[hooks]]\nname = \"a\"\n"]),
+    let cases: &[(&str, &[(&str, bool)])] = &[
+        ("", &[("", false)]),
+        // The first part is always read at once.
+        ("[[hooks]]\nname = \"a\"\n", &[("[[hooks]]\nname = \"a\"\n", false)]),
         (
-            "[backends.x]\nkind = \"log\"\n[[hooks]]\nname = \"a\"\n[hooks.overrides]\nicon = \"ignore\"\n\n  [[ hooks ]]\nname = \"b\"\n",
+            "[backends.x]\nkind = \"log\"\n[[hooks]]\nname = \"a\"\n[hooks.overrides]\nicon = \"ignore\"\n\n  [[ hooks ]]\nname = \"b\"\n[[hooks . channel_map]]\nmatch = \"x\"\n",
             &[
-                "[backends.x]\nkind = \"log\"\n",
-                "[[hooks]]\nname = \"a\"\n[hooks.overrides]\nicon = \"ignore\"\n\n  ",
-                "[[ hooks ]]\nname = \"b\"\n",
+                ("[backends.x]\nkind = \"log\"\n", false),
+                ("[[hooks]]\nname = \"a\"\n[hooks.overrides]\nicon = \"ignore\"\n\n  ", true),
+                ("[[ hooks ]]\nname = \"b\"\n[[hooks . channel_map]]\nmatch = \"x\"\n", true),
             ],
         ),
-        // Not headers: inside strings and comments, sub-tables, other arrays of tables.
+        // Not headers: inside strings and comments, sub-tables, other arrays of tables; the
+        // last makes its part more than a hook.
         (
             "[[hooks]]\nname = \"\"\"\n[[hooks]]\n\"\"\"\n# [[hooks]]\nkey = '''\n[[hooks]]'''\n[[hooks.channel_map]]\n[[hookses]]\n",
-            &["[[hooks]]\nname = \"\"\"\n[[hooks]]\n\"\"\"\n# [[hooks]]\nkey = '''\n[[hooks]]'''\n[[hooks.channel_map]]\n[[hookses]]\n"],
+            &[("[[hooks]]\nname = \"\"\"\n[[hooks]]\n\"\"\"\n# [[hooks]]\nkey = '''\n[[hooks]]'''\n[[hooks.channel_map]]\n[[hookses]]\n", false)],
+        ),
+        // After a hook: another table, a quoted or spaced header, `[hooks]`, an array's line
+        // starting with `[`: that part is read at once, and only that part.
+        (
+            "[gateway]\n[[hooks]]\n[backends.y]\n[[hooks]]\n[\"hooks\".overrides]\n[[hooks]]\n[ hooks.overrides]\n[[hooks]]\n[hooks]\n[[hooks]]\nx = [\n[1],\n]\n[[hooks]]\nname = \"z\"\n",
+            &[
+                ("[gateway]\n", false),
+                ("[[hooks]]\n[backends.y]\n", false),
+                ("[[hooks]]\n[\"hooks\".overrides]\n", false),
+                ("[[hooks]]\n[ hooks.overrides]\n", false),
+                ("[[hooks]]\n[hooks]\n", false),
+                ("[[hooks]]\nx = [\n[1],\n]\n", false),
+                ("[[hooks]]\nname = \"z\"\n", true),
+            ],
         ),
     ];
     for (text, want) in cases {
