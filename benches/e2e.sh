@@ -2,13 +2,13 @@
 # End-to-end cost on loopback, in one run, interleaved: hookgate (full translation and policy) vs
 # nginx proxy_pass (one worker, no translation: the ceiling a plain proxy sets), both in front of
 # the same backend. For each: requests per second, p50/p99 latency (wrk), CPU time per request of
-# the proxy process (utime+stime from /proc/PID/stat around each run), then hookgate's peak RSS
-# with 1,000 concurrent connections. Prints the ratios hookgate/nginx. The JSON message also runs
-# over TLS (keep-alive clients, so handshakes are rare and the cost is the record layer): hookgate's
-# listen_tls against nginx's `listen ... ssl`, same certificate, same plain backend. The same
-# message also goes to this build as a Web API call (`chat.postMessage` with a bot token, on the
-# same backend), compared with the webhook: its extra cost is the message map's two writes (the
-# ts minted, then the entry kept) in the spool's SQLite file.
+# the proxy process (utime+stime from /proc/PID/stat around each run), then the peak RSS of a
+# fresh hookgate with 1,000 concurrent connections. Prints the ratios hookgate/nginx. The JSON
+# message also runs over TLS (keep-alive clients, so handshakes are rare and the cost is the
+# record layer): hookgate's listen_tls against nginx's `listen ... ssl`, same certificate, same
+# plain backend. The same message also goes to this build as a Web API call
+# (`chat.postMessage` with a bot token, on the same backend), compared with the webhook: its
+# extra cost is the message map's write in the spool's SQLite file (docs/webapi.md).
 #
 # Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
 # HOOKGATE_ARGS adds arguments to `hookgate serve`, e.g. HOOKGATE_ARGS="--log-level warn".
@@ -177,12 +177,19 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-# Memory: 1,000 concurrent connections for a few seconds, then hookgate's peak RSS.
-wrk -t2 -c1000 -d5s -s "$work/json.lua" "http://127.0.0.1:$hookgate_port/hooks/benchkey" > "$work/wrk1000.txt"
-peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$hookgate_pid/status")
+# Memory: 1,000 concurrent connections for a few seconds to a fresh hookgate with the webhook's
+# rules (no spool, so no page cache of the message map; docs/performance.md, "Connections"),
+# then its peak RSS; and, for comparison, the peak of the process that served every round above.
+fresh_port=$(free_port); fresh_admin_port=$(free_port)
+start_hookgate ./target/release/hookgate "$fresh_port" "$fresh_admin_port" fresh; fresh_pid=$!; pids+=($fresh_pid)
+wait_port "$fresh_port"
+wrk -t2 -c1000 -d5s -s "$work/json.lua" "http://127.0.0.1:$fresh_port/hooks/benchkey" > "$work/wrk1000.txt"
+peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$fresh_pid/status")
 thousand_rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk1000.txt")
+wrk -t2 -c1000 -d5s -s "$work/json.lua" "http://127.0.0.1:$hookgate_port/hooks/benchkey" > /dev/null
+served_kib=$(awk '/VmHWM/ {print $2}' "/proc/$hookgate_pid/status")
 
-python3 - "$results" "$peak_kib" "$thousand_rps" <<'PY'
+python3 - "$results" "$peak_kib" "$thousand_rps" "$served_kib" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 by = {}
@@ -208,5 +215,6 @@ plain = med("hookgate-json", 3) / med("nginx-json", 3)
 tls = med("hookgate-tls-json", 3) / med("nginx-tls-json", 3)
 print(f"TLS ratio {tls:.2f}x against the plain ratio {plain:.2f}x: {tls / plain:.2f} of it; target <= 1.10")
 peak = int(sys.argv[2]) / 1024
-print(f"hookgate peak RSS after 1,000 concurrent connections: {peak:.1f} MiB ({float(sys.argv[3]):.0f} req/s at c=1000); target < 64 MiB")
+print(f"hookgate peak RSS with 1,000 concurrent connections: {peak:.1f} MiB ({float(sys.argv[3]):.0f} req/s at c=1000); target < 48 MiB")
+print(f"  the same after every round above (TLS, the Web API's map in its page cache): {int(sys.argv[4]) / 1024:.1f} MiB")
 PY

@@ -38,8 +38,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Seconds an idle client connection is kept open between requests.
 const CLIENT_KEEPALIVE_SECS: u64 = 60;
-/// Backend connections kept for reuse; must exceed the concurrent requests to one backend.
-const UPSTREAM_POOL_SIZE: usize = 128;
+/// Backend connections kept for reuse; must exceed the concurrent requests to one backend. With
+/// 128, a thousand busy clients made and closed a backend connection for most requests, and the
+/// connects in flight were most of the gateway's memory (docs/performance.md, "Connections"). An
+/// idle one costs a socket and a few hundred bytes, and is closed after a minute.
+const UPSTREAM_POOL_SIZE: usize = 1024;
 
 /// The webhook listener's pingora application.
 pub struct WebhookService {
@@ -125,7 +128,9 @@ impl HttpServerApp for WebhookService {
         let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(max_connections)) {
             Some(slot) => slot,
             None => {
-                if let Some(reply) = refuse_connection(session, header_timeout, dialect).await {
+                // Boxed, like the Web API below: held inline, a rare path's future would make
+                // every request's larger (docs/performance.md, "Connections").
+                if let Some(reply) = Box::pin(refuse_connection(session, header_timeout, dialect)).await {
                     self.count_unknown(&reply);
                 }
                 return None;
@@ -187,7 +192,9 @@ impl HttpServerApp for WebhookService {
         }
         let mut settings = HttpPersistentSettings::for_session(&session);
         settings.set_user_context(Box::new(slot));
-        match session.finish().await {
+        // pingora's `finish` future is 3.7 KiB (it covers HTTP/2 and subrequests too): boxed, it is
+        // held only while the request ends, not for the request's whole life.
+        match Box::pin(session.finish()).await {
             Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
             _ => None,
         }
@@ -205,7 +212,9 @@ impl WebhookService {
             return Ok(refused(&Refusal::HeadTooLarge, record));
         }
         if let Some(method) = Method::of_path(session.req_header().uri.path()) {
-            return self.serve_api(session, active, record, method).await;
+            // Boxed: a Web API call's future (its REST calls and the map) is 3 KiB, and inline
+            // it made each webhook's request future, held by every connection, that much larger.
+            return Box::pin(self.serve_api(session, active, record, method)).await;
         }
         let received = SystemTime::now();
         let head = RequestHead {
