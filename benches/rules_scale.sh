@@ -7,14 +7,15 @@
 # answers `ok` at once (benches/common.sh), as in benches/e2e.sh.
 # Targets at 100,000 hooks: check < 1 s and < 150 MB, ready < 2 s, reload < 1 s.
 #
-# Usage: benches/rules_scale.sh [HOOK COUNTS...]   (make bench runs it; needs wrk and curl)
+# Usage: [HOOKGATE_BIN=BINARY] benches/rules_scale.sh [HOOK COUNTS...]   (make bench runs it; needs
+# wrk and curl; HOOKGATE_BIN measures another build instead of this one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(3 1000 10000 100000)
 source benches/common.sh
-cargo build --release --quiet
-bin=./target/release/hookgate
+bin=${HOOKGATE_BIN:-}
+if [ -z "$bin" ]; then cargo build --release --quiet; bin=./target/release/hookgate; fi
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
 
