@@ -146,7 +146,7 @@ impl<'k> Merger<'k> {
         };
         let (keys, tokens) = (table(|h| h.1), table(|h| h.2));
         let slack = Arc::new(self.slack);
-        let hooks = self
+        let mut hooks: Vec<Hook> = self
             .hooks
             .into_iter()
             .map(|(mut hook, _, _)| {
@@ -154,6 +154,9 @@ impl<'k> Merger<'k> {
                 hook
             })
             .collect();
+        // The list is made in the room of the one with the digests (304 bytes a hook against
+        // 232) and keeps it all; it is held as long as the rules are.
+        hooks.shrink_to_fit();
         Some(Rules {
             gateway: self.gateway.map(|(g, _)| g).unwrap_or_default(),
             backend_names: self.backend_seen.into_iter().map(|(name, (i, _))| (name, i)).collect(),
