@@ -247,12 +247,12 @@ pub(crate) struct Findings {
 
 impl Findings {
     pub(crate) fn error(&mut self, at: Location, message: String) {
-        self.problems.push(Problem { path: at.file.to_string(), at: Some(at), message });
+        self.problems.push(Problem::at(at, message));
     }
 
     /// A warning; its message starts with `warning:`.
     pub(crate) fn warn(&mut self, at: Location, message: String) {
-        self.warnings.push(Problem { path: at.file.to_string(), at: Some(at), message: format!("warning: {message}") });
+        self.warnings.push(Problem::at(at, format!("warning: {message}")));
     }
 
     /// `n` when it is between 1 and `max`; reported otherwise.
@@ -285,6 +285,13 @@ pub struct Problem {
     /// The file or directory when there is no line to point at.
     pub path: String,
     pub message: String,
+}
+
+impl Problem {
+    /// A problem at a line of a file.
+    pub(crate) fn at(at: Location, message: String) -> Problem {
+        Problem { path: at.file.to_string(), at: Some(at), message }
+    }
 }
 
 impl fmt::Display for Problem {

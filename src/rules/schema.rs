@@ -14,8 +14,8 @@ use std::fmt;
 use toml::Spanned;
 
 /// One rules file, or one part of it (`load/parts.rs`). The sections a file has once are boxed:
-/// a large file is cut into a part per hook, every part is kept until the hooks are read, and
-/// inline they made each part 968 bytes, most of a large rule set's peak memory.
+/// a part parsed at once (one with other sections, or one the cutter is unsure of) is kept until
+/// the hooks are read, and inline they made each such part 968 bytes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFile {
@@ -282,8 +282,8 @@ impl<'de> Visitor<'de> for HookVisitor {
                 _ => kind_keys.push((field, map.next_value()?)),
             }
         }
-        // Kept until every part is read: a hook's one or two kind keys, not the four a first
-        // push makes room for.
+        // A hook parsed with its part is kept until every part is read: its one or two kind
+        // keys, not the four a first push makes room for.
         kind_keys.shrink_to_fit();
         Ok(RawHook {
             name: name.ok_or_else(|| de::Error::missing_field("name"))?,

@@ -133,10 +133,7 @@ impl<'k> Merger<'k> {
                 }
             }
         }
-        if !parsed.errors.is_empty() {
-            return None;
-        }
-        if !findings.problems.is_empty() {
+        if !findings.problems.is_empty() || !parsed.errors.is_empty() {
             return None;
         }
         let spooled = self.hooks.iter().any(|(hook, _, _)| hook.delivery == Delivery::Spool);

@@ -23,7 +23,7 @@ pub(super) struct Part {
 #[derive(Default)]
 pub(super) struct Parsed {
     /// Each file's text, by the index its hooks to parse later give.
-    pub(super) texts: Vec<String>,
+    texts: Vec<String>,
     pub(super) sections: Vec<(Part, RawFile)>,
     pub(super) hooks: Vec<Hooks>,
     /// Files that could not be read and parts that could not be parsed, each with the number of
@@ -95,7 +95,12 @@ impl Parsed {
 
 impl Part {
     pub(super) fn at<T>(&self, spanned: &Spanned<T>) -> Location {
-        Location { file: self.name.clone(), line: self.lines.line(self.offset + spanned.span().start) }
+        self.location(spanned.span().start)
+    }
+
+    /// The place of a byte offset within the part.
+    fn location(&self, offset: usize) -> Location {
+        Location { file: self.name.clone(), line: self.lines.line(self.offset + offset) }
     }
 
     /// A value as written, each part with its `FILE:LINE`.
@@ -112,9 +117,7 @@ impl Part {
 
     /// A parse error at its line.
     fn error(&self, e: toml::de::Error) -> Problem {
-        let at =
-            Location { file: self.name.clone(), line: self.lines.line(self.offset + e.span().map_or(0, |s| s.start)) };
-        Problem { path: at.file.to_string(), message: e.message().trim_end().to_owned(), at: Some(at) }
+        Problem::at(self.location(e.span().map_or(0, |s| s.start)), e.message().trim_end().to_owned())
     }
 }
 
