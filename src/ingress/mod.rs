@@ -3,6 +3,8 @@
 //! (`admin`) and rule reloads on `SIGHUP` (`reload`).
 
 pub mod admin;
+mod exchange;
+mod h1;
 pub mod head;
 pub mod reload;
 pub mod respond;

@@ -1,11 +1,15 @@
-//! The webhook listener: a pingora `HttpServerApp` that reads each request whole, hands the head
-//! to admission, the body to the pipeline and the job to delivery, and writes the reply.
+//! The webhook listener: a pingora `ServerApp` that reads each request whole, hands the head
+//! to admission, the body to the pipeline and the job to delivery, and writes the reply. The
+//! common request is read and answered by `h1/`, every other by pingora's HTTP/1 session; both
+//! through `exchange.rs`.
 //!
 //! pingora's proxy loop is not used: it replays at most 64 KiB of a body read early, while
 //! webhook bodies go up to `max_body_bytes`, and hookgate never passes a backend's answer through.
 //! This file only moves bytes and records what happened; every decision is made elsewhere.
 
-use super::head::{self, read_head, Read};
+use super::exchange::{declared_length, discard_body, is_expect_continue, Body, Exchange};
+use super::h1::{Conn, Next};
+use super::head::{read_head, Read};
 use super::respond::Reply;
 use crate::active::Active;
 use crate::delivery::job::Job;
@@ -23,10 +27,10 @@ use crate::webapi::ts::Ts;
 use crate::webapi::Method;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
-use pingora::http::ResponseHeader;
+use bytes::BytesMut;
+use pingora::apps::ServerApp;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 // pingora's shared 10 ms timer wheel: arming a tokio timer per request costs a wake-up of the
 // runtime's driver (an eventfd write) whenever the new deadline is its earliest.
@@ -36,7 +40,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Seconds an idle client connection is kept open between requests.
+/// What pingora's session is told of keep-alive, so that it hands the connection back; the wait
+/// for the next request is `client_header_timeout_ms`, in `process_new`.
 const CLIENT_KEEPALIVE_SECS: u64 = 60;
 /// Backend connections kept for reuse; must exceed the concurrent requests to one backend. With
 /// 128, a thousand busy clients made and closed a backend connection for most requests, and the
@@ -79,8 +84,7 @@ impl WebhookService {
     }
 }
 
-/// Held for the life of a client connection, carried from request to request in pingora's
-/// per-connection context; dropping it frees the place.
+/// Held for the life of a client connection; dropping it frees the place.
 struct ConnectionSlot(Arc<AtomicUsize>);
 
 impl Drop for ConnectionSlot {
@@ -114,30 +118,62 @@ pub(super) struct ApiRecord {
 pub(super) struct Abort(pub &'static str);
 
 #[async_trait]
-impl HttpServerApp for WebhookService {
-    async fn process_new_http(
-        self: &Arc<Self>,
-        mut session: ServerSession,
-        shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
-        let (max_connections, header_timeout, dialect) = {
-            let gateway = &self.active.load().rules.gateway;
-            (gateway.max_connections, gateway.client_header_timeout, gateway.errors)
-        };
-        let carried = session.take_connection_user_context().and_then(|c| c.downcast::<ConnectionSlot>().ok());
-        let slot = match carried.map(|slot| *slot).or_else(|| self.open_connection(max_connections)) {
-            Some(slot) => slot,
-            None => {
-                // Boxed, like the Web API below: held inline, a rare path's future would make
-                // every request's larger (docs/performance.md, "Connections").
-                if let Some(reply) = Box::pin(refuse_connection(session, header_timeout, dialect)).await {
-                    self.count_unknown(&reply);
-                }
-                return None;
+impl ServerApp for WebhookService {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let (max_connections, header_timeout, dialect) = self.gateway_limits();
+        let Some(_slot) = self.open_connection(max_connections) else {
+            // Boxed, like the Web API below: held inline, a rare path's future would make every
+            // request's larger (docs/performance.md, "Connections").
+            let session = ServerSession::new_http1(stream);
+            if let Some(reply) = Box::pin(refuse_connection(session, header_timeout, dialect)).await {
+                self.count_unknown(&reply);
             }
+            return None;
         };
-        // An idle keep-alive connection and a slow request head get the same bound.
-        match read_head(&mut session, header_timeout).await {
+        let mut conn = Conn::new(stream, BytesMut::new());
+        loop {
+            // Read again for each request: a reload may have changed them while the connection waited.
+            let (_, header_timeout, dialect) = self.gateway_limits();
+            let started = Instant::now();
+            // An idle keep-alive connection and a slow request head get the same bound.
+            match fast_timeout(header_timeout, conn.next()).await {
+                Ok(Next::Common(mut request)) => {
+                    if !(self.exchange(&mut request, shutdown).await && request.keeps_connection()) {
+                        conn.close().await;
+                        return None;
+                    }
+                }
+                Ok(Next::Other) => {
+                    let (stream, read) = conn.into_parts();
+                    let mut session = ServerSession::new_http1(stream);
+                    session.set_pipelined_prefix(read);
+                    let left = header_timeout.saturating_sub(started.elapsed());
+                    let (stream, read) = Box::pin(self.serve_session(session, left, dialect, shutdown)).await?;
+                    conn = Conn::new(stream, read);
+                }
+                Ok(Next::Gone) | Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl WebhookService {
+    /// `max_connections`, `client_header_timeout` and the error dialect, as the rules are now.
+    fn gateway_limits(&self) -> (usize, Duration, ErrorDialect) {
+        let gateway = &self.active.load().rules.gateway;
+        (gateway.max_connections, gateway.client_header_timeout, gateway.errors)
+    }
+
+    /// A request pingora's session reads (which ones: `h1/parse.rs`), within what is `left` of
+    /// the head's time. The stream and what was read past the request, when the connection goes on.
+    async fn serve_session(
+        &self,
+        mut session: ServerSession,
+        left: Duration,
+        dialect: ErrorDialect,
+        shutdown: &ShutdownWatch,
+    ) -> Option<(Stream, BytesMut)> {
+        match read_head(&mut session, left).await {
             Read::Request => {}
             Read::Refused(refusal) => {
                 let reply = answer_refused_head(&mut session, &refusal, dialect).await;
@@ -146,82 +182,84 @@ impl HttpServerApp for WebhookService {
             }
             Read::Gone => return None,
         }
+        // Kept open whatever the request's version says, as before hookgate read heads itself.
+        session.set_keepalive(Some(CLIENT_KEEPALIVE_SECS));
+        if !self.exchange(&mut session, shutdown).await {
+            return None;
+        }
+        // pingora's `finish` future is 3.7 KiB (it covers HTTP/2 and subrequests too): boxed, it is
+        // held only while the request ends, not for the request's whole life.
+        match Box::pin(session.finish()).await {
+            Ok(Some(stream)) => {
+                let (stream, read) = stream.into_parts();
+                Some((stream, read.unwrap_or_default()))
+            }
+            _ => None,
+        }
+    }
+
+    /// One request, its head read: served, answered and logged. False when the answer could not
+    /// be written or the request was abandoned.
+    async fn exchange(&self, exchange: &mut impl Exchange, shutdown: &ShutdownWatch) -> bool {
         // The rules as they are when the request arrives (a reload may have landed while an idle
         // connection waited), kept for the whole request.
         let active = self.active.load_full();
         let started = Instant::now();
         let _inflight = self.metrics.inflight();
-        session.set_keepalive((!*shutdown.borrow()).then_some(CLIENT_KEEPALIVE_SECS));
         let mut record = Record {
-            request_id: request_id::choose(session.get_header_bytes("x-request-id")),
+            request_id: request_id::choose(exchange.header("x-request-id")),
             hook: None,
             body_bytes: 0,
             pipeline: Duration::ZERO,
             delivery: None,
             api: None,
         };
-        let reply = match self.serve(&mut session, &active, &mut record).await {
+        let reply = match self.serve(exchange, &active, &mut record).await {
             Ok(reply) => reply,
             Err(Abort(why)) => {
                 log_request(&active.rules, &record, 0, why, started.elapsed());
-                return None;
+                return false;
             }
         };
         // An unread body must go before the next request can be read. A small one is read and
         // dropped so the client keeps its connection; one too large to drain closes it.
         let close = match reply.close {
             Close::Always => true,
-            _ if reply.reason.is_none() || session.is_body_done() => false,
+            _ if reply.reason.is_none() || exchange.is_body_done() => false,
             Close::UnreadBody => true,
-            Close::Never => !discard_body(&mut session, active.rules.gateway.max_body_bytes).await,
+            Close::Never => !discard_body(exchange, active.rules.gateway.max_body_bytes).await,
         };
-        if close {
-            session.set_keepalive(None);
-        }
         // Counted before it is written, so a client that has its answer finds it counted.
         active.handles.hook(&active.rules, record.hook).answered(&self.metrics, reply.status, reply.reason);
-        let written = write_reply(&mut session, &reply, &record.request_id).await;
+        let written = exchange.write_reply(&reply, &record.request_id, close || *shutdown.borrow()).await;
         self.metrics.total_stage(started.elapsed());
         let reason = match record.api {
             Some(api) => api.result,
             None => reply.reason.map_or("ok", |r| r.spec().code),
         };
         log_request(&active.rules, &record, reply.status, reason, started.elapsed());
-        if !written {
-            return None;
-        }
-        let mut settings = HttpPersistentSettings::for_session(&session);
-        settings.set_user_context(Box::new(slot));
-        // pingora's `finish` future is 3.7 KiB (it covers HTTP/2 and subrequests too): boxed, it is
-        // held only while the request ends, not for the request's whole life.
-        match Box::pin(session.finish()).await {
-            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, settings)),
-            _ => None,
-        }
+        written
     }
 }
 
 impl WebhookService {
     /// The request's life: head limits, admission, body, pipeline, job, delivery.
-    async fn serve(&self, session: &mut ServerSession, active: &Active, record: &mut Record) -> Result<Reply, Abort> {
+    async fn serve(&self, session: &mut impl Exchange, active: &Active, record: &mut Record) -> Result<Reply, Abort> {
         let rules = &active.rules;
         let dialect = rules.gateway.errors;
         let refused =
             |refusal: &Refusal, record: &Record| Reply::refused(refusal.ending(), dialect, &record.request_id);
-        if head::too_large(session) {
+        if session.head_too_large() {
             return Ok(refused(&Refusal::HeadTooLarge, record));
         }
-        if let Some(method) = Method::of_path(session.req_header().uri.path()) {
+        if let Some(method) = Method::of_path(session.path()) {
             // Boxed: a Web API call's future (its REST calls and the map) is 3 KiB, and inline
             // it made each webhook's request future, held by every connection, that much larger.
             return Box::pin(self.serve_api(session, active, record, method)).await;
         }
         let received = SystemTime::now();
-        let head = RequestHead {
-            method: &session.req_header().method,
-            path: session.req_header().uri.path(),
-            content_length: declared_length(session),
-        };
+        let head =
+            RequestHead { method: session.method(), path: session.path(), content_length: declared_length(session) };
         let mut admission = admit::admit(head, rules, &active.limiters);
         if let Some(shared) = &active.shared_limiter {
             admission = shared.admit(admission, rules).await;
@@ -233,10 +271,10 @@ impl WebhookService {
         };
         let hook = &rules.hooks[index];
         let max = rules.gateway.max_body_bytes;
-        if is_expect_continue(session) {
-            session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
+        if is_expect_continue(session) && !session.write_continue().await {
+            return Err(Abort("client_gone"));
         }
-        let reading = fast_timeout(rules.gateway.client_body_timeout, read_body(session, max));
+        let reading = fast_timeout(rules.gateway.client_body_timeout, session.read_body(max));
         let body = match reading.await.map_err(|_| Abort("client_body_timeout"))? {
             Body::Whole(body) => body,
             Body::TooLarge => return Ok(refused(&Refusal::TooLarge, record)),
@@ -245,7 +283,7 @@ impl WebhookService {
         };
         record.body_bytes = body.len();
         let Processed { result, dropped, actions, timings } =
-            pipeline::process(hook, session.get_header_bytes("content-type"), &body);
+            pipeline::process(hook, session.header("content-type"), &body);
         // The same hop events whether the request was accepted or refused.
         record.pipeline = timings.total();
         self.metrics.stages(&timings);
@@ -304,62 +342,6 @@ impl WebhookService {
     }
 }
 
-pub(super) fn declared_length(session: &ServerSession) -> Option<usize> {
-    std::str::from_utf8(session.get_header_bytes("content-length")).ok()?.trim().parse().ok()
-}
-
-pub(super) fn is_expect_continue(session: &ServerSession) -> bool {
-    session.get_header_bytes("expect").eq_ignore_ascii_case(b"100-continue")
-}
-
-/// How reading a body ended.
-pub(super) enum Body {
-    Whole(Bytes),
-    /// It grew past `max_body_bytes` (chunked bodies declare no length).
-    TooLarge,
-    /// Its framing is broken: a bad chunk size or trailer.
-    Malformed,
-    /// The client went away or stopped sending.
-    Broken,
-}
-
-/// Reads the whole body. A body that arrives as one chunk, as most do, is kept as it is, without
-/// a copy.
-pub(super) async fn read_body(session: &mut ServerSession, max: usize) -> Body {
-    let mut first: Option<Bytes> = None;
-    let mut joined = BytesMut::new();
-    loop {
-        let chunk = match session.read_request_body().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(e) if matches!(e.etype.as_str(), "InvalidChunk" | "InvalidTrailerEnd") => return Body::Malformed,
-            Err(_) => return Body::Broken,
-        };
-        let held = first.as_ref().map_or(joined.len(), Bytes::len);
-        if held + chunk.len() > max {
-            return Body::TooLarge;
-        }
-        if let Some(first) = first.take() {
-            joined.reserve(declared_length(session).unwrap_or(0).clamp(held + chunk.len(), max));
-            joined.extend_from_slice(&first);
-        }
-        if joined.is_empty() {
-            first = Some(chunk);
-        } else {
-            joined.extend_from_slice(&chunk);
-        }
-    }
-    Body::Whole(first.unwrap_or_else(|| joined.freeze()))
-}
-
-/// Reads and drops the rest of a body of at most `max` bytes; false when it is larger or broken.
-async fn discard_body(session: &mut ServerSession, max: usize) -> bool {
-    if declared_length(session).is_some_and(|n| n > max) {
-        return false;
-    }
-    matches!(read_body(session, max).await, Body::Whole(_))
-}
-
 /// Answers a connection over `max_connections` with 503 `overloaded`, in the gateway's dialect,
 /// and closes it. The reply, when a request came to be answered.
 async fn refuse_connection(
@@ -368,10 +350,9 @@ async fn refuse_connection(
     dialect: ErrorDialect,
 ) -> Option<Reply> {
     let Read::Request = read_head(&mut session, header_timeout).await else { return None };
-    session.set_keepalive(None);
     let request_id = request_id::choose(session.get_header_bytes("x-request-id"));
     let reply = Reply::refused(Refusal::Overloaded.ending(), dialect, &request_id);
-    write_reply(&mut session, &reply, &request_id).await;
+    session.write_reply(&reply, &request_id, true).await;
     log::warn!(target: "hookgate::request", request_id = request_id.as_str(); "refused: max_connections reached");
     Some(reply)
 }
@@ -379,10 +360,9 @@ async fn refuse_connection(
 /// Answers a request head the parser refused (400, or 431 for its size) and lets the connection
 /// close: what follows it on the connection cannot be framed.
 async fn answer_refused_head(session: &mut ServerSession, refusal: &Refusal, dialect: ErrorDialect) -> Reply {
-    session.set_keepalive(None);
     let request_id = request_id::choose(b"");
     let reply = Reply::refused(refusal.ending(), dialect, &request_id);
-    write_reply(session, &reply, &request_id).await;
+    session.write_reply(&reply, &request_id, true).await;
     log::info!(
         target: "hookgate::request",
         request_id = request_id.as_str(),
@@ -391,27 +371,6 @@ async fn answer_refused_head(session: &mut ServerSession, refusal: &Refusal, dia
         "refused: {refusal}"
     );
     reply
-}
-
-/// Writes the reply; false when the client could not be written to.
-async fn write_reply(session: &mut ServerSession, reply: &Reply, request_id: &str) -> bool {
-    let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else { return false };
-    let length = reply.body.len().to_string();
-    let retry_after = reply.retry_after.map(|s| s.to_string());
-    // Header names as Slack writes them: some clients look them up case-sensitively.
-    let mut headers =
-        vec![("Content-Type", reply.content_type), ("Content-Length", length.as_str()), ("X-Request-Id", request_id)];
-    if let Some(secs) = &retry_after {
-        headers.push(("Retry-After", secs.as_str()));
-    }
-    headers.extend(reply.headers.iter().copied());
-    for (name, value) in headers {
-        if header.insert_header(name, value).is_err() {
-            return false;
-        }
-    }
-    session.write_response_header(Box::new(header)).await.is_ok()
-        && session.write_response_body(reply.body.clone(), true).await.is_ok()
 }
 
 /// One line per request. The key, the token and the body are never part of it.

@@ -3,8 +3,9 @@
 //! `server.rs`, it only moves bytes and records; the decisions are in `webapi/` and
 //! `delivery/operation.rs`.
 
+use super::exchange::{declared_length, is_expect_continue, Body, Exchange};
 use super::respond::Reply;
-use super::server::{self, Abort, ApiRecord, Body, Record, WebhookService};
+use super::server::{Abort, ApiRecord, Record, WebhookService};
 use crate::active::Active;
 use crate::delivery::job;
 use crate::delivery::operation::{Context, Operated, Queue};
@@ -15,7 +16,6 @@ use crate::webapi::answer::{self, ApiError, Shown};
 use crate::webapi::args::{self, Args};
 use crate::webapi::call::{self, Call};
 use crate::webapi::Method;
-use pingora::protocols::http::ServerSession;
 use pingora_timeout::fast_timeout::fast_timeout;
 use std::time::SystemTime;
 
@@ -24,7 +24,7 @@ impl WebhookService {
     /// does not answer.
     pub(super) async fn serve_api(
         &self,
-        session: &mut ServerSession,
+        session: &mut impl Exchange,
         active: &Active,
         record: &mut Record,
         method: Option<Method>,
@@ -42,7 +42,7 @@ impl WebhookService {
 
     async fn answer_api(
         &self,
-        session: &mut ServerSession,
+        session: &mut impl Exchange,
         active: &Active,
         record: &mut Record,
         method: Option<Method>,
@@ -51,13 +51,13 @@ impl WebhookService {
         let received = SystemTime::now();
         let max = rules.gateway.max_body_bytes;
         // The body is read before anything is answered, so the connection stays usable.
-        if server::declared_length(session).is_some_and(|n| n > max) {
+        if declared_length(session).is_some_and(|n| n > max) {
             return Ok(Err(ApiError::MsgTooLong));
         }
-        if server::is_expect_continue(session) {
-            session.write_continue_response().await.map_err(|_| Abort("client_gone"))?;
+        if is_expect_continue(session) && !session.write_continue().await {
+            return Err(Abort("client_gone"));
         }
-        let reading = fast_timeout(rules.gateway.client_body_timeout, server::read_body(session, max));
+        let reading = fast_timeout(rules.gateway.client_body_timeout, session.read_body(max));
         let body = match reading.await.map_err(|_| Abort("client_body_timeout"))? {
             Body::Whole(body) => body,
             Body::TooLarge => return Ok(Err(ApiError::MsgTooLong)),
@@ -66,8 +66,7 @@ impl WebhookService {
         };
         record.body_bytes = body.len();
         let Some(method) = method else { return Ok(Err(ApiError::UnknownMethod)) };
-        let query = session.req_header().uri.query().unwrap_or("");
-        let args = match args::read(query, session.get_header_bytes("content-type"), &body) {
+        let args = match args::read(session.query(), session.header("content-type"), &body) {
             Ok(args) => args,
             Err(error) => return Ok(Err(error)),
         };
@@ -109,9 +108,8 @@ impl WebhookService {
             Call::AuthTest => {
                 // Where the client reached hookgate, as Slack answers with the team's own URL: a
                 // client that called https://slack.com/api/ hears https://slack.com/.
-                let host = std::str::from_utf8(session.get_header_bytes("host")).unwrap_or("").trim();
-                let secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-                let scheme = if secure { "https" } else { "http" };
+                let host = std::str::from_utf8(session.header("host")).unwrap_or("").trim();
+                let scheme = if session.is_tls() { "https" } else { "http" };
                 let url = format!("{scheme}://{}/", if host.is_empty() { "localhost" } else { host });
                 return Ok(Ok(answer::authenticated(&url, &hook.name, backend)));
             }
@@ -172,8 +170,8 @@ impl WebhookService {
 }
 
 /// The call's token: `Authorization: Bearer`, or a `token` argument of a form or query string.
-fn token<'a>(session: &'a ServerSession, args: &'a Args) -> Option<&'a str> {
-    let header = std::str::from_utf8(session.get_header_bytes("authorization")).ok();
+fn token<'a>(session: &'a impl Exchange, args: &'a Args) -> Option<&'a str> {
+    let header = std::str::from_utf8(session.header("authorization")).ok();
     let bearer = header.and_then(|h| {
         let (scheme, token) = h.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
