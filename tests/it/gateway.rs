@@ -335,6 +335,70 @@ fn pipelined_requests_are_each_answered_in_order() {
     conn.post("/hooks/cikey", JSON, br#"{"text":"5"}"#).assert(200, "text/plain", "ok");
 }
 
+/// The common request is read by hookgate's own HTTP/1.1 code, any other by pingora's session
+/// (docs/performance.md, "Reading requests ourselves"): clients see the same answers from both,
+/// bodies that arrive in pieces are read to their length and no further, and a client that
+/// leaves half-way or asks to close is handled as before.
+#[test]
+fn both_request_readers_answer_alike() {
+    let (backend, gateway) = setup();
+    let mut conn = gateway.connect();
+    let common = |body: &str| {
+        format!("POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let chunked = |body: &str| {
+        format!(
+            "POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    // The same answer, field for field (names, order, values but the request id and date).
+    let fields = |response: &common::Response| -> Vec<(String, String)> {
+        let varying = |name: &str| name.eq_ignore_ascii_case("x-request-id") || name.eq_ignore_ascii_case("date");
+        response.headers.iter().map(|(n, v)| (n.clone(), if varying(n) { String::new() } else { v.clone() })).collect()
+    };
+    conn.send(common(r#"{"text":"1"}"#).as_bytes());
+    let mine = conn.read_response().unwrap();
+    conn.send(chunked(r#"{"text":"2"}"#).as_bytes());
+    let pingoras = conn.read_response().unwrap();
+    mine.assert(200, "text/plain", "ok");
+    assert_eq!(fields(&mine), fields(&pingoras));
+    let names: Vec<&str> = mine.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Content-Type", "Content-Length", "X-Request-Id", "Date", "Connection"]);
+    conn.send(common(r#"{"text":""}"#).as_bytes());
+    let refused = conn.read_response().unwrap();
+    conn.send(chunked(r#"{"text":""}"#).as_bytes());
+    assert_eq!(fields(&refused), fields(&conn.read_response().unwrap()));
+    refused.assert(400, "text/plain", "no_text");
+
+    // A body in three pieces, the last carrying the next request's head: each is read whole.
+    let body_at = |request: &str| request.find("\r\n\r\n").unwrap() + 4;
+    let (second, third) = (common(r#"{"text":"3"}"#), common(r#"{"text":"4"}"#));
+    let (head, body) = third.split_at(body_at(&third));
+    conn.send(second[..body_at(&second) + 5].as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    conn.send([&second[body_at(&second) + 5..], head].concat().as_bytes());
+    conn.read_response().unwrap().assert(200, "text/plain", "ok");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    conn.send(body.as_bytes());
+    conn.read_response().unwrap().assert(200, "text/plain", "ok");
+    assert_eq!(forwarded_text(&backend, 0..4), "1234");
+
+    // Asked to close: answered, then closed.
+    conn.send(common(r#"{"text":"5"}"#).replace("Host: g\r\n", "Host: g\r\nConnection: close\r\n").as_bytes());
+    let last = conn.read_response().unwrap();
+    assert_eq!(last.header("connection"), Some("close"));
+    assert!(conn.is_closed());
+
+    // A client that leaves half-way through its body gets nothing, and nothing is sent on.
+    let mut gone = gateway.connect();
+    gone.send(common(r#"{"text":"never"}"#).trim_end_matches(r#""never"}"#).as_bytes());
+    gone.shutdown_write();
+    assert!(gone.read_response().is_none());
+    gateway.post("/hooks/cikey", JSON, br#"{"text":"6"}"#).assert(200, "text/plain", "ok");
+    assert_eq!(forwarded_text(&backend, 0..backend.received().len()), "123456");
+}
+
 /// What the HTTP parser refuses is answered 400 (431 for an oversized head) and closed, never
 /// forwarded; a head within the limits is served (contract section 14).
 #[test]
