@@ -375,7 +375,7 @@ fn both_request_readers_answer_alike() {
     let body_at = |request: &str| request.find("\r\n\r\n").unwrap() + 4;
     let (second, third) = (common(r#"{"text":"3"}"#), common(r#"{"text":"4"}"#));
     let (head, body) = third.split_at(body_at(&third));
-    conn.send(second[..body_at(&second) + 5].as_bytes());
+    conn.send(&second.as_bytes()[..body_at(&second) + 5]);
     std::thread::sleep(std::time::Duration::from_millis(50));
     conn.send([&second[body_at(&second) + 5..], head].concat().as_bytes());
     conn.read_response().unwrap().assert(200, "text/plain", "ok");
