@@ -15,7 +15,6 @@ use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use pingora_timeout::fast_timeout::fast_timeout;
 use std::fmt;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,19 +216,19 @@ impl Endpoint {
         let mut out = Vec::with_capacity(body.len() + 256);
         // Every part was validated at load (path parts, host, header values) or on arrival
         // (request id), or percent-encoded by its kind, so none can carry a line break into the
-        // head.
-        let _ = write!(out, "{method} {}", self.base_path);
-        for part in path.iter() {
-            out.extend_from_slice(part.as_bytes());
-        }
-        let _ = write!(out, " HTTP/1.1\r\nHost: {}\r\n", self.host);
+        // head. Appended piece by piece: `write!` cost about a thousand instructions a request.
+        let mut put = |pieces: &[&str]| pieces.iter().for_each(|piece| out.extend_from_slice(piece.as_bytes()));
+        put(&[method, " ", &self.base_path]);
+        put(path);
+        put(&[" HTTP/1.1\r\nHost: ", &self.host, "\r\n"]);
         if !body.is_empty() || *method != "GET" {
-            let _ = write!(out, "Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+            let mut digits = itoa::Buffer::new();
+            put(&["Content-Type: application/json\r\nContent-Length: ", digits.format(body.len()), "\r\n"]);
         }
         for (name, value) in headers.iter() {
-            let _ = write!(out, "{name}: {value}\r\n");
+            put(&[name, ": ", value, "\r\n"]);
         }
-        let _ = write!(out, "X-Request-Id: {request_id}\r\nUser-Agent: hookgate/{}\r\n\r\n", env!("CARGO_PKG_VERSION"));
+        put(&["X-Request-Id: ", request_id, "\r\nUser-Agent: hookgate/", env!("CARGO_PKG_VERSION"), "\r\n\r\n"]);
         out.extend_from_slice(body);
         out
     }

@@ -160,6 +160,11 @@ fn units(text: &str, maps: &SlackMaps) -> Units {
         let Some(&b) = bytes.get(i) else { break };
         if b == b'<' {
             if let Some(end) = text[i + 1..].find(['>', '<', '\n']).map(|e| e + i + 1) {
+                // Sized once for what is left: converted atoms are about as long as their source,
+                // and growing from nothing took a reallocation or two a message.
+                if atom_text.capacity() == 0 {
+                    atom_text.reserve(text.len() - i);
+                }
                 let before = atom_text.len();
                 if bytes[end] == b'>' && angle(&text[i + 1..end], maps, &mut atom_text) {
                     units.push(unit::ATOM | atom_ends.len() as u32);
