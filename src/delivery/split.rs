@@ -13,7 +13,8 @@ pub fn split(mut payload: Message, max_chars: usize) -> Vec<Message> {
     let max_chars = max_chars.max(1);
     // Byte offset just past the limit's last code point, while more than the limit is left.
     let past_limit = |text: &str| text.char_indices().nth(max_chars).map(|(i, _)| i);
-    if past_limit(&payload.text).is_none() {
+    // No more bytes than the limit means no more code points: most texts are not walked at all.
+    if payload.text.len() <= max_chars || past_limit(&payload.text).is_none() {
         return vec![payload];
     }
     // Every post is the payload with its own text; only the last one has the attachments.
@@ -69,6 +70,8 @@ mod tests {
             ("abcdef".into(), 3, vec!["abc".into(), "def".into()]),
             ("abcdefg".into(), 3, vec!["abc".into(), "def".into(), "g".into()]),
             ("本本本本本".into(), 2, vec!["本本".into(), "本本".into(), "本".into()]),
+            // More bytes than the limit, no more code points: one post.
+            ("本本本".into(), 3, vec!["本本本".into()]),
             ("aaaaaaaa\nbbbbbbbb\ncc".into(), 10, vec!["aaaaaaaa".into(), "bbbbbbbb".into(), "cc".into()]),
             // A line break too far from the limit is not worth a short post.
             ("a\nbbbbbbbbbbbbbbb".into(), 10, vec!["a\nbbbbbbbb".into(), "bbbbbbb".into()]),
