@@ -52,7 +52,9 @@ impl Conn {
     /// Reads until a whole head is in; the caller bounds the time.
     pub async fn next(&mut self) -> Next<'_> {
         loop {
-            match parse::parse(&self.read) {
+            // Between requests the buffer is most often empty: nothing to parse yet.
+            let parsed = if self.read.is_empty() { Parsed::Partial } else { parse::parse(&self.read) };
+            match parsed {
                 Parsed::Partial => {}
                 Parsed::Other => return Next::Other,
                 Parsed::Common(head) => {

@@ -146,12 +146,32 @@ fn plain_number(value: &[u8]) -> Option<usize> {
 /// RFC 3986's unreserved, sub-delims, `%`, `:`, `@`, `/` and `?`: a target of only these means the
 /// same to every reader. No `#`.
 fn is_target_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:@/?".contains(&b)
+    TARGET_BYTES[usize::from(b)]
 }
 
 /// A name, an IPv4 address or a bracketed IPv6 one, with a port.
 fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)
+    HOST_BYTES[usize::from(b)]
+}
+
+// Tables rather than searches of the lists: every byte of every target and host is checked.
+const TARGET_BYTES: [bool; 256] = byte_table(b"-._~!$&'()*+,;=%:@/?");
+const HOST_BYTES: [bool; 256] = byte_table(b"-._:[]");
+
+/// ASCII letters and digits, and `others`.
+const fn byte_table(others: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < others.len() {
+        table[others[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
 
 #[cfg(test)]
@@ -221,6 +241,20 @@ mod tests {
         assert_eq!(parse(many.as_bytes()), Parsed::Other);
         let long = format!("POST /{} HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n", "a".repeat(MAX_HEAD_BYTES));
         assert_eq!(parse(long.as_bytes()), Parsed::Other);
+    }
+
+    #[test]
+    fn the_byte_tables_hold_their_lists() {
+        let target: Vec<u8> = (0..=255u8).filter(|&b| is_target_byte(b)).collect();
+        let host: Vec<u8> = (0..=255u8).filter(|&b| is_host_byte(b)).collect();
+        let alnum = || (0..=255u8).filter(u8::is_ascii_alphanumeric);
+        let with = |others: &[u8]| -> Vec<u8> {
+            let mut all: Vec<u8> = alnum().chain(others.iter().copied()).collect();
+            all.sort_unstable();
+            all
+        };
+        assert_eq!(target, with(b"-._~!$&'()*+,;=%:@/?"));
+        assert_eq!(host, with(b"-._:[]"));
     }
 
     #[test]
