@@ -59,8 +59,16 @@ impl PartialEq for Props {
 impl Message {
     /// The message as Mattermost's incoming-webhook JSON.
     pub fn to_json(&self) -> String {
-        // Serialising plain strings, maps and values cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        // Sized for the common message up front: grown from nothing, the buffer was reallocated
+        // three or four times a message.
+        let strings = [&self.text, &self.channel, &self.username, &self.icon_url, &self.icon_emoji, &self.kind];
+        let guess = strings.iter().map(|s| s.len()).sum::<usize>() + self.props.as_ref().map_or(0, Props::len) + 128;
+        let mut out = Vec::with_capacity(guess);
+        // Serialising plain strings, maps and values cannot fail, and serde_json writes UTF-8.
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 }
 
