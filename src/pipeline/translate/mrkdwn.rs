@@ -92,12 +92,11 @@ mod unit {
 }
 
 fn convert_plain(text: &str, maps: &SlackMaps, styles: Styles, out: &mut String) {
-    // Most text has nothing to convert; it is copied as it is.
-    let special: &[char] = match styles {
-        Styles::Escape => &['<', '&', '*', '_', '~', '`', '\\'],
-        _ => &['<', '&', '*', '_', '~'],
-    };
-    if !text.contains(special) {
+    // Most text has nothing to convert; it is copied as it is. The specials are ASCII, so bytes
+    // are searched: a search by `char` decoded every character first.
+    let escape = styles == Styles::Escape;
+    let special = |&b: &u8| matches!(b, b'<' | b'&' | b'*' | b'_' | b'~') || escape && matches!(b, b'`' | b'\\');
+    if !text.as_bytes().iter().any(special) {
         out.push_str(text);
         return;
     }
@@ -159,7 +158,7 @@ fn units(text: &str, maps: &SlackMaps) -> Units {
         i = run_end;
         let Some(&b) = bytes.get(i) else { break };
         if b == b'<' {
-            if let Some(end) = text[i + 1..].find(['>', '<', '\n']).map(|e| e + i + 1) {
+            if let Some(end) = memchr::memchr3(b'>', b'<', b'\n', &bytes[i + 1..]).map(|e| e + i + 1) {
                 // Sized once for what is left: converted atoms are about as long as their source,
                 // and growing from nothing took a reallocation or two a message.
                 if atom_text.capacity() == 0 {
