@@ -158,7 +158,13 @@ fn units(text: &str, maps: &SlackMaps) -> Units {
         i = run_end;
         let Some(&b) = bytes.get(i) else { break };
         if b == b'<' {
-            if let Some(end) = memchr::memchr3(b'>', b'<', b'\n', &bytes[i + 1..]).map(|e| e + i + 1) {
+            // The next byte first: a run of `<` would pay memchr's set-up at every one of them.
+            let after = &bytes[i + 1..];
+            let found = match after.first() {
+                Some(b'>' | b'<' | b'\n') => Some(0),
+                _ => memchr::memchr3(b'>', b'<', b'\n', after),
+            };
+            if let Some(end) = found.map(|e| e + i + 1) {
                 // Sized once for what is left: converted atoms are about as long as their source,
                 // and growing from nothing took a reallocation or two a message.
                 if atom_text.capacity() == 0 {
