@@ -104,6 +104,14 @@ fn forwarded_text(backend: &RecordingBackend, range: std::ops::Range<usize>) -> 
         .collect()
 }
 
+/// A JSON post to the `cikey` hook as raw bytes, with its `Content-Length`.
+fn raw_json_post(body: &str) -> String {
+    format!(
+        "POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 fn text_of(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body).unwrap()["text"].as_str().unwrap().to_owned()
 }
@@ -310,9 +318,7 @@ fn backend_connections_are_reused() {
 fn pipelined_requests_are_each_answered_in_order() {
     let (backend, gateway) = setup();
     let mut conn = gateway.connect();
-    let post = |body: &str| {
-        format!("POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-    };
+    let post = raw_json_post;
     let chunked =
         "POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\nc\r\n{\"text\":\"4\"}\r\n0\r\n\r\n";
     let all = [
@@ -343,9 +349,7 @@ fn pipelined_requests_are_each_answered_in_order() {
 fn both_request_readers_answer_alike() {
     let (backend, gateway) = setup();
     let mut conn = gateway.connect();
-    let common = |body: &str| {
-        format!("POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-    };
+    let common = raw_json_post;
     let chunked = |body: &str| {
         format!(
             "POST /hooks/cikey HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
