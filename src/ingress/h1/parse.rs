@@ -177,6 +177,7 @@ const fn byte_table(others: &[u8]) -> [bool; 256] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const COMMON: &str = "POST /hooks/abc?x=1 HTTP/1.1\r\nHost: gw:8065\r\nContent-Type: application/json\r\n\
                           Content-Length: 12\r\nX-Request-Id: r1\r\n\r\n";
@@ -255,6 +256,37 @@ mod tests {
         };
         assert_eq!(target, with(b"-._~!$&'()*+,;=%:@/?"));
         assert_eq!(host, with(b"-._:[]"));
+    }
+
+    /// Whatever the bytes, parsing ends in one of the three answers, and a head read here is
+    /// within them and names its parts by places inside it.
+    fn holds(bytes: &[u8]) {
+        if let Parsed::Common(head) = parse(bytes) {
+            assert!(head.len <= bytes.len() && head.len <= MAX_HEAD_BYTES);
+            let raw = &bytes[..head.len];
+            assert!(head.path(raw).starts_with('/'));
+            for name in ["host", "content-length", "content-type", "x-request-id", "authorization", "none"] {
+                let value = head.header(raw, name);
+                assert!(value.is_empty() || raw.windows(value.len()).any(|w| w == value));
+            }
+            for end in 0..head.len {
+                assert_eq!(parse(&bytes[..end]), Parsed::Partial, "{end}");
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            holds(&bytes);
+        }
+
+        #[test]
+        fn a_common_head_changed_anywhere_parses_without_panicking(at in 0..COMMON.len(), byte in any::<u8>()) {
+            let mut bytes = COMMON.as_bytes().to_vec();
+            bytes[at] = byte;
+            holds(&bytes);
+        }
     }
 
     #[test]
