@@ -15,10 +15,11 @@ HOSTILE_SECONDS ?= 60
 HOSTILE_MAX_LEN ?= 300000
 FUZZ_TIMEOUT ?= 2
 
-# $(call need,COMMANDS,DEBIAN PACKAGES): when a command is missing, install the packages with
-# apt-get as root (showing apt's output only if it fails), or say what to install.
+# $(call need,COMMANDS,DEBIAN PACKAGES): when a command (or a file named by its path) is missing,
+# install the packages with apt-get as root (showing apt's output only if it fails), or say what
+# to install.
 define need
-	@missing=""; for c in $(1); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	@missing=""; for c in $(1); do command -v $$c >/dev/null 2>&1 || [ -e $$c ] || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $(2) for:$$missing"; log=$$(mktemp); \
@@ -96,7 +97,7 @@ deb: deps
 # what sharing rate limits through Redis adds to each request, then the NATS engine (one node and
 # a three-node cluster) next to the embedded spool.
 bench: deps
-	$(call need,nginx wrk curl,nginx-light wrk curl)
+	$(call need,nginx wrk curl /usr/lib/nginx/modules/ngx_http_js_module.so,nginx-light wrk curl libnginx-mod-http-js)
 	$(call need,redis-server nats-server,redis-server nats-server)
 	$(CARGO) bench --bench pipeline
 	bash benches/e2e.sh

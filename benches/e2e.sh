@@ -8,9 +8,14 @@
 # record layer): hookgate's listen_tls against nginx's `listen ... ssl`, same certificate, same
 # plain backend. The same message also goes to this build as a Web API call
 # (`chat.postMessage` with a bot token, on the same backend), compared with the webhook: its
-# extra cost is the message map's write in the spool's SQLite file (docs/webapi.md).
+# extra cost is the message map's write in the spool's SQLite file (docs/webapi.md). And the same
+# bodies go to nginx + njs running the script an admin would write instead of hookgate (one
+# worker; the Slack body to the Mattermost hook's JSON with bold, links and one user mention
+# translated and the channel checked, forwarded through nginx's keep-alive upstream): the cost of
+# "nginx and a script", against which hookgate should cost at most half (docs/performance.md).
 #
-# Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx and wrk)
+# Usage: benches/e2e.sh [SECONDS_PER_RUN] [ROUNDS]   (make bench runs it; needs nginx, Debian's
+# libnginx-mod-http-js and wrk)
 # HOOKGATE_ARGS adds arguments to `hookgate serve`, e.g. HOOKGATE_ARGS="--log-level warn".
 # HOOKGATE_BASELINE names another hookgate binary (the one before a change, say) that runs beside
 # the current build, interleaved in the same rounds, and is compared with it. With BASELINE_API=1
@@ -25,6 +30,9 @@ source benches/common.sh
 ulimit -n 65536 2>/dev/null || ulimit -n 4096
 
 backend_port=$(free_port); nginx_port=$(free_port); hookgate_port=$(free_port); admin_port=$(free_port)
+njs_port=$(free_port)
+njs_module=/usr/lib/nginx/modules/ngx_http_js_module.so
+[ -e "$njs_module" ] || { echo "$njs_module is missing: apt-get install libnginx-mod-http-js" >&2; exit 1; }
 nginx_tls_port=$(free_port); hookgate_tls_port=$(free_port)
 baseline=${HOOKGATE_BASELINE:-}
 baseline_port=$(free_port); baseline_admin_port=$(free_port)
@@ -61,9 +69,77 @@ http {
   }
 }
 EOF
-# The backend both proxies forward to.
+# nginx + njs: the script translates and forwards through an internal location to the same
+# keep-alive upstream; Slack's `ok` once the backend said 200.
+mkdir -p "$work/njs/logs" "$work/njs/js"
+cat > "$work/njs/nginx.conf" <<EOF
+load_module $njs_module;
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log logs/access.log;
+  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
+  keepalive_requests 1000000;
+  upstream chat { server 127.0.0.1:$backend_port; keepalive 128; }
+  js_path js/;
+  js_import main from hook.js;
+  server {
+    listen 127.0.0.1:$njs_port;
+    location /hooks/ {
+      client_body_buffer_size 512k;
+      client_body_in_single_buffer on;
+      js_content main.hook;
+    }
+    location = /forward {
+      internal;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Content-Type application/json;
+      proxy_pass http://chat/hooks/abc123generatedkey;
+    }
+  }
+}
+EOF
+cat > "$work/njs/js/hook.js" <<'EOF'
+var users = { U024BE7LH: 'alice' };
+var channels = /^(builds$|@)/;
+function hook(r) {
+  var body = r.requestText || '';
+  var msg;
+  try {
+    if ((r.headersIn['Content-Type'] || '').indexOf('application/x-www-form-urlencoded') === 0) {
+      var field = /(?:^|&)payload=([^&]*)/.exec(body);
+      body = field ? decodeURIComponent(field[1].replace(/\+/g, ' ')) : '';
+    }
+    msg = JSON.parse(body);
+  } catch (e) {
+    r.return(400, 'invalid_payload');
+    return;
+  }
+  if (typeof msg.text !== 'string' || msg.text === '') {
+    r.return(400, 'no_text');
+    return;
+  }
+  var text = msg.text
+    .replace(/<@(\w+)>/g, function (all, id) { return users[id] ? '@' + users[id] : all; })
+    .replace(/<(https?:[^|>]+)\|([^>]+)>/g, '[$2]($1)')
+    .replace(/\*([^*\n]+)\*/g, '**$1**');
+  var out = { text: text, channel: channels.test(msg.channel || '') ? msg.channel : 'builds' };
+  if (msg.username) out.username = msg.username;
+  r.subrequest('/forward', { method: 'POST', body: JSON.stringify(out) }, function (reply) {
+    r.headersOut['Content-Type'] = 'text/plain; charset=utf-8';
+    if (reply.status === 200) r.return(200, 'ok');
+    else r.return(502, 'backend_error');
+  });
+}
+export default { hook };
+EOF
+# The backend the proxies forward to.
 ok_backend "$backend_port"
 nginx -p "$work/proxy" -c nginx.conf -g 'daemon off;' & pids+=($!)
+nginx -p "$work/njs" -c nginx.conf -g 'daemon off;' & pids+=($!)
 
 mkdir -p "$work/rules"
 bench_rules "$backend_port" > "$work/rules/bench.toml"
@@ -84,7 +160,7 @@ start_hookgate() { # binary port admin_port name [rules]
 cargo build --release --quiet
 start_hookgate ./target/release/hookgate "$hookgate_port" "$admin_port" hookgate "$work/rules-tls"
 hookgate_pid=$!; pids+=($hookgate_pid)
-for port in "$backend_port" "$nginx_port" "$nginx_tls_port" "$hookgate_port" "$hookgate_tls_port"; do wait_port "$port"; done
+for port in "$backend_port" "$nginx_port" "$nginx_tls_port" "$njs_port" "$hookgate_port" "$hookgate_tls_port"; do wait_port "$port"; done
 if [ -n "$baseline" ]; then
   baseline_rules="$work/rules"
   if [ -n "${BASELINE_API:-}" ]; then
@@ -95,6 +171,7 @@ if [ -n "$baseline" ]; then
   wait_port "$baseline_port"
 fi
 nginx_worker=$(pgrep -P "$(cat "$work/proxy/logs/nginx.pid")" | head -1)
+njs_worker=$(pgrep -P "$(cat "$work/njs/logs/nginx.pid")" | head -1)
 
 # A typical 250-byte CI message, as JSON and as a form payload.
 message='{"text":"Build *#4521* of hookgate/main passed in 3m12s by <@U024BE7LH>: 214 tests, 0 failures. <https://ci.example/builds/4521|Build log> and artifacts are ready.","username":"ci","icon_emoji":":white_check_mark:","channel":"builds"}'
@@ -114,6 +191,7 @@ lua "$form" "application/x-www-form-urlencoded" > "$work/form.lua"
 # Sanity: all answer 200 to the message before anything is measured.
 for url in "http://127.0.0.1:$hookgate_port/hooks/benchkey" "http://127.0.0.1:$nginx_port/hooks/benchkey" \
   "https://127.0.0.1:$hookgate_tls_port/hooks/benchkey" "https://127.0.0.1:$nginx_tls_port/hooks/benchkey" \
+  "http://127.0.0.1:$njs_port/hooks/benchkey" \
   ${baseline:+"http://127.0.0.1:$baseline_port/hooks/benchkey"}; do
   code=$(curl -s --cacert "$work/cert.pem" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data "$message" "$url")
   [ "$code" = 200 ] || { echo "$url answered $code" >&2; exit 1; }
@@ -154,13 +232,14 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 # The order turns round each round: run with identical binaries, a fixed order measured the
 # first one up to 19% dearer than the last, more than the differences looked for.
 for round in $(seq 1 "$rounds"); do
-  order="hookgate nginx baseline"
-  [ $((round % 2)) = 0 ] && order="baseline nginx hookgate"
+  order="hookgate nginx njs baseline"
+  [ $((round % 2)) = 0 ] && order="baseline njs nginx hookgate"
   for body in json form; do
     for who in $order; do
       case $who in
         hookgate) run "hookgate-$body" "$hookgate_pid" "http://127.0.0.1:$hookgate_port/hooks/benchkey" "$work/$body.lua" ;;
         nginx) run "nginx-$body" "$nginx_worker" "http://127.0.0.1:$nginx_port/hooks/benchkey" "$work/$body.lua" ;;
+        njs) run "njs-$body" "$njs_worker" "http://127.0.0.1:$njs_port/hooks/benchkey" "$work/$body.lua" ;;
         baseline) [ -z "$baseline" ] || run "baseline-$body" "$baseline_pid" "http://127.0.0.1:$baseline_port/hooks/benchkey" "$work/$body.lua" ;;
       esac
     done
@@ -206,6 +285,9 @@ for body in ("json", "form", "tls-json"):
     if f"baseline-{body}" in by:
         b = f"baseline-{body}"
         print(f"  {body}, baseline/nginx: CPU per request {med(b,3)/med(n,3):.2f}x; this build/baseline: {med(h,3)/med(b,3):.2f}x")
+for body in ("json", "form"):
+    h, j = f"hookgate-{body}", f"njs-{body}"
+    print(f"  {body}, against nginx + njs: CPU per request {med(h,3)/med(j,3):.2f}x, req/s {med(h,0)/med(j,0):.2f}x; target <= 0.50")
 api = med("hookgate-api", 3) / med("hookgate-json", 3)
 print(f"chat.postMessage against the same message as a webhook: CPU per request {api:.2f}x, p99 {med('hookgate-api',2)/med('hookgate-json',2):.2f}x; target <= 1.10")
 if "baseline-api" in by:
