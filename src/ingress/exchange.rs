@@ -17,6 +17,10 @@ pub(super) trait Exchange {
     fn query(&self) -> &str;
     /// The value of the first field of that name; empty when there is none.
     fn header(&self, name: &str) -> &[u8];
+    /// The body's length as `Content-Length` gives it; `None` for a chunked body or a bad value.
+    fn declared_length(&self) -> Option<usize>;
+    /// Whether the client waits for `100 Continue` before it sends the body.
+    fn expects_continue(&self) -> bool;
     /// Whether the client came over TLS.
     fn is_tls(&self) -> bool;
     /// Over the head limits of docs/webhooks.md, "Responses".
@@ -42,17 +46,26 @@ pub(super) enum Body {
     Broken,
 }
 
-pub(super) fn declared_length(exchange: &impl Exchange) -> Option<usize> {
-    std::str::from_utf8(exchange.header("content-length")).ok()?.trim().parse().ok()
-}
-
-pub(super) fn is_expect_continue(exchange: &impl Exchange) -> bool {
-    exchange.header("expect").eq_ignore_ascii_case(b"100-continue")
+/// The answer's fields before any a writer adds, in the order and with the names pingora's
+/// session wrote them (some clients of Slack look them up case-sensitively): Content-Type,
+/// Content-Length, X-Request-Id, Retry-After, then the reply's own. Both readers' writers
+/// take them from here, so the two answer alike.
+pub(super) fn answer_fields(reply: &Reply, request_id: &str, mut field: impl FnMut(&'static str, &[u8])) {
+    let mut digits = itoa::Buffer::new();
+    field("Content-Type", reply.content_type.as_bytes());
+    field("Content-Length", digits.format(reply.body.len()).as_bytes());
+    field("X-Request-Id", request_id.as_bytes());
+    if let Some(secs) = reply.retry_after {
+        field("Retry-After", digits.format(secs).as_bytes());
+    }
+    for (name, value) in reply.headers {
+        field(name, value.as_bytes());
+    }
 }
 
 /// Reads and drops the rest of a body of at most `max` bytes; false when it is larger or broken.
 pub(super) async fn discard_body(exchange: &mut impl Exchange, max: usize) -> bool {
-    if declared_length(exchange).is_some_and(|n| n > max) {
+    if exchange.declared_length().is_some_and(|n| n > max) {
         return false;
     }
     matches!(exchange.read_body(max).await, Body::Whole(_))
@@ -73,6 +86,14 @@ impl Exchange for ServerSession {
 
     fn header(&self, name: &str) -> &[u8] {
         self.get_header_bytes(name)
+    }
+
+    fn declared_length(&self) -> Option<usize> {
+        std::str::from_utf8(self.header("content-length")).ok()?.trim().parse().ok()
+    }
+
+    fn expects_continue(&self) -> bool {
+        self.header("expect").eq_ignore_ascii_case(b"100-continue")
     }
 
     fn is_tls(&self) -> bool {
@@ -103,7 +124,7 @@ impl Exchange for ServerSession {
                 return Body::TooLarge;
             }
             if let Some(first) = first.take() {
-                joined.reserve(declared_length(self).unwrap_or(0).clamp(held + chunk.len(), max));
+                joined.reserve(self.declared_length().unwrap_or(0).clamp(held + chunk.len(), max));
                 joined.extend_from_slice(&first);
             }
             if joined.is_empty() {
@@ -124,22 +145,12 @@ impl Exchange for ServerSession {
             self.set_keepalive(None);
         }
         let Ok(mut header) = ResponseHeader::build(reply.status, Some(5)) else { return false };
-        let length = reply.body.len().to_string();
-        let retry_after = reply.retry_after.map(|s| s.to_string());
-        // Header names as Slack writes them: some clients look them up case-sensitively.
-        let mut headers = vec![
-            ("Content-Type", reply.content_type),
-            ("Content-Length", length.as_str()),
-            ("X-Request-Id", request_id),
-        ];
-        if let Some(secs) = &retry_after {
-            headers.push(("Retry-After", secs.as_str()));
-        }
-        headers.extend(reply.headers.iter().copied());
-        for (name, value) in headers {
-            if header.insert_header(name, value).is_err() {
-                return false;
-            }
+        let mut inserted = true;
+        answer_fields(reply, request_id, |name, value| {
+            inserted &= header.insert_header(name, value).is_ok();
+        });
+        if !inserted {
+            return false;
         }
         self.write_response_header(Box::new(header)).await.is_ok()
             && self.write_response_body(reply.body.clone(), true).await.is_ok()

@@ -7,7 +7,7 @@
 //! webhook bodies go up to `max_body_bytes`, and hookgate never passes a backend's answer through.
 //! This file only moves bytes and records what happened; every decision is made elsewhere.
 
-use super::exchange::{declared_length, discard_body, is_expect_continue, Body, Exchange};
+use super::exchange::{discard_body, Body, Exchange};
 use super::h1::{Conn, Next};
 use super::head::{read_head, Read};
 use super::respond::Reply;
@@ -261,7 +261,7 @@ impl WebhookService {
         }
         let received = SystemTime::now();
         let head =
-            RequestHead { method: session.method(), path: session.path(), content_length: declared_length(session) };
+            RequestHead { method: session.method(), path: session.path(), content_length: session.declared_length() };
         let mut admission = admit::admit(head, rules, &active.limiters);
         if let Some(shared) = &active.shared_limiter {
             admission = shared.admit(admission, rules).await;
@@ -273,7 +273,7 @@ impl WebhookService {
         };
         let hook = &rules.hooks[index];
         let max = rules.gateway.max_body_bytes;
-        if is_expect_continue(session) && !session.write_continue().await {
+        if session.expects_continue() && !session.write_continue().await {
             return Err(Abort("client_gone"));
         }
         let reading = fast_timeout(rules.gateway.client_body_timeout, session.read_body(max));

@@ -3,7 +3,7 @@
 //! `server.rs`, it only moves bytes and records; the decisions are in `webapi/` and
 //! `delivery/operation.rs`.
 
-use super::exchange::{declared_length, is_expect_continue, Body, Exchange};
+use super::exchange::{Body, Exchange};
 use super::respond::Reply;
 use super::server::{Abort, ApiRecord, Record, WebhookService};
 use crate::active::Active;
@@ -51,10 +51,10 @@ impl WebhookService {
         let received = SystemTime::now();
         let max = rules.gateway.max_body_bytes;
         // The body is read before anything is answered, so the connection stays usable.
-        if declared_length(session).is_some_and(|n| n > max) {
+        if session.declared_length().is_some_and(|n| n > max) {
             return Ok(Err(ApiError::MsgTooLong));
         }
-        if is_expect_continue(session) && !session.write_continue().await {
+        if session.expects_continue() && !session.write_continue().await {
             return Err(Abort("client_gone"));
         }
         let reading = fast_timeout(rules.gateway.client_body_timeout, session.read_body(max));

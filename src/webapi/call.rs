@@ -12,6 +12,7 @@ use crate::pipeline::message::Message;
 use crate::pipeline::policy::{self, Action};
 use crate::pipeline::{self, Processed, Timings};
 use crate::rules::Hook;
+use std::time::Instant;
 
 /// What a call asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +110,8 @@ fn content(hook: &Hook, args: Args, made: &mut Made) -> Result<Message, ApiError
             ApiError::InvalidArguments
         }
     })?;
-    let Processed { result, dropped, actions, timings } = pipeline::shape(hook, req, Timings::default());
+    let Processed { result, dropped, actions, timings } =
+        pipeline::shape(hook, req, Timings::default(), Instant::now());
     made.dropped = dropped;
     made.actions.extend(actions);
     made.timings = timings;

@@ -63,10 +63,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
     let mut length = None;
     let mut chunked = false;
     for header in response.headers.iter() {
-        let value = std::str::from_utf8(header.value).unwrap_or_default().trim();
+        // Read as text only for the fields used: most of an answer's (Server, Date, ...) are not.
+        let value = || std::str::from_utf8(header.value).unwrap_or_default().trim();
         if header.name.eq_ignore_ascii_case("content-length") {
             // Two different lengths leave the end unknown.
-            let parsed = value.parse::<usize>().ok();
+            let parsed = value().parse::<usize>().ok();
             length = match length {
                 None => Some(parsed),
                 Some(seen) if seen == parsed => Some(seen),
@@ -75,7 +76,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = true;
         } else if header.name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
+            for token in value().split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
                     keep_alive = false;
                 } else if token.eq_ignore_ascii_case("keep-alive") && response.version == Some(0) {
@@ -83,9 +84,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
                 }
             }
         } else if header.name.eq_ignore_ascii_case("retry-after") {
-            retry_after = value.parse().ok();
+            retry_after = value().parse().ok();
         } else if header.name.eq_ignore_ascii_case("x-ratelimit-reset") {
-            reset = value.parse().ok();
+            reset = value().parse().ok();
         }
     }
     let retry_after = retry_after.or(reset);

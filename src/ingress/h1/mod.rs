@@ -7,7 +7,7 @@
 
 mod parse;
 
-use super::exchange::{Body, Exchange};
+use super::exchange::{answer_fields, Body, Exchange};
 use super::respond::Reply;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::Method;
@@ -119,6 +119,14 @@ impl Exchange for Request<'_> {
         self.head.header(&self.raw, name)
     }
 
+    fn declared_length(&self) -> Option<usize> {
+        Some(self.head.content_length)
+    }
+
+    fn expects_continue(&self) -> bool {
+        self.head.expect
+    }
+
     fn is_tls(&self) -> bool {
         self.conn.tls
     }
@@ -176,9 +184,8 @@ impl Exchange for Request<'_> {
     }
 }
 
-/// The answer's bytes, with the fields in the order, and with the names, that pingora's session
-/// wrote before (clients of Slack look some up case-sensitively): Content-Type, Content-Length,
-/// X-Request-Id, Retry-After, the reply's own, Date, Connection.
+/// The answer's bytes: `exchange::answer_fields`, then Date and Connection, as pingora's session
+/// wrote them.
 fn response(reply: &Reply, request_id: &str, date: &[u8], keep: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(192 + request_id.len() + reply.body.len());
     let status = http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -186,22 +193,13 @@ fn response(reply: &Reply, request_id: &str, date: &[u8], keep: bool) -> Vec<u8>
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
     out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    let mut digits = itoa::Buffer::new();
     let mut field = |name: &str, value: &[u8]| {
         out.put_slice(b"\r\n");
         out.put_slice(name.as_bytes());
         out.put_slice(b": ");
         out.put_slice(value);
     };
-    field("Content-Type", reply.content_type.as_bytes());
-    field("Content-Length", digits.format(reply.body.len()).as_bytes());
-    field("X-Request-Id", request_id.as_bytes());
-    if let Some(secs) = reply.retry_after {
-        field("Retry-After", digits.format(secs).as_bytes());
-    }
-    for (name, value) in reply.headers {
-        field(name, value.as_bytes());
-    }
+    answer_fields(reply, request_id, &mut field);
     field("Date", date);
     field("Connection", if keep { b"keep-alive" } else { b"close" });
     out.put_slice(b"\r\n\r\n");

@@ -26,6 +26,8 @@ pub struct Head {
     pub content_length: usize,
     /// `Connection: close`.
     pub close: bool,
+    /// `Expect: 100-continue`.
+    pub expect: bool,
     fields: [Field; MAX_FIELDS],
     count: usize,
 }
@@ -66,9 +68,17 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Some(at) => (place(&target[..at]), place(&target[at + 1..])),
         None => (place(target), (0, 0)),
     };
-    let mut head =
-        Head { len, path, query, content_length: 0, close: false, fields: [Field::default(); MAX_FIELDS], count: 0 };
-    let (mut length, mut host, mut connection, mut expect) = (None, false, false, false);
+    let mut head = Head {
+        len,
+        path,
+        query,
+        content_length: 0,
+        close: false,
+        expect: false,
+        fields: [Field::default(); MAX_FIELDS],
+        count: 0,
+    };
+    let (mut length, mut host, mut connection) = (None, false, false);
     for field in request.headers.iter() {
         let (name, value) = (field.name, field.value);
         let is = |known: &str| name.eq_ignore_ascii_case(known);
@@ -92,10 +102,10 @@ pub fn parse(buf: &[u8]) -> Parsed {
             }
             connection = true;
         } else if is("expect") {
-            if expect || !value.eq_ignore_ascii_case(b"100-continue") {
+            if head.expect || !value.eq_ignore_ascii_case(b"100-continue") {
                 return Parsed::Other;
             }
-            expect = true;
+            head.expect = true;
         } else if is("transfer-encoding") || is("upgrade") {
             return Parsed::Other;
         }
@@ -198,13 +208,12 @@ mod tests {
         assert_eq!(h.header(raw, "content-type"), b"application/json");
         assert_eq!(h.header(raw, "X-REQUEST-ID"), b"r1");
         assert_eq!(h.header(raw, "authorization"), b"");
-        assert!(!h.close);
+        assert!(!h.close && !h.expect);
         let extra = "POST /api/chat.postMessage HTTP/1.1\r\nhost: [::1]:80\r\ncontent-length: 0\r\n\
                      connection: Close\r\nexpect: 100-Continue\r\n\r\n{}";
         let h = head(extra);
         assert_eq!((h.path(extra.as_bytes()), h.query(extra.as_bytes())), ("/api/chat.postMessage", ""));
-        assert!(h.close);
-        assert_eq!(h.header(extra.as_bytes(), "expect"), b"100-Continue");
+        assert!(h.close && h.expect);
         assert_eq!(h.len, extra.len() - 2);
         // Bare line feeds end lines for pingora's parser too (the same `httparse`).
         let bare = "POST /hooks/abc HTTP/1.1\nHost: gw\nContent-Length: 0\n\nnext";
