@@ -40,7 +40,9 @@ pub struct JsonError {
 /// skipped; bytes after the first value are ignored, as Mattermost's streaming decoder ignores them.
 pub fn parse(input: &[u8]) -> Result<Json, JsonError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let mut reader = Reader { input, pos: 0 };
+    // Checked once as a whole (the common case), so its strings need no check each.
+    let text = std::str::from_utf8(input).ok();
+    let mut reader = Reader { input, text, pos: 0 };
     reader.skip_ws();
     if reader.pos == input.len() {
         return Err(reader.error("empty body"));
@@ -52,6 +54,8 @@ pub fn parse(input: &[u8]) -> Result<Json, JsonError> {
 
 struct Reader<'a> {
     input: &'a [u8],
+    /// The input, when it is valid UTF-8.
+    text: Option<&'a str>,
     pos: usize,
 }
 
@@ -214,9 +218,13 @@ impl Reader<'_> {
         if let Some(i) = memchr::memchr2(b'"', b'\\', &self.input[start..]) {
             self.pos = start + i;
             if self.input[self.pos] == b'"' {
-                let raw = &self.input[start..self.pos];
+                let (raw, end) = (&self.input[start..self.pos], self.pos);
                 self.pos += 1;
-                return Ok(lossy_string(raw.to_vec()));
+                // Both ends are next to a quote, so on character boundaries.
+                return Ok(match self.text {
+                    Some(text) => text[start..end].to_owned(),
+                    None => lossy_string(raw.to_vec()),
+                });
             }
         } else {
             self.pos = self.input.len();
@@ -419,11 +427,53 @@ fn number_value(text: &str) -> Value {
     text.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
-/// Appends `s` to `out` as a JSON string, escaped: for output written by hand (log lines, the
-/// Web API's answers).
+/// Appends `s` to `out` as a JSON string, escaped byte for byte as serde_json escapes it: for
+/// output written by hand (the message's JSON, log lines, the Web API's answers). Eight bytes are
+/// checked at a time, as most text has nothing to escape; serde_json looks each byte up.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
-    // Writing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, s);
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        if let Some(eight) = bytes.get(i..i + 8) {
+            if !any_to_escape(u64::from_le_bytes(eight.try_into().expect("eight bytes"))) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        i += 1;
+        let escape = match b {
+            b'"' | b'\\' => b,
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0..=0x1f => b'u',
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i - 1]);
+        out.extend_from_slice(&[b'\\', escape]);
+        if escape == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        }
+        start = i;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Whether any of eight bytes is a control character, `"` or `\`. `x - n·0x01… & !x & 0x80…`
+/// is non-zero exactly when some byte of `x` is below `n` (for `n` up to 0x80; a byte of 0x80
+/// or more never counts): once for the controls, and for a zero byte after `x ^ '"'…` and
+/// `x ^ '\'…`.
+fn any_to_escape(word: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & (ONES * 0x80);
+    below(word, 0x20) | below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1) != 0
 }
 
 /// `bytes` as text, invalid UTF-8 as U+FFFD. Valid text is checked by std's validation, much
@@ -436,6 +486,36 @@ pub(crate) fn lossy_string(bytes: Vec<u8>) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn escaped(s: &str) -> String {
+        let mut out = Vec::new();
+        write_string(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn strings_are_escaped_as_serde_json_escapes_them(
+            any_text in any::<String>(),
+            mixed in r#"[\x00-\x21"\\a~\x7f é\u{2028}]{0,40}"#,
+        ) {
+            for s in [&any_text, &mixed] {
+                prop_assert_eq!(escaped(s), serde_json::to_string(s).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_that_needs_escaping_is_found_in_every_place() {
+        for b in 0..=0x7fu8 {
+            for at in 0..9 {
+                let mut nine = *b"abcdefghi";
+                nine[at] = b;
+                let text = std::str::from_utf8(&nine).unwrap();
+                assert_eq!(escaped(text), serde_json::to_string(text).unwrap(), "{b:#x} at {at}");
+            }
+        }
+    }
 
     /// Trees with the duplicates, cases and number spellings that to_value resolves.
     #[rustfmt::skip] // kept as a table; one piece a line would run to forty lines
@@ -492,6 +572,11 @@ mod tests {
             (b"\"\\u00e9\\ud83d\\ude00\\n\\\"\"", s("é😀\n\"")),
             (b"\"\\ud800x\"", s("\u{FFFD}x")),
             (b"\"bad \xff utf8\"", s("bad \u{FFFD} utf8")),
+            // One bad string leaves the others as they are.
+            (
+                b"{\"a\":\"\xc3\",\"b\":\"\xc3\xa9\"}",
+                Json::Object(vec![("a".into(), s("\u{FFFD}")), ("b".into(), s("\u{e9}"))]),
+            ),
             (b"\xEF\xBB\xBF{\"t\":1}", Json::Object(vec![("t".into(), Json::Number("1".into()))])),
             (b"{\"t\":\"a\"} trailing junk", Json::Object(vec![("t".into(), s("a"))])),
             (b"1000000", Json::Number("1000000".into())),
