@@ -33,7 +33,7 @@ pub fn slack(text: &str, maps: &SlackMaps, styles: Styles) -> String {
 /// Splits `text` at its first code region: (text before, the code with its backticks, rest).
 fn next_code(text: &str) -> (&str, &str, &str) {
     let mut search = 0;
-    while let Some(i) = text[search..].find('`').map(|i| i + search) {
+    while let Some(i) = memchr::memchr(b'`', &text.as_bytes()[search..]).map(|i| i + search) {
         let (fence, multiline) = if text[i..].starts_with("```") { ("```", true) } else { ("`", false) };
         let body = i + fence.len();
         if let Some(end) = text[body..].find(fence).map(|e| e + body) {
@@ -50,7 +50,7 @@ fn next_code(text: &str) -> (&str, &str, &str) {
 /// Appends `text` with `&lt;`, `&gt;` and `&amp;` decoded, each once, left to right.
 fn push_decoded(text: &str, out: &mut String) {
     let mut rest = text;
-    while let Some(i) = rest.find('&') {
+    while let Some(i) = memchr::memchr(b'&', rest.as_bytes()) {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
         match ENTITIES.iter().find(|(entity, _)| rest.starts_with(entity)) {
@@ -152,8 +152,12 @@ fn units(text: &str, maps: &SlackMaps) -> Units {
     let mut i = 0;
     while i < bytes.len() {
         // A run of plain ASCII goes in as it is, in one go.
-        let run_end =
-            bytes[i..].iter().position(|&b| b == b'<' || b == b'&' || !b.is_ascii()).map_or(bytes.len(), |p| p + i);
+        let stop = memchr::memchr2(b'<', b'&', &bytes[i..]).map_or(bytes.len(), |p| p + i);
+        let run_end = if bytes[i..stop].is_ascii() {
+            stop
+        } else {
+            bytes[i..stop].iter().position(|b| !b.is_ascii()).map_or(stop, |p| p + i)
+        };
         units.extend(bytes[i..run_end].iter().map(|&b| u32::from(b)));
         i = run_end;
         let Some(&b) = bytes.get(i) else { break };
@@ -280,7 +284,13 @@ fn angle(inner: &str, maps: &SlackMaps, out: &mut String) -> bool {
         });
         return special_command(special, label).map(|s| out.push_str(&s)).is_some();
     }
-    if target.is_empty() || target.contains(char::is_whitespace) || !target.contains(':') {
+    // Bytes first: most targets are ASCII, and a walk by `char` decodes every one.
+    let spaced = if target.is_ascii() {
+        target.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b)
+    } else {
+        target.contains(char::is_whitespace)
+    };
+    if target.is_empty() || spaced || memchr::memchr(b':', target.as_bytes()).is_none() {
         return false;
     }
     match label {
@@ -483,6 +493,11 @@ mod tests {
         ("<https://x.io/?a=1&amp;b=2|q&amp;a>", "[q&a](https://x.io/?a=1&b=2)"),
         ("<http://a|b|c>", "[b|c](http://a)"),
         ("a <not a link> b", "a <not a link> b"),
+        // whitespace of any kind in a target: not a link
+        ("<http://a\u{b}b|x>", "<http://a\u{b}b|x>"),
+        ("<http://a\tb>", "<http://a\tb>"),
+        ("<http://é\u{a0}b|x>", "<http://é\u{a0}b|x>"),
+        ("<http://é/b|x>", "[x](http://é/b)"),
         ("< | \n|\n>", "< | \n|\n>"),
         ("<>", "<>"),
         // announcements
