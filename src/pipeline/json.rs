@@ -47,9 +47,7 @@ pub fn parse(input: &[u8]) -> Result<Json, JsonError> {
     if reader.pos == input.len() {
         return Err(reader.error("empty body"));
     }
-    let mut value = Json::Null;
-    reader.value(0, &mut value)?;
-    Ok(value)
+    reader.value(0)
 }
 
 struct Reader<'a> {
@@ -74,11 +72,10 @@ impl Reader<'_> {
         }
     }
 
-    fn expect_literal(&mut self, literal: &'static [u8], value: Json, slot: &mut Json) -> Result<(), JsonError> {
+    fn expect_literal(&mut self, literal: &'static [u8], value: Json) -> Result<Json, JsonError> {
         if self.input[self.pos..].starts_with(literal) {
             self.pos += literal.len();
-            *slot = value;
-            Ok(())
+            Ok(value)
         } else {
             Err(self.error("invalid literal"))
         }
@@ -87,34 +84,32 @@ impl Reader<'_> {
     /// Reads a value into `slot`, the place in its array or object where it stays. Returning
     /// each value instead cost a copy the processor cannot forward from the stores that built
     /// it: a stall per value, most of the time of a body of many small values.
-    fn value(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
+    /// Values are returned rather than written into a slot: replacing a slot's placeholder
+    /// dropped it, a call per value that a body of 150,000 numbers felt (benches/hostile.rs).
+    fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
         match self.peek() {
-            Some(b'{') => self.object(depth, slot),
-            Some(b'[') => self.array(depth, slot),
-            Some(b'"') => {
-                *slot = Json::String(self.string()?);
-                Ok(())
-            }
-            Some(b't') => self.expect_literal(b"true", Json::Bool(true), slot),
-            Some(b'f') => self.expect_literal(b"false", Json::Bool(false), slot),
-            Some(b'n') => self.expect_literal(b"null", Json::Null, slot),
-            Some(b'-' | b'0'..=b'9') => self.number(slot),
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => Ok(Json::String(self.string()?)),
+            Some(b't') => self.expect_literal(b"true", Json::Bool(true)),
+            Some(b'f') => self.expect_literal(b"false", Json::Bool(false)),
+            Some(b'n') => self.expect_literal(b"null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
             Some(_) => Err(self.error("unexpected character")),
             None => Err(self.error("unexpected end of input")),
         }
     }
 
-    fn object(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
+    fn object(&mut self, depth: usize) -> Result<Json, JsonError> {
         self.pos += 1;
         let mut members: Vec<(String, Json)> = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            *slot = Json::Object(members);
-            return Ok(());
+            return Ok(Json::Object(members));
         }
         loop {
             self.skip_ws();
@@ -128,49 +123,44 @@ impl Reader<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            members.push((key, Json::Null));
-            let (_, value) = members.last_mut().expect("just pushed");
-            self.value(depth + 1, value)?;
+            let value = self.value(depth + 1)?;
+            members.push((key, value));
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    *slot = Json::Object(members);
-                    return Ok(());
+                    return Ok(Json::Object(members));
                 }
                 _ => return Err(self.error("expected ',' or '}'")),
             }
         }
     }
 
-    fn array(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
+    fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
         self.pos += 1;
         let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            *slot = Json::Array(items);
-            return Ok(());
+            return Ok(Json::Array(items));
         }
         loop {
             self.skip_ws();
-            items.push(Json::Null);
-            self.value(depth + 1, items.last_mut().expect("just pushed"))?;
+            items.push(self.value(depth + 1)?);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    *slot = Json::Array(items);
-                    return Ok(());
+                    return Ok(Json::Array(items));
                 }
                 _ => return Err(self.error("expected ',' or ']'")),
             }
         }
     }
 
-    fn number(&mut self, slot: &mut Json) -> Result<(), JsonError> {
+    fn number(&mut self) -> Result<Json, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -197,10 +187,13 @@ impl Reader<'_> {
             }
             self.digits();
         }
-        // The grammar above admits ASCII only, so this cannot fail.
-        let text = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default();
-        *slot = Json::Number(CompactString::new(text));
-        Ok(())
+        // The grammar above admits ASCII only, so this cannot fail; text checked as a whole is
+        // not checked again.
+        let text = match self.text {
+            Some(text) => &text[start..self.pos],
+            None => std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default(),
+        };
+        Ok(Json::Number(CompactString::new(text)))
     }
 
     fn digits(&mut self) {
@@ -464,6 +457,22 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Starts a member `name` of the object begun (with its `{`) at `object` in `out`: a comma
+/// first unless it is the object's first.
+pub(crate) fn write_member(out: &mut Vec<u8>, object: usize, name: &str) {
+    if out.len() > object + 1 {
+        out.push(b',');
+    }
+    write_string(out, name);
+    out.push(b':');
+}
+
+/// Appends a value as serde_json writes it.
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &impl Serialize) {
+    // Into a Vec, only a map with non-string keys can fail; the values written here have none.
+    serde_json::to_writer(out, value).expect("values serialise");
 }
 
 /// Whether any of eight bytes is a control character, `"` or `\`. `x - n·0x01… & !x & 0x80…`

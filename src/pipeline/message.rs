@@ -3,7 +3,7 @@
 //! non-empty members are written (docs/webhooks.md, "What the backend receives").
 
 use crate::pipeline::incoming::Attachment;
-use crate::pipeline::json::{write_string, AsValue, Json};
+use crate::pipeline::json::{write_member, write_string, write_value, AsValue, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -67,32 +67,31 @@ impl Message {
         // Written by hand, in the derived order: serde's string escaping cost more than the rest
         // of the message's JSON (docs/performance.md, "Reading requests ourselves").
         out.push(b'{');
-        let member = |out: &mut Vec<u8>, name: &str| {
-            if out.len() > 1 {
-                out.push(b',');
-            }
-            write_string(out, name);
-            out.push(b':');
-        };
         let names = ["text", "channel", "username", "icon_url", "icon_emoji", "type"];
         for (name, value) in names.into_iter().zip(strings) {
             if !value.is_empty() {
-                member(&mut out, name);
+                write_member(&mut out, 0, name);
                 write_string(&mut out, value);
             }
         }
-        // Serialising attachments and values into a Vec cannot fail: their maps have string keys.
         if !self.attachments.is_empty() {
-            member(&mut out, "attachments");
-            serde_json::to_writer(&mut out, &self.attachments).expect("attachments serialise");
+            write_member(&mut out, 0, "attachments");
+            out.push(b'[');
+            for (i, attachment) in self.attachments.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                attachment.write_json(&mut out);
+            }
+            out.push(b']');
         }
         if let Some(props) = &self.props {
-            member(&mut out, "props");
+            write_member(&mut out, 0, "props");
             out.extend_from_slice(props.0.get().as_bytes());
         }
         if let Some(priority) = &self.priority {
-            member(&mut out, "priority");
-            serde_json::to_writer(&mut out, priority).expect("values serialise");
+            write_member(&mut out, 0, "priority");
+            write_value(&mut out, priority);
         }
         out.push(b'}');
         String::from_utf8(out).unwrap_or_default()
@@ -123,20 +122,39 @@ mod tests {
         );
     }
 
+    /// Attachments with any of their members set, fields included.
+    fn attachment() -> impl proptest::strategy::Strategy<Value = Attachment> {
+        use proptest::prelude::*;
+        let text = || proptest::option::of(r#"[\x00-\x21"\\a\x7f é]{0,6}"#).prop_map(Option::unwrap_or_default);
+        let value =
+            || proptest::option::of(prop_oneof![Just(serde_json::json!(1)), Just(serde_json::json!({"a": ["\n"]}))]);
+        let field = (text(), proptest::option::of(text()), any::<bool>())
+            .prop_map(|(title, value, short)| crate::pipeline::incoming::Field { title, value, short });
+        (proptest::array::uniform13(text()), proptest::collection::vec(field, 0..3), value(), value(), value()).prop_map(
+            |(s, fields, id, ts, actions)| {
+                let [fallback, color, pretext, author_name, author_link, author_icon, title, title_link, text, image_url, thumb_url, footer, footer_icon] = s;
+                Attachment {
+                    id, fallback, color, pretext, author_name, author_link, author_icon, title, title_link, text, fields,
+                    image_url, thumb_url, footer, footer_icon, ts, actions, ..Attachment::default()
+                }
+            },
+        )
+    }
+
     proptest::proptest! {
         /// The hand-written JSON is what the derived serialisation writes, whichever members are set.
         #[test]
         fn the_json_is_what_serde_writes(
             strings in proptest::array::uniform6(proptest::option::of(r#"[\x00-\x21"\\a\x7f é]{0,12}"#)),
-            attachment in proptest::option::of("[a\"\n]{0,3}"),
+            attachments in proptest::collection::vec(attachment(), 0..3),
             props in proptest::bool::ANY,
+            priority in proptest::bool::ANY,
         ) {
             let [text, channel, username, icon_url, icon_emoji, kind] = strings.map(Option::unwrap_or_default);
             let message = Message {
-                text, channel, username, icon_url, icon_emoji, kind,
-                attachments: attachment.map(|text| Attachment { text, ..Attachment::default() }).into_iter().collect(),
+                text, channel, username, icon_url, icon_emoji, kind, attachments,
                 props: props.then(|| Props::new(&crate::pipeline::json::parse(br#"{"a":[1,"\n"]}"#).unwrap())),
-                priority: None,
+                priority: priority.then(|| serde_json::json!({"priority": "urgent"})),
             };
             proptest::prop_assert_eq!(message.to_json(), serde_json::to_string(&message).unwrap());
         }
