@@ -111,7 +111,7 @@ pub struct Field {
 impl Attachment {
     /// Appends the attachment's JSON as its derived serialisation writes it, written by hand:
     /// serde's machinery per member cost more than the text, and a body of thousands of empty
-    /// fields made that most of its cost (docs/performance.md, "Hostile bodies").
+    /// fields made that most of its cost (docs/performance.md, "Reading requests ourselves").
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         let object = out.len();
         out.push(b'{');
