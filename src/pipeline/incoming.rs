@@ -115,7 +115,7 @@ impl Attachment {
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         let object = out.len();
         out.push(b'{');
-        let strings = |out: &mut Vec<u8>, members: &[(&str, &String)]| {
+        let strings = |out: &mut Vec<u8>, members: &[(&'static str, &String)]| {
             for (name, value) in members.iter().filter(|(_, value)| !value.is_empty()) {
                 write_member(out, object, name);
                 write_string(out, value);

@@ -460,13 +460,16 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Starts a member `name` of the object begun (with its `{`) at `object` in `out`: a comma
-/// first unless it is the object's first.
-pub(crate) fn write_member(out: &mut Vec<u8>, object: usize, name: &str) {
+/// first unless it is the object's first. Names are the schema's own (letters and `_`), so they
+/// are written as they are, not escaped.
+pub(crate) fn write_member(out: &mut Vec<u8>, object: usize, name: &'static str) {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{name}");
     if out.len() > object + 1 {
         out.push(b',');
     }
-    write_string(out, name);
-    out.push(b':');
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// Appends a value as serde_json writes it.
