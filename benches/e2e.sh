@@ -41,10 +41,10 @@ baseline_port=$(free_port); baseline_admin_port=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
-mkdir -p "$work/proxy/logs"
-# The plain proxy: one worker, keep-alive to the backend, an access log line per request as
-# hookgate writes one log line per request.
-cat > "$work/proxy/nginx.conf" <<EOF
+# What both nginx peers share: one worker, an access log line per request as hookgate writes
+# one log line per request, keep-alive to the backend. The caller goes on inside `http {`.
+nginx_head() {
+  cat <<EOF
 worker_processes 1;
 pid logs/nginx.pid;
 error_log logs/error.log;
@@ -54,6 +54,11 @@ http {
   client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
   keepalive_requests 1000000;
   upstream chat { server 127.0.0.1:$backend_port; keepalive 128; }
+EOF
+}
+# The plain proxy.
+mkdir -p "$work/proxy/logs"
+{ nginx_head; cat <<EOF
   ssl_certificate $work/cert.pem;
   ssl_certificate_key $work/key.pem;
   ssl_protocols TLSv1.2 TLSv1.3;
@@ -69,20 +74,11 @@ http {
   }
 }
 EOF
+} > "$work/proxy/nginx.conf"
 # nginx + njs: the script translates and forwards through an internal location to the same
 # keep-alive upstream; Slack's `ok` once the backend said 200.
 mkdir -p "$work/njs/logs" "$work/njs/js"
-cat > "$work/njs/nginx.conf" <<EOF
-load_module $njs_module;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log logs/access.log;
-  client_body_temp_path logs/body; proxy_temp_path logs/proxy; fastcgi_temp_path logs/fcgi; uwsgi_temp_path logs/uwsgi; scgi_temp_path logs/scgi;
-  keepalive_requests 1000000;
-  upstream chat { server 127.0.0.1:$backend_port; keepalive 128; }
+{ echo "load_module $njs_module;"; nginx_head; cat <<EOF
   js_path js/;
   js_import main from hook.js;
   server {
@@ -102,6 +98,7 @@ http {
   }
 }
 EOF
+} > "$work/njs/nginx.conf"
 cat > "$work/njs/js/hook.js" <<'EOF'
 var users = { U024BE7LH: 'alice' };
 var channels = /^(builds$|@)/;
