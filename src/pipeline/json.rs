@@ -47,7 +47,9 @@ pub fn parse(input: &[u8]) -> Result<Json, JsonError> {
     if reader.pos == input.len() {
         return Err(reader.error("empty body"));
     }
-    reader.value(0)
+    let mut value = Json::Null;
+    reader.value(0, &mut value)?;
+    Ok(value)
 }
 
 struct Reader<'a> {
@@ -72,10 +74,11 @@ impl Reader<'_> {
         }
     }
 
-    fn expect_literal(&mut self, literal: &'static [u8], value: Json) -> Result<Json, JsonError> {
+    fn expect_literal(&mut self, literal: &'static [u8], value: Json, slot: &mut Json) -> Result<(), JsonError> {
         if self.input[self.pos..].starts_with(literal) {
             self.pos += literal.len();
-            Ok(value)
+            *slot = value;
+            Ok(())
         } else {
             Err(self.error("invalid literal"))
         }
@@ -84,32 +87,34 @@ impl Reader<'_> {
     /// Reads a value into `slot`, the place in its array or object where it stays. Returning
     /// each value instead cost a copy the processor cannot forward from the stores that built
     /// it: a stall per value, most of the time of a body of many small values.
-    /// Values are returned rather than written into a slot: replacing a slot's placeholder
-    /// dropped it, a call per value that a body of 150,000 numbers felt (benches/hostile.rs).
-    fn value(&mut self, depth: usize) -> Result<Json, JsonError> {
+    fn value(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
         match self.peek() {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => Ok(Json::String(self.string()?)),
-            Some(b't') => self.expect_literal(b"true", Json::Bool(true)),
-            Some(b'f') => self.expect_literal(b"false", Json::Bool(false)),
-            Some(b'n') => self.expect_literal(b"null", Json::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'{') => self.object(depth, slot),
+            Some(b'[') => self.array(depth, slot),
+            Some(b'"') => {
+                *slot = Json::String(self.string()?);
+                Ok(())
+            }
+            Some(b't') => self.expect_literal(b"true", Json::Bool(true), slot),
+            Some(b'f') => self.expect_literal(b"false", Json::Bool(false), slot),
+            Some(b'n') => self.expect_literal(b"null", Json::Null, slot),
+            Some(b'-' | b'0'..=b'9') => self.number(slot),
             Some(_) => Err(self.error("unexpected character")),
             None => Err(self.error("unexpected end of input")),
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Json, JsonError> {
+    fn object(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         self.pos += 1;
         let mut members: Vec<(String, Json)> = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Json::Object(members));
+            *slot = Json::Object(members);
+            return Ok(());
         }
         loop {
             self.skip_ws();
@@ -123,44 +128,49 @@ impl Reader<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            let value = self.value(depth + 1)?;
-            members.push((key, value));
+            members.push((key, Json::Null));
+            let (_, value) = members.last_mut().expect("just pushed");
+            self.value(depth + 1, value)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Json::Object(members));
+                    *slot = Json::Object(members);
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or '}'")),
             }
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Json, JsonError> {
+    fn array(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         self.pos += 1;
         let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Json::Array(items));
+            *slot = Json::Array(items);
+            return Ok(());
         }
         loop {
             self.skip_ws();
-            items.push(self.value(depth + 1)?);
+            items.push(Json::Null);
+            self.value(depth + 1, items.last_mut().expect("just pushed"))?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Json::Array(items));
+                    *slot = Json::Array(items);
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or ']'")),
             }
         }
     }
 
-    fn number(&mut self) -> Result<Json, JsonError> {
+    fn number(&mut self, slot: &mut Json) -> Result<(), JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -193,7 +203,8 @@ impl Reader<'_> {
             Some(text) => &text[start..self.pos],
             None => std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default(),
         };
-        Ok(Json::Number(CompactString::new(text)))
+        *slot = Json::Number(CompactString::new(text));
+        Ok(())
     }
 
     fn digits(&mut self) {
@@ -211,12 +222,12 @@ impl Reader<'_> {
         if let Some(i) = memchr::memchr2(b'"', b'\\', &self.input[start..]) {
             self.pos = start + i;
             if self.input[self.pos] == b'"' {
-                let (raw, end) = (&self.input[start..self.pos], self.pos);
+                let end = self.pos;
                 self.pos += 1;
                 // Both ends are next to a quote, so on character boundaries.
                 return Ok(match self.text {
                     Some(text) => text[start..end].to_owned(),
-                    None => lossy_string(raw.to_vec()),
+                    None => lossy_string(self.input[start..end].to_vec()),
                 });
             }
         } else {
