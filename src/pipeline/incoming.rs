@@ -196,8 +196,8 @@ impl Incoming {
             return Err("the payload must be a JSON object".into());
         };
         let mut req = Incoming::default();
-        for (key, value) in members {
-            let key = key.as_str();
+        for (key, value) in members.into_vec() {
+            let key = &*key;
             let is = |name: &str| key.eq_ignore_ascii_case(name);
             if is("text") {
                 req.text = opt_string(value, "text")?;
@@ -236,7 +236,7 @@ impl Incoming {
 fn opt_string(value: Json, name: &str) -> Result<Option<String>, Invalid> {
     match value {
         Json::Null => Ok(None),
-        Json::String(s) => Ok(Some(s)),
+        Json::String(s) => Ok(Some(s.into())),
         _ => Err(format!("`{name}` must be a string")),
     }
 }
@@ -245,8 +245,8 @@ fn opt_string(value: Json, name: &str) -> Result<Option<String>, Invalid> {
 pub fn lenient_bool(value: &Json) -> bool {
     match value {
         Json::Bool(b) => *b,
-        Json::Number(n) => n == "1",
-        Json::String(s) => s.eq_ignore_ascii_case("true") || s == "1",
+        Json::Number(_) | Json::LongNumber(_) => value.as_number() == Some("1"),
+        Json::String(s) => s.eq_ignore_ascii_case("true") || &**s == "1",
         _ => false,
     }
 }
@@ -263,7 +263,7 @@ fn attachments(value: Json) -> Result<Vec<Attachment>, Invalid> {
     // their bytes do, not a full attachment each.
     let mut kept: Vec<Attachment> = Vec::new();
     let mut scratch = Attachment::default();
-    for (i, item) in items.into_iter().filter(|item| *item != Json::Null).enumerate() {
+    for (i, item) in items.into_vec().into_iter().filter(|item| *item != Json::Null).enumerate() {
         let target = if kept.len() <= MAX_ATTACHMENTS {
             kept.push(Attachment::default());
             kept.last_mut().expect("just pushed")
@@ -280,8 +280,8 @@ fn read_attachment(value: Json, a: &mut Attachment) -> Result<(), Invalid> {
     let Json::Object(members) = value else {
         return Err("must be an object".into());
     };
-    for (key, value) in members {
-        let key = key.as_str();
+    for (key, value) in members.into_vec() {
+        let key = &*key;
         let text_member = match () {
             _ if key.eq_ignore_ascii_case("fallback") => Some(&mut a.fallback),
             _ if key.eq_ignore_ascii_case("color") => Some(&mut a.color),
@@ -303,7 +303,11 @@ fn read_attachment(value: Json, a: &mut Attachment) -> Result<(), Invalid> {
         } else if key.eq_ignore_ascii_case("id") {
             a.id = match &value {
                 Json::Null => None,
-                Json::Number(n) if n.parse::<i64>().is_ok() => Some(value.to_value()),
+                Json::Number(_) | Json::LongNumber(_)
+                    if value.as_number().is_some_and(|n| n.parse::<i64>().is_ok()) =>
+                {
+                    Some(value.to_value())
+                }
                 _ => return Err("`id` must be an integer".into()),
             };
         } else if key.eq_ignore_ascii_case("ts") {
@@ -323,7 +327,7 @@ fn read_attachment(value: Json, a: &mut Attachment) -> Result<(), Invalid> {
             a.mrkdwn_in = match value {
                 Json::Array(items) => Some(
                     items
-                        .into_iter()
+                        .iter()
                         .filter_map(|i| if let Json::String(s) = i { Some(s.to_ascii_lowercase()) } else { None })
                         .collect(),
                 ),
@@ -341,12 +345,12 @@ fn fields(value: Json) -> Result<Vec<Field>, Invalid> {
         _ => return Err("`fields` must be an array".into()),
     };
     let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().filter(|item| *item != Json::Null).enumerate() {
+    for (i, item) in items.into_vec().into_iter().filter(|item| *item != Json::Null).enumerate() {
         let Json::Object(members) = item else {
             return Err(format!("field {i} must be an object"));
         };
         let mut f = Field::default();
-        for (key, value) in members {
+        for (key, value) in members.into_vec() {
             if key.eq_ignore_ascii_case("title") {
                 f.title = opt_string(value, "title").map_err(|e| format!("field {i}: {e}"))?.unwrap_or_default();
             } else if key.eq_ignore_ascii_case("value") {
@@ -365,8 +369,8 @@ fn fields(value: Json) -> Result<Vec<Field>, Invalid> {
 fn field_value(value: Json) -> Option<String> {
     match value {
         Json::Null => None,
-        Json::String(s) => Some(s),
-        Json::Number(n) => Some(n.into_string()),
+        Json::String(s) => Some(s.into()),
+        Json::Number(_) | Json::LongNumber(_) => value.as_number().map(str::to_owned),
         Json::Bool(b) => Some(b.to_string()),
         Json::Array(_) | Json::Object(_) => Some(value.to_compact()),
     }
@@ -377,9 +381,10 @@ fn field_value(value: Json) -> Option<String> {
 fn props(value: Json) -> Result<Option<Json>, Invalid> {
     match value {
         Json::Null => Ok(None),
-        Json::Object(mut members) => {
+        Json::Object(members) => {
+            let mut members = members.into_vec();
             members.retain(|(k, _)| !RESERVED_PROPS.iter().any(|r| k.eq_ignore_ascii_case(r)));
-            Ok((!members.is_empty()).then_some(Json::Object(members)))
+            Ok((!members.is_empty()).then_some(Json::Object(members.into())))
         }
         _ => Err("`props` must be an object".into()),
     }
@@ -392,7 +397,7 @@ fn priority(value: &Json) -> Result<Option<Value>, Invalid> {
         Json::Object(_) => {
             let mut out = Map::new();
             match value.member("priority") {
-                Some(Json::String(p)) => out.insert("priority".into(), Value::String(p.clone())),
+                Some(Json::String(p)) => out.insert("priority".into(), Value::String(p.to_string())),
                 _ => return Err("`priority.priority` must be a string".into()),
             };
             for flag in ["requested_ack", "persistent_notifications"] {
@@ -532,8 +537,8 @@ mod tests {
     fn lenient_booleans() {
         for (v, want) in [
             (Json::Bool(true), true),
-            (Json::Number("1".into()), true),
-            (Json::Number("0".into()), false),
+            (Json::number("1"), true),
+            (Json::number("0"), false),
             (Json::String("True".into()), true),
             (Json::String("1".into()), true),
             (Json::String("yes".into()), false),

@@ -6,7 +6,6 @@
 //! (so duplicate and differently-cased keys resolve exactly as Go's decoder resolves them, the last
 //! one winning) and each number's text exactly as sent (so `1000000` is forwarded as `"1000000"`).
 
-use compact_str::CompactString;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
@@ -15,17 +14,97 @@ use std::collections::HashMap;
 pub const MAX_DEPTH: usize = 64;
 
 /// A parsed JSON value that keeps member order, duplicates and number text.
+///
+/// 24 bytes a value (a test holds it there): a body of many small values is mostly values, and
+/// writing, reading and freeing their memory is most of what reading it costs
+/// (docs/performance.md, "Values of 24 bytes"). So strings and lists are boxed slices, not
+/// growable ones, and a number is kept inside the value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
     Null,
     Bool(bool),
-    /// The number's text exactly as it appeared in the input; held inline up to 24 bytes, so a
-    /// body of many numbers costs no allocation per number.
-    Number(CompactString),
-    String(String),
-    Array(Vec<Json>),
+    /// A number's text exactly as it appeared in the input, when it fits in the value (nearly
+    /// every number sent): no allocation, and nothing to free.
+    Number(ShortNumber),
+    /// A longer number's text.
+    LongNumber(Box<str>),
+    String(Box<str>),
+    Array(Box<[Json]>),
     /// Members in input order, duplicates included.
-    Object(Vec<(String, Json)>),
+    Object(Box<[(Box<str>, Json)]>),
+}
+
+/// A number's text of at most `ShortNumber::MAX` bytes, held in place: its bytes, then zeros,
+/// then its length in the last byte. Aligned as a word, so that it is written as two words.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub struct ShortNumber {
+    bytes: [u8; 16],
+}
+
+impl ShortNumber {
+    /// What fits in the 16 bytes `Json`'s boxed variants take anyway, with the length.
+    pub const MAX: usize = 15;
+
+    /// The number of the first `len` bytes of `from`, ASCII text; `None` when it is too long.
+    fn copied(from: &[u8], len: usize) -> Option<ShortNumber> {
+        if len > ShortNumber::MAX {
+            return None;
+        }
+        // Read as one 16-byte word where the input has that much: copying `len` bytes was a
+        // call per number, and its bytes, stored one by one, stalled the reads that moved the
+        // value after.
+        let mut window = [0; 16];
+        match from.get(..16) {
+            Some(sixteen) => window.copy_from_slice(sixteen),
+            None => window[..len].copy_from_slice(&from[..len]),
+        }
+        let mask = if len == 0 { 0 } else { u128::MAX >> (128 - 8 * len) };
+        let text = u128::from_le_bytes(window) & mask;
+        Some(ShortNumber { bytes: (text | (len as u128) << 120).to_le_bytes() })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Made only from ASCII number text (`copied`).
+        std::str::from_utf8(self.text()).unwrap_or_default()
+    }
+
+    fn text(&self) -> &[u8] {
+        &self.bytes[..self.bytes[15] as usize]
+    }
+
+    /// What `as_str().parse::<i64>()` gives, without checking the text is UTF-8: props write
+    /// every number through this.
+    fn integer(&self) -> Option<i64> {
+        let (negative, digits) = match self.text() {
+            [b'-', rest @ ..] => (true, rest),
+            text => (false, text),
+        };
+        if digits.is_empty() {
+            return None;
+        }
+        let mut value: i64 = 0;
+        for &digit in digits {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            let digit = i64::from(digit - b'0');
+            value = value.checked_mul(10)?.checked_add(if negative { -digit } else { digit })?;
+        }
+        Some(value)
+    }
+}
+
+impl PartialEq for ShortNumber {
+    fn eq(&self, other: &ShortNumber) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for ShortNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
 }
 
 /// Why a body is not JSON, with the byte offset where reading stopped.
@@ -77,7 +156,7 @@ impl Reader<'_> {
     fn expect_literal(&mut self, literal: &'static [u8], value: Json, slot: &mut Json) -> Result<(), JsonError> {
         if self.input[self.pos..].starts_with(literal) {
             self.pos += literal.len();
-            *slot = value;
+            fill(slot, value);
             Ok(())
         } else {
             Err(self.error("invalid literal"))
@@ -95,7 +174,7 @@ impl Reader<'_> {
             Some(b'{') => self.object(depth, slot),
             Some(b'[') => self.array(depth, slot),
             Some(b'"') => {
-                *slot = Json::String(self.string()?);
+                fill(slot, Json::String(self.string()?));
                 Ok(())
             }
             Some(b't') => self.expect_literal(b"true", Json::Bool(true), slot),
@@ -109,11 +188,11 @@ impl Reader<'_> {
 
     fn object(&mut self, depth: usize, slot: &mut Json) -> Result<(), JsonError> {
         self.pos += 1;
-        let mut members: Vec<(String, Json)> = Vec::new();
+        let mut members: Vec<(Box<str>, Json)> = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            *slot = Json::Object(members);
+            fill(slot, Json::Object(Box::default()));
             return Ok(());
         }
         loop {
@@ -136,7 +215,7 @@ impl Reader<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    *slot = Json::Object(members);
+                    fill(slot, Json::Object(members.into_boxed_slice()));
                     return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or '}'")),
@@ -150,7 +229,7 @@ impl Reader<'_> {
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            *slot = Json::Array(items);
+            fill(slot, Json::Array(Box::default()));
             return Ok(());
         }
         loop {
@@ -162,7 +241,7 @@ impl Reader<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    *slot = Json::Array(items);
+                    fill(slot, Json::Array(items.into_boxed_slice()));
                     return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or ']'")),
@@ -197,13 +276,12 @@ impl Reader<'_> {
             }
             self.digits();
         }
-        // The grammar above admits ASCII only, so this cannot fail; text checked as a whole is
-        // not checked again.
-        let text = match self.text {
-            Some(text) => &text[start..self.pos],
-            None => std::str::from_utf8(&self.input[start..self.pos]).unwrap_or_default(),
+        // The grammar above admits ASCII only, so the text needs no check.
+        let value = match ShortNumber::copied(&self.input[start..], self.pos - start) {
+            Some(short) => Json::Number(short),
+            None => Json::LongNumber(String::from_utf8_lossy(&self.input[start..self.pos]).into()),
         };
-        *slot = Json::Number(CompactString::new(text));
+        fill(slot, value);
         Ok(())
     }
 
@@ -215,7 +293,7 @@ impl Reader<'_> {
 
     /// Reads a string. Raw control characters are kept as the characters they are (the repair
     /// Mattermost applies to newlines and tabs, for every key); invalid UTF-8 becomes U+FFFD.
-    fn string(&mut self) -> Result<String, JsonError> {
+    fn string(&mut self) -> Result<Box<str>, JsonError> {
         self.pos += 1;
         let start = self.pos;
         // Fast path: no escapes before the closing quote.
@@ -226,8 +304,8 @@ impl Reader<'_> {
                 self.pos += 1;
                 // Both ends are next to a quote, so on character boundaries.
                 return Ok(match self.text {
-                    Some(text) => text[start..end].to_owned(),
-                    None => lossy_string(self.input[start..end].to_vec()),
+                    Some(text) => text[start..end].into(),
+                    None => lossy_string(self.input[start..end].to_vec()).into(),
                 });
             }
         } else {
@@ -240,7 +318,7 @@ impl Reader<'_> {
             };
             self.pos += 1;
             match b {
-                b'"' => return Ok(lossy_string(out)),
+                b'"' => return Ok(lossy_string(out).into()),
                 b'\\' => self.escape(&mut out)?,
                 _ => out.push(b),
             }
@@ -301,7 +379,27 @@ impl Reader<'_> {
     }
 }
 
+/// Puts a value read into its place. The place holds the `Json::Null` pushed for it, which owns
+/// nothing: forgetting it rather than dropping it saves a call per value.
+fn fill(slot: &mut Json, value: Json) {
+    std::mem::forget(std::mem::replace(slot, value));
+}
+
 impl Json {
+    /// A number of text `text`.
+    pub fn number(text: &str) -> Json {
+        ShortNumber::copied(text.as_bytes(), text.len()).map_or_else(|| Json::LongNumber(text.into()), Json::Number)
+    }
+
+    /// A number's text, when the value is a number.
+    pub(crate) fn as_number(&self) -> Option<&str> {
+        match self {
+            Json::Number(short) => Some(short.as_str()),
+            Json::LongNumber(text) => Some(text),
+            _ => None,
+        }
+    }
+
     /// The value of the last member named `name`, compared without regard to ASCII case.
     pub(crate) fn member(&self, name: &str) -> Option<&Json> {
         match self {
@@ -335,13 +433,13 @@ impl Json {
         match self {
             Json::Null => Value::Null,
             Json::Bool(b) => Value::Bool(*b),
-            Json::Number(text) => number_value(text),
-            Json::String(s) => Value::String(s.clone()),
+            Json::Number(_) | Json::LongNumber(_) => number_value(self.as_number().unwrap_or_default()),
+            Json::String(s) => Value::String(s.to_string()),
             Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
             Json::Object(members) => {
                 let mut map = Map::with_capacity(members.len());
                 for (k, v) in members {
-                    map.insert(k.clone(), v.to_value());
+                    map.insert(k.to_string(), v.to_value());
                 }
                 Value::Object(map)
             }
@@ -359,8 +457,8 @@ impl Json {
         match self {
             Json::Null => out.push_str("null"),
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Number(text) => out.push_str(text),
-            Json::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
+            Json::Number(_) | Json::LongNumber(_) => out.push_str(self.as_number().unwrap_or_default()),
+            Json::String(s) => out.push_str(&Value::String(s.to_string()).to_string()),
             Json::Array(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -377,7 +475,7 @@ impl Json {
                     if i > 0 {
                         out.push(',');
                     }
-                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push_str(&Value::String(k.to_string()).to_string());
                     out.push(':');
                     v.write_compact(out);
                 }
@@ -398,20 +496,21 @@ impl Serialize for AsValue<'_> {
             Json::Null => serializer.serialize_unit(),
             Json::Bool(b) => serializer.serialize_bool(*b),
             // Integers, nearly every number sent, without building a Value on the way.
-            Json::Number(text) => match text.parse::<i64>() {
-                Ok(i) => serializer.serialize_i64(i),
-                Err(_) => number_value(text).serialize(serializer),
+            Json::Number(short) => match short.integer() {
+                Some(i) => serializer.serialize_i64(i),
+                None => number_value(short.as_str()).serialize(serializer),
             },
+            Json::LongNumber(text) => number_value(text).serialize(serializer),
             Json::String(s) => serializer.serialize_str(s),
             Json::Array(items) => serializer.collect_seq(items.iter().map(AsValue)),
             Json::Object(members) => {
                 let mut last: HashMap<&str, &Json> = HashMap::with_capacity(members.len());
                 for (k, v) in members {
-                    last.insert(k, v);
+                    last.insert(&**k, v);
                 }
                 let mut map = serializer.serialize_map(Some(last.len()))?;
                 for (k, _) in members {
-                    if let Some(v) = last.remove(k.as_str()) {
+                    if let Some(v) = last.remove(&**k) {
                         map.serialize_entry(k, &AsValue(v))?;
                     }
                 }
@@ -550,14 +649,14 @@ mod tests {
         let leaf = prop_oneof![
             Just(Json::Null),
             any::<bool>().prop_map(Json::Bool),
-            number.prop_map(|n| Json::Number(n.into())),
-            "[a-c\"\\\n é]{0,4}".prop_map(Json::String),
+            number.prop_map(Json::number),
+            "[a-c\"\\\n é]{0,4}".prop_map(|s| Json::String(s.into())),
         ];
         let key = proptest::sample::select(vec!["a", "b", "A", "from_webhook", "é", "\"q\"", ""]);
         leaf.prop_recursive(4, 48, 6, move |inner| {
             prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
-                proptest::collection::vec((key.clone().prop_map(str::to_owned), inner), 0..6).prop_map(Json::Object),
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(|items| Json::Array(items.into())),
+                proptest::collection::vec((key.clone().prop_map(Box::from), inner), 0..6).prop_map(|m| Json::Object(m.into())),
             ]
         })
     }
@@ -573,24 +672,24 @@ mod tests {
     }
 
     fn s(v: &str) -> Json {
-        Json::String(v.to_owned())
+        Json::String(v.into())
     }
 
     #[test]
     fn parses_documents() {
         let cases: &[(&[u8], Json)] = &[
-            (b"{}", Json::Object(vec![])),
+            (b"{}", Json::Object(Box::default())),
             (
                 b" [1, -2.5e3, true, false, null] ",
-                Json::Array(vec![
-                    Json::Number("1".into()),
-                    Json::Number("-2.5e3".into()),
+                Json::Array(Box::new([
+                    Json::number("1"),
+                    Json::number("-2.5e3"),
                     Json::Bool(true),
                     Json::Bool(false),
                     Json::Null,
-                ]),
+                ])),
             ),
-            (b"{\"a\":\"x\",\"a\":\"y\"}", Json::Object(vec![("a".into(), s("x")), ("a".into(), s("y"))])),
+            (b"{\"a\":\"x\",\"a\":\"y\"}", Json::Object(Box::new([("a".into(), s("x")), ("a".into(), s("y"))]))),
             (b"\"line\nbreak\ttab\rcr\"", s("line\nbreak\ttab\rcr")),
             (b"\"\\u00e9\\ud83d\\ude00\\n\\\"\"", s("é😀\n\"")),
             (b"\"\\ud800x\"", s("\u{FFFD}x")),
@@ -598,11 +697,11 @@ mod tests {
             // One bad string leaves the others as they are.
             (
                 b"{\"a\":\"\xc3\",\"b\":\"\xc3\xa9\"}",
-                Json::Object(vec![("a".into(), s("\u{FFFD}")), ("b".into(), s("\u{e9}"))]),
+                Json::Object(Box::new([("a".into(), s("\u{FFFD}")), ("b".into(), s("\u{e9}"))])),
             ),
-            (b"\xEF\xBB\xBF{\"t\":1}", Json::Object(vec![("t".into(), Json::Number("1".into()))])),
-            (b"{\"t\":\"a\"} trailing junk", Json::Object(vec![("t".into(), s("a"))])),
-            (b"1000000", Json::Number("1000000".into())),
+            (b"\xEF\xBB\xBF{\"t\":1}", Json::Object(Box::new([("t".into(), Json::number("1"))]))),
+            (b"{\"t\":\"a\"} trailing junk", Json::Object(Box::new([("t".into(), s("a"))]))),
+            (b"1000000", Json::number("1000000")),
         ];
         for (input, want) in cases {
             assert_eq!(&parse(input).unwrap(), want, "input {:?}", String::from_utf8_lossy(input));
@@ -633,7 +732,7 @@ mod tests {
         for input in cases {
             // "01x" parses as 0 with trailing bytes ignored; everything else must fail.
             if *input == b"01x" {
-                assert_eq!(parse(input).unwrap(), Json::Number("0".into()));
+                assert_eq!(parse(input).unwrap(), Json::number("0"));
                 continue;
             }
             assert!(parse(input).is_err(), "accepted {:?}", String::from_utf8_lossy(input));
@@ -659,5 +758,31 @@ mod tests {
     fn compact_keeps_number_text() {
         let doc = parse(br#"{ "n" : 1.50e1 , "a" : [ "x\n" , null ] }"#).unwrap();
         assert_eq!(doc.to_compact(), r#"{"n":1.50e1,"a":["x\n",null]}"#);
+    }
+
+    #[test]
+    fn numbers_of_any_length_keep_their_text() {
+        let longest_short = "-1234567890.125";
+        assert_eq!(longest_short.len(), ShortNumber::MAX);
+        for text in [longest_short, "-1234567890.123456789e12", "123456789012345678901234567890123", "0", "-0.5E-7"] {
+            let doc = parse(format!("[{text}, {{\"n\": {text}}}]").as_bytes()).unwrap();
+            assert_eq!(doc.to_compact(), format!("[{text},{{\"n\":{text}}}]"));
+            assert_eq!(doc.as_array().unwrap()[0].as_number(), Some(text));
+            let long = text.len() > ShortNumber::MAX;
+            assert_eq!(matches!(doc.as_array().unwrap()[0], Json::LongNumber(_)), long, "{text}");
+        }
+    }
+
+    #[test]
+    fn short_numbers_read_as_integers_as_parse_reads_them() {
+        for text in ["0", "-0", "7", "-12", "999999999999999", "-99999999999999", "1.5", "1e2", "-", "", "1.0"] {
+            let Some(short) = ShortNumber::copied(text.as_bytes(), text.len()) else { panic!("{text} is short") };
+            assert_eq!(short.integer(), text.parse::<i64>().ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Json>(), 24);
     }
 }

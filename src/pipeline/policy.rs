@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(d.result.unwrap().kind, "custom_poll");
 
         let mut r = req(None, None, None, None);
-        r.props = Some(Json::Object(vec![("k".into(), Json::String("v".repeat(100)))]));
+        r.props = Some(Json::Object(Box::new([("k".into(), Json::String("v".repeat(100).into()))])));
         let d = decide(&hook(Policy::default()), r);
         assert!(
             matches!(&d.result, Err(Refusal::InvalidPayload(why)) if why.starts_with("props are 108 bytes")),
@@ -381,7 +381,7 @@ mod tests {
             d.result
         );
         let mut r = req(None, None, None, None);
-        r.props = Some(Json::Object(vec![("k".into(), Json::String("v".repeat(90)))]));
+        r.props = Some(Json::Object(Box::new([("k".into(), Json::String("v".repeat(90).into()))])));
         assert!(decide(&hook(Policy::default()), r).result.is_ok());
     }
 }

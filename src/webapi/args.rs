@@ -10,7 +10,7 @@ use crate::pipeline::json::{self, Json};
 /// Arguments as JSON members, in the order read; the last of a name wins.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Args {
-    pub members: Vec<(String, Json)>,
+    pub members: Vec<(Box<str>, Json)>,
     /// A `token` argument from the query string or a form. Slack does not read one from JSON.
     pub token: Option<String>,
 }
@@ -18,7 +18,7 @@ pub struct Args {
 impl Args {
     /// The last value of argument `name`.
     pub fn get(&self, name: &str) -> Option<&Json> {
-        self.members.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.members.iter().rev().find(|(k, _)| &**k == name).map(|(_, v)| v)
     }
 
     /// Argument `name` as text: a string, or a number as written; `None` when absent, `null`,
@@ -26,8 +26,7 @@ impl Args {
     pub fn text(&self, name: &str) -> Option<&str> {
         match self.get(name)? {
             Json::String(s) if !s.is_empty() => Some(s),
-            Json::Number(n) => Some(n),
-            _ => None,
+            value => value.as_number(),
         }
     }
 }
@@ -61,12 +60,12 @@ fn add_json(args: &mut Args, body: &[u8]) -> Result<(), ApiError> {
     let Json::Object(members) = json::parse(body).map_err(|_| ApiError::InvalidJson)? else {
         return Err(ApiError::JsonNotObject);
     };
-    for (name, value) in members {
+    for (name, value) in members.into_vec() {
         let value = match value {
-            Json::String(text) => structured(&name, text)?,
+            Json::String(text) => structured(&name, text.into())?,
             value => value,
         };
-        if name != "token" {
+        if &*name != "token" {
             args.members.push((name, value));
         }
     }
@@ -80,7 +79,7 @@ fn add_strings(args: &mut Args, pairs: Vec<(String, String)>) -> Result<(), ApiE
             continue;
         }
         let value = structured(&name, value)?;
-        args.members.push((name, value));
+        args.members.push((name.into(), value));
     }
     Ok(())
 }
@@ -91,7 +90,7 @@ fn structured(name: &str, text: String) -> Result<Json, ApiError> {
     let error = match name {
         "attachments" => ApiError::InvalidAttachments,
         "blocks" => ApiError::InvalidBlocks,
-        _ => return Ok(Json::String(text)),
+        _ => return Ok(Json::String(text.into())),
     };
     if text.trim().is_empty() {
         return Ok(Json::Null);

@@ -101,8 +101,8 @@ fn content(hook: &Hook, args: Args, made: &mut Made) -> Result<Message, ApiError
         check_blocks(blocks)?;
     }
     let mut members = args.members;
-    members.retain(|(name, _)| !PLACE_ARGUMENTS.contains(&name.as_str()));
-    let document = Json::Object(members);
+    members.retain(|(name, _)| !PLACE_ARGUMENTS.contains(&&**name));
+    let document = Json::Object(members.into());
     let req = Incoming::from_json(document).map_err(|why| {
         if why.starts_with("attachment") || why.starts_with("`attachments`") {
             ApiError::InvalidAttachments

@@ -115,11 +115,9 @@ fn rich_element(element: &Json, maps: &SlackMaps) -> String {
         }
         "rich_text_list" => {
             let ordered = element.str_member("style") == Some("ordered");
-            let indent =
-                element.member("indent").and_then(|i| if let Json::Number(n) = i { n.parse().ok() } else { None });
+            let indent = element.member("indent").and_then(|i| i.as_number()?.parse().ok());
             let pad = "  ".repeat(indent.unwrap_or(0usize).min(8));
-            let offset =
-                element.member("offset").and_then(|i| if let Json::Number(n) = i { n.parse().ok() } else { None });
+            let offset = element.member("offset").and_then(|i| i.as_number()?.parse().ok());
             inner()
                 .iter()
                 .enumerate()
@@ -169,9 +167,9 @@ fn raw_text(element: &Json, maps: &SlackMaps) -> String {
 
 fn raw_number(value: Option<&Json>) -> String {
     match value {
-        Some(Json::Number(n)) => n.to_string(),
-        Some(Json::String(s)) => s.clone(),
-        _ => String::new(),
+        Some(Json::String(s)) => s.to_string(),
+        Some(value) => value.as_number().unwrap_or_default().to_owned(),
+        None => String::new(),
     }
 }
 
