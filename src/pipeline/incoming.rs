@@ -303,11 +303,7 @@ fn read_attachment(value: Json, a: &mut Attachment) -> Result<(), Invalid> {
         } else if key.eq_ignore_ascii_case("id") {
             a.id = match &value {
                 Json::Null => None,
-                Json::Number(_) | Json::LongNumber(_)
-                    if value.as_number().is_some_and(|n| n.parse::<i64>().is_ok()) =>
-                {
-                    Some(value.to_value())
-                }
+                _ if value.as_number().is_some_and(|n| n.parse::<i64>().is_ok()) => Some(value.to_value()),
                 _ => return Err("`id` must be an integer".into()),
             };
         } else if key.eq_ignore_ascii_case("ts") {
