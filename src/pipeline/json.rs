@@ -277,11 +277,7 @@ impl Reader<'_> {
             self.digits();
         }
         // The grammar above admits ASCII only, so the text needs no check.
-        let value = match ShortNumber::copied(&self.input[start..], self.pos - start) {
-            Some(short) => Json::Number(short),
-            None => Json::LongNumber(String::from_utf8_lossy(&self.input[start..self.pos]).into()),
-        };
-        fill(slot, value);
+        fill(slot, Json::number_at(&self.input[start..], self.pos - start));
         Ok(())
     }
 
@@ -388,7 +384,13 @@ fn fill(slot: &mut Json, value: Json) {
 impl Json {
     /// A number of text `text`.
     pub fn number(text: &str) -> Json {
-        ShortNumber::copied(text.as_bytes(), text.len()).map_or_else(|| Json::LongNumber(text.into()), Json::Number)
+        Json::number_at(text.as_bytes(), text.len())
+    }
+
+    /// The number of the first `len` bytes of `from`, ASCII text: in the value when it fits.
+    fn number_at(from: &[u8], len: usize) -> Json {
+        ShortNumber::copied(from, len)
+            .map_or_else(|| Json::LongNumber(String::from_utf8_lossy(&from[..len]).into()), Json::Number)
     }
 
     /// A number's text, when the value is a number.
