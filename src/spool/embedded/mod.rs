@@ -4,10 +4,13 @@
 //! One writer thread owns the store (`store.rs`, written by `sqlite.rs`). Every
 //! operation, from requests and from the worker alike, is sent to it; it takes whatever has
 //! queued up, runs it all in one transaction and answers each only after the commit returned, so
-//! concurrent requests share one fsync (group commit). Writes of the message map alone do not
-//! wait for the disk: they reach it with the next durable commit, or by `syncer.rs` about
-//! `SYNC_GATHER` later.
+//! concurrent requests share one fsync (group commit).
+//!
+//! The Web API's message map is beside it, in `map_log`: written by the requests themselves,
+//! taken to the disk by `syncer.rs` about `SYNC_GATHER` later, and by the writer thread before
+//! each commit, so that a job never reaches the disk ahead of the entries written before it.
 
+pub mod map_log;
 pub mod sqlite;
 pub mod store;
 pub mod syncer;
@@ -18,11 +21,12 @@ use crate::delivery::job::Job;
 use crate::observe::metrics::Metrics;
 use crate::rules::SpoolSettings;
 use crate::spool::attempt::Settle;
-use crate::spool::messages::{mint_after, Entry, MessageMap};
+use crate::spool::messages::{Entry, MessageMap};
 use crate::spool::{DeadLetter, HookStatus, Refused, Seq, Spool, StoreError};
 use crate::webapi::ts::Ts;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use map_log::Log;
 use sqlite::Sqlite;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -35,22 +39,11 @@ use tokio::sync::{oneshot, Notify};
 const MAX_BATCH: usize = 1024;
 /// How often the message map lets go of entries past `message_max_age`.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// How long commits of the message map alone gather before one sync takes them to the disk.
+/// How long writes of the message map gather before one sync takes them to the disk. A direct
+/// post is already delivered when its entry is written, so a power cut can only cost the chance
+/// to edit or delete the last second's messages; every `fsync` it does not wait for was 12-16%
+/// of a `chat.postMessage`'s CPU (docs/performance.md).
 const SYNC_GATHER: Duration = Duration::from_millis(500);
-
-/// What a call's writes ask of its batch's commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Writes {
-    /// It only reads.
-    None,
-    /// The message map: whole after a `kill -9` at once, on the disk about `SYNC_GATHER` later. A
-    /// direct post is already delivered when its entry is written, so a power cut can only cost
-    /// the chance to edit or delete the last second's messages; every `fsync` it does not wait
-    /// for was 12-16% of a `chat.postMessage`'s CPU (docs/performance.md).
-    Soon,
-    /// Jobs and what became of them: on the disk before the caller hears of it.
-    Now,
-}
 
 /// What the writer thread owns: the store, and the payload bytes it holds as of the open
 /// transaction. Only this thread changes the count, in the order the store changes, so it is
@@ -74,9 +67,9 @@ type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// how the transaction ended.
 type Call = Box<dyn FnOnce(Result<&mut Ledger, StoreError>) -> Finish + Send>;
 
-/// A call as the writer thread receives it.
+/// A call as the writer thread receives it; `writes` when its batch must commit durably.
 struct Queued {
-    writes: Writes,
+    writes: bool,
     call: Call,
 }
 
@@ -107,8 +100,10 @@ pub struct Embedded {
     settings: SpoolSettings,
     /// Woken when there may be new work for the worker.
     pub wake: Notify,
-    /// The newest `ts` of the message map this process knows of.
-    last_ts: AtomicU64,
+    /// The message map.
+    map: Arc<Log>,
+    /// Takes the map's writes to the disk; started on the first, like the writer thread.
+    map_syncer: OnceLock<Option<Syncer>>,
     /// When the map last let old entries go, in milliseconds since the Unix epoch.
     pruned_ms: AtomicU64,
 }
@@ -118,6 +113,9 @@ impl Embedded {
     pub fn new(open: Opener, settings: SpoolSettings, on_commit: CommitObserver) -> Result<Embedded, StoreError> {
         let mut store = open()?;
         let (stored, last_ts) = (store.bytes()?, store.last_ts()?);
+        let map = Log::open(&settings.path.join("messages"))?;
+        // Entries an earlier release kept in the store itself are read from there (`find`).
+        map.saw(last_ts);
         Ok(Embedded {
             calls: OnceLock::new(),
             open: Arc::new(open),
@@ -125,7 +123,8 @@ impl Embedded {
             bytes: Arc::new(AtomicU64::new(stored)),
             settings,
             wake: Notify::new(),
-            last_ts: AtomicU64::new(last_ts.0),
+            map: Arc::new(map),
+            map_syncer: OnceLock::new(),
             pruned_ms: AtomicU64::new(0),
         })
     }
@@ -138,15 +137,14 @@ impl Embedded {
             let on_commit = on_commit.unwrap_or_else(|| Box::new(|_| ()));
             let published = self.bytes.clone();
             let max_bytes = self.settings.max_bytes;
-            let opened = move || -> Result<(Ledger, Syncer), StoreError> {
+            let map = self.map.clone();
+            let opened = move || -> Result<Ledger, StoreError> {
                 let mut engine = open()?;
                 let bytes = engine.bytes()?;
-                let syncer = Syncer::start(engine.syncer(), SYNC_GATHER)
-                    .map_err(|e| StoreError(format!("cannot start the sync thread: {e}")))?;
-                Ok((Ledger { engine, bytes, max_bytes }, syncer))
+                Ok(Ledger { engine, bytes, max_bytes })
             };
             let started = std::thread::Builder::new().name("hookgate-spool".into()).spawn(move || match opened() {
-                Ok((mut ledger, syncer)) => write_loop(&mut ledger, &syncer, &queue, &on_commit, &published),
+                Ok(mut ledger) => write_loop(&mut ledger, &map, &queue, &on_commit, &published),
                 Err(e) => {
                     log::error!(target: "hookgate", "spool: the store cannot be opened: {e}");
                     while let Ok(queued) = queue.recv() {
@@ -168,7 +166,7 @@ impl Embedded {
         T: Send + 'static,
         F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
     {
-        self.call_as(Writes::Now, op).await
+        self.call_as(true, op).await
     }
 
     /// Runs `op`, which reads only, in the next batch; its result once the batch ended.
@@ -177,12 +175,12 @@ impl Embedded {
         T: Send + 'static,
         F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
     {
-        self.call_as(Writes::None, op).await
+        self.call_as(false, op).await
     }
 
-    /// Runs `op` on the writer thread, in the next batch; its result once the batch committed
-    /// as `writes` asks.
-    async fn call_as<T, F>(&self, writes: Writes, op: F) -> Result<T, StoreError>
+    /// Runs `op` on the writer thread, in the next batch; its result once the batch committed,
+    /// durably when it `writes`.
+    async fn call_as<T, F>(&self, writes: bool, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Ledger) -> Result<T, StoreError> + Send + 'static,
@@ -322,49 +320,78 @@ impl Spool for Embedded {
     }
 }
 
-/// The map lives in the same file as the jobs, written by the same thread, in the same batches:
-/// a new message is one insert, sharing its batch's commit. A spooled call's entry is written
-/// before its job, so the job's durable commit takes the entry to the disk too.
+/// New entries, changes and deletions go to the map log; an entry it never had may be one an
+/// earlier release kept in the store's `messages` table, read from there.
 #[async_trait]
 impl MessageMap for Embedded {
     fn mint(&self) -> Ts {
-        mint_after(&self.last_ts)
+        self.map.mint()
     }
 
     async fn record(&self, ts: Ts, entry: Entry) -> Result<Ts, StoreError> {
-        let now = SystemTime::now();
-        let now_ms = crate::delivery::job::now_ms(now);
-        // Old entries go at most once a minute, in the batch of a new one.
-        let due = self.pruned_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-            (now_ms >= last + PRUNE_EVERY.as_millis() as u64).then_some(now_ms)
-        });
-        let before = due.is_ok().then(|| self.oldest_kept(now));
-        let recorded = self
-            .call_as(Writes::Soon, move |l| {
-                if let Some(before) = before {
-                    l.engine.prune(before)?;
-                }
-                l.engine.record(ts, &entry.to_json())
-            })
-            .await?;
-        self.last_ts.fetch_max(recorded.0, Ordering::AcqRel);
-        Ok(recorded)
+        self.prune_when_due();
+        self.map.write(ts, Some(&entry), true)?;
+        self.map_written();
+        Ok(ts)
     }
 
     async fn keep(&self, ts: Ts, entry: Entry) -> Result<(), StoreError> {
-        self.call_as(Writes::Soon, move |l| l.engine.keep(ts, &entry.to_json())).await
+        self.map.write(ts, Some(&entry), false)?;
+        self.map_written();
+        Ok(())
     }
 
     async fn find(&self, ts: Ts) -> Result<Option<Entry>, StoreError> {
         if ts < self.oldest_kept(SystemTime::now()) {
             return Ok(None);
         }
+        if let Some(found) = self.map.find(ts)? {
+            return Ok(found);
+        }
         let text = self.read(move |l| l.engine.find(ts)).await?;
         Ok(text.as_deref().and_then(Entry::of_json))
     }
 
     async fn forget(&self, ts: Ts) -> Result<(), StoreError> {
-        self.call_as(Writes::Soon, move |l| l.engine.forget(ts)).await
+        self.map.write(ts, None, false)?;
+        self.map_written();
+        Ok(())
+    }
+}
+
+impl Embedded {
+    /// Has the map's new writes taken to the disk soon.
+    fn map_written(&self) {
+        let map = self.map.clone();
+        let syncer = self.map_syncer.get_or_init(|| {
+            let started = Syncer::start(Box::new(move || map.sync()), SYNC_GATHER);
+            started.map_err(|e| log::error!(target: "hookgate", "spool: cannot start the map's sync thread: {e}")).ok()
+        });
+        if let Some(syncer) = syncer {
+            syncer.behind();
+        }
+    }
+
+    /// At most once a minute, lets go of entries past `message_max_age`: the map's old days, and
+    /// what an earlier release kept in the store (in the writer's next batch, not waited for).
+    fn prune_when_due(&self) {
+        let now = SystemTime::now();
+        let now_ms = crate::delivery::job::now_ms(now);
+        let due = self.pruned_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            (now_ms >= last + PRUNE_EVERY.as_millis() as u64).then_some(now_ms)
+        });
+        if due.is_err() {
+            return;
+        }
+        let before = self.oldest_kept(now);
+        self.map.prune(before);
+        let call: Call = Box::new(move |ledger| {
+            if let Err(e) = ledger.and_then(|l| l.engine.prune(before)) {
+                log::warn!(target: "hookgate", "spool: cannot let old messages go: {e}");
+            }
+            Box::new(|_| ())
+        });
+        let _ = self.writer().send(Queued { writes: true, call });
     }
 }
 
@@ -380,18 +407,15 @@ fn bytes(job: &Job) -> u64 {
     job.posts.iter().map(|p| p.len() as u64).sum()
 }
 
-/// The writer thread: batches of calls, one transaction each, answered after the commit. A
-/// batch that writes jobs commits durably; one that writes only the map does not wait, and
-/// `syncer` takes it to the disk soon after.
+/// The writer thread: batches of calls, one transaction each, answered after the commit. The
+/// map's writes made so far go to the disk before a batch that writes does.
 fn write_loop(
     ledger: &mut Ledger,
-    syncer: &Syncer,
+    map: &Log,
     queue: &mpsc::Receiver<Queued>,
     on_commit: &CommitObserver,
     published: &AtomicU64,
 ) {
-    // A batch that only reads keeps the mode of the one before: switching costs a statement.
-    let mut durable = true;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -400,15 +424,11 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let writes = batch.iter().map(|q| q.writes).max().unwrap_or(Writes::None);
-        match writes {
-            Writes::Now => durable = true,
-            Writes::Soon => durable = false,
-            Writes::None => {}
-        }
+        let writes = batch.iter().any(|q| q.writes);
         let started = Instant::now();
         let before = ledger.bytes;
-        let (finishes, ended): (Vec<Finish>, _) = match ledger.engine.begin(durable) {
+        let begun = if writes { map.sync() } else { Ok(()) };
+        let (finishes, ended): (Vec<Finish>, _) = match begun.and_then(|()| ledger.engine.begin()) {
             Err(e) => (batch.into_iter().map(|q| (q.call)(Err(e.clone()))).collect(), Err(e)),
             Ok(()) => {
                 let finishes = batch.into_iter().map(|q| (q.call)(Ok(&mut *ledger))).collect();
@@ -421,11 +441,6 @@ fn write_loop(
                 (finishes, committed)
             }
         };
-        // A durable batch syncs earlier commits too, but one that changed nothing syncs nothing,
-        // so the syncer is not told to stand down.
-        if ended.is_ok() && writes == Writes::Soon {
-            syncer.behind();
-        }
         published.store(ledger.bytes, Ordering::Release);
         on_commit(started.elapsed());
         for finish in finishes {
@@ -443,6 +458,42 @@ mod tests {
         let open: Opener = Box::new(move || Ok(Box::new(Sqlite::open(&path)?) as Box<dyn Engine>));
         let settings = SpoolSettings { max_bytes, ..SpoolSettings::new(dir) };
         Arc::new(Embedded::new(open, settings, Box::new(|_| ())).unwrap())
+    }
+
+    /// An upgrade from the release that kept the map in the store's `messages` table: its
+    /// entries are still found, its `ts` never minted again, and a change or a delete of one goes
+    /// to the map log and wins over the old row.
+    #[tokio::test]
+    async fn entries_an_earlier_release_kept_in_the_store_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Entry {
+            v: 1,
+            hook: "bot".into(),
+            backend: "chat".into(),
+            channel: "alerts".into(),
+            thread_ts: None,
+            parts: 1,
+            ids: vec!["p1".into()],
+            pending: false,
+        };
+        let far = Ts::at(SystemTime::now()).0 + 3_600_000_000;
+        drop(Sqlite::open(dir.path()).unwrap());
+        let db = rusqlite::Connection::open(dir.path().join("spool.sqlite3")).unwrap();
+        let rows = [(far - 1, Some(old.to_json())), (far, None)];
+        for (ts, entry) in rows {
+            db.execute("INSERT INTO messages (ts, entry) VALUES (?1, ?2)", rusqlite::params![ts as i64, entry])
+                .unwrap();
+        }
+        drop(db);
+        let spool = spool(dir.path(), 100);
+        assert_eq!(spool.find(Ts(far - 1)).await.unwrap(), Some(old.clone()));
+        assert_eq!(spool.find(Ts(far)).await.unwrap(), None, "forgotten there");
+        assert!(spool.mint() > Ts(far), "never minted again");
+        let changed = Entry { ids: vec!["p2".into()], ..old };
+        spool.keep(Ts(far - 1), changed.clone()).await.unwrap();
+        assert_eq!(spool.find(Ts(far - 1)).await.unwrap(), Some(changed));
+        spool.forget(Ts(far - 1)).await.unwrap();
+        assert_eq!(spool.find(Ts(far - 1)).await.unwrap(), None);
     }
 
     /// Appends racing the once-a-second recount: exactly as many are stored as `max_bytes`

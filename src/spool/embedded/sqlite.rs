@@ -1,12 +1,8 @@
-//! The embedded store: one SQLite database in the spool directory, in WAL mode. A durable
-//! commit runs with `synchronous = FULL`, so it has reached the disk when it returns and a
-//! `kill -9` or a power cut at any moment leaves either the whole batch or none of it. A batch
-//! that only writes the message map commits with `synchronous = NORMAL` (whole after a `kill -9`,
-//! on the disk with the next durable commit or when `syncer` syncs the WAL; see `mod.rs`,
-//! `write_loop`).
+//! The embedded store: one SQLite database in the spool directory, in WAL mode. A commit runs
+//! with `synchronous = FULL`, so it has reached the disk when it returns and a `kill -9` or a
+//! power cut at any moment leaves either the whole batch or none of it.
 
 use super::store::{Engine, QueuedHead};
-use super::syncer::SyncAll;
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
@@ -23,10 +19,6 @@ pub struct Sqlite {
     ballast: PathBuf,
     /// Set while the ballast is gone: appends are refused until it can be written again.
     full_since: Option<Instant>,
-    /// The write-ahead log, where every commit since the last checkpoint lives.
-    wal: PathBuf,
-    /// Whether the connection is set to `synchronous = FULL` now.
-    durable: bool,
 }
 
 /// Room held back for recording deliveries on a full disk.
@@ -120,8 +112,7 @@ impl Sqlite {
         sync_dir(dir)
             .and_then(|()| dir.parent().map_or(Ok(()), sync_dir))
             .map_err(|e| StoreError(format!("cannot sync {}: {e}", dir.display())))?;
-        let wal = dir.join("spool.sqlite3-wal");
-        let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None, wal, durable: true };
+        let mut store = Sqlite { db, ballast: dir.join("ballast"), full_since: None };
         if !store.ballast.exists() {
             store.write_ballast().map_err(|e| StoreError(format!("cannot write {}: {e}", store.ballast.display())))?;
         }
@@ -167,25 +158,8 @@ fn job_of(text: &str) -> Result<Job, rusqlite::Error> {
 
 impl Engine for Sqlite {
     // BEGIN and COMMIT as cached statements: `execute_batch` parsed them anew for every batch.
-    fn begin(&mut self, durable: bool) -> Result<(), StoreError> {
-        // SQLite reads the setting at each commit; it can only change outside a transaction.
-        if durable != self.durable {
-            let pragma = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
-            self.db.execute_batch(pragma).map_err(fail)?;
-            self.durable = durable;
-        }
+    fn begin(&mut self) -> Result<(), StoreError> {
         self.db.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map(|_| ()).map_err(fail)
-    }
-
-    fn syncer(&self) -> SyncAll {
-        let wal = self.wal.clone();
-        // Commits since the last checkpoint are in the WAL (a checkpoint syncs what it moves), so
-        // syncing that file makes them durable; with no WAL there is nothing waiting.
-        Box::new(move || match std::fs::File::open(&wal) {
-            Ok(file) => file.sync_data().map_err(|e| StoreError(format!("cannot sync {}: {e}", wal.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError(format!("cannot open {}: {e}", wal.display()))),
-        })
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
@@ -430,32 +404,10 @@ impl Engine for Sqlite {
         Ok(Ts(last.unwrap_or(0) as u64))
     }
 
-    fn record(&mut self, ts: Ts, entry: &str) -> Result<Ts, StoreError> {
-        let insert = |db: &Connection, ts: Ts| {
-            db.prepare_cached("INSERT OR IGNORE INTO messages (ts, entry) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![ts.0 as i64, entry]))
-        };
-        if insert(&self.db, ts).map_err(|e| self.failed(e))? == 1 {
-            return Ok(ts);
-        }
-        // Another process sharing the file (an upgrade in place) took this microsecond.
-        let ts = Ts::next(ts, self.last_ts()?);
-        insert(&self.db, ts).map_err(|e| self.failed(e))?;
-        Ok(ts)
-    }
-
     fn prune(&mut self, before: Ts) -> Result<(), StoreError> {
         self.db
             .prepare_cached("DELETE FROM messages WHERE ts < ?1")
             .and_then(|mut s| s.execute([before.0 as i64]))
-            .map_err(|e| self.failed(e))?;
-        Ok(())
-    }
-
-    fn keep(&mut self, ts: Ts, entry: &str) -> Result<(), StoreError> {
-        self.db
-            .prepare_cached("UPDATE messages SET entry = ?2 WHERE ts = ?1")
-            .and_then(|mut s| s.execute(params![ts.0 as i64, entry]))
             .map_err(|e| self.failed(e))?;
         Ok(())
     }
@@ -466,14 +418,6 @@ impl Engine for Sqlite {
             .and_then(|mut s| s.query_row([ts.0 as i64], |r| r.get::<_, Option<String>>(0)).optional())
             .map(Option::flatten)
             .map_err(fail)
-    }
-
-    fn forget(&mut self, ts: Ts) -> Result<(), StoreError> {
-        self.db
-            .prepare_cached("UPDATE messages SET entry = NULL WHERE ts = ?1")
-            .and_then(|mut s| s.execute([ts.0 as i64]))
-            .map_err(|e| self.failed(e))?;
-        Ok(())
     }
 }
 
@@ -486,7 +430,7 @@ mod tests {
     }
 
     fn committed<T>(db: &mut Sqlite, f: impl FnOnce(&mut Sqlite) -> T) -> T {
-        db.begin(true).unwrap();
+        db.begin().unwrap();
         let out = f(db);
         db.commit().unwrap();
         out

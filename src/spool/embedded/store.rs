@@ -3,7 +3,6 @@
 //! come from the spool's one writer thread, between `begin` and `commit`, so an engine needs no
 //! locking of its own and every call in a batch shares one durable commit.
 
-use super::syncer::SyncAll;
 use crate::delivery::job::Job;
 use crate::spool::attempt::Settle;
 use crate::spool::{DeadLetter, HookStatus, Seq, StoreError};
@@ -22,13 +21,10 @@ pub struct QueuedHead {
 }
 
 pub trait Engine: Send {
-    /// Starts a transaction; its commit waits for the disk when `durable`, otherwise it only
-    /// has to survive the process (a later durable commit or `syncer` takes it to the disk).
-    fn begin(&mut self, durable: bool) -> Result<(), StoreError>;
-    /// Ends the transaction; only after a durable commit returns is an append acknowledged.
+    /// Starts a transaction.
+    fn begin(&mut self) -> Result<(), StoreError>;
+    /// Ends the transaction, on the disk when it returns: only then is an append acknowledged.
     fn commit(&mut self) -> Result<(), StoreError>;
-    /// Something another thread can call to take every commit made so far to the disk.
-    fn syncer(&self) -> SyncAll;
     fn rollback(&mut self);
     /// Stores a job as pending at the end of its hook's queue; `bytes` is what counts towards
     /// `max_bytes`.
@@ -54,17 +50,11 @@ pub trait Engine: Send {
     fn drop_hook(&mut self, hook: &str) -> Result<(u64, u64), StoreError>;
     /// Payload bytes of everything stored, pending and dead.
     fn bytes(&mut self) -> Result<u64, StoreError>;
-    /// The message map (`spool/messages.rs`): the newest `ts` the store holds.
+    /// The message map as an earlier release kept it here (`spool/messages.rs`; new entries go
+    /// to `map_log`): the newest `ts` it holds.
     fn last_ts(&mut self) -> Result<Ts, StoreError>;
-    /// Stores a new entry (JSON) under `ts`, or under the first free `ts` after the newest
-    /// stored when `ts` is taken; returns the `ts` used.
-    fn record(&mut self, ts: Ts, entry: &str) -> Result<Ts, StoreError>;
     /// Drops every entry, and the memory of every `ts`, before `before`.
     fn prune(&mut self, before: Ts) -> Result<(), StoreError>;
-    /// Replaces the entry of `ts`, as JSON.
-    fn keep(&mut self, ts: Ts, entry: &str) -> Result<(), StoreError>;
-    /// The entry of `ts`; `None` when it has none (reserved, deleted, forgotten or never minted).
+    /// The entry of `ts`; `None` when it has none (deleted, forgotten or never kept here).
     fn find(&mut self, ts: Ts) -> Result<Option<String>, StoreError>;
-    /// Leaves `ts` with no entry, still minted, so it is never handed out again.
-    fn forget(&mut self, ts: Ts) -> Result<(), StoreError>;
 }

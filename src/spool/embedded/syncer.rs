@@ -1,17 +1,18 @@
-//! Takes commits of the message map alone (`Writes::Soon` in `mod.rs`) to the disk, on a thread
-//! of its own: on the writer thread, each sync would hold every call of the batch behind it; here
-//! it runs beside the writes (docs/performance.md, "The map without waiting for the disk").
+//! Takes the message map's writes (`map_log`) to the disk, on a thread of its own, gathering
+//! those of `SYNC_GATHER` (`mod.rs`) into one sync (docs/performance.md, "The map without waiting
+//! for the disk").
 
 use crate::spool::{lock, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-/// Takes every commit made so far to the disk; from `Engine::syncer`.
+/// Takes every write made so far to the disk.
 pub type SyncAll = Box<dyn Fn() -> Result<(), StoreError> + Send>;
 
 #[derive(Default)]
 struct State {
-    /// Commits were made since the last sync began.
+    /// Writes were made since the last sync began.
     behind: bool,
     stopping: bool,
 }
@@ -20,6 +21,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// `behind` as the writers see it without the lock: set by them, cleared before a sync
+    /// begins. Each Web API post calls `behind`; only the first after a sync takes the lock.
+    pending: AtomicBool,
 }
 
 /// The handle the writer thread keeps; dropping it syncs what is left and ends the thread.
@@ -28,8 +32,8 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    /// Starts the thread: once told commits are behind, it waits `gather` (so one sync covers
-    /// every commit of that time) and syncs.
+    /// Starts the thread: once told writes are behind, it waits `gather` (so one sync covers
+    /// every write of that time) and syncs.
     pub fn start(sync: SyncAll, gather: Duration) -> std::io::Result<Syncer> {
         let shared = Arc::new(Shared::default());
         let theirs = shared.clone();
@@ -37,8 +41,11 @@ impl Syncer {
         Ok(Syncer { shared })
     }
 
-    /// A commit that did not wait for the disk was made.
+    /// A write that did not wait for the disk was made.
     pub fn behind(&self) {
+        if self.shared.pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut state = lock(&self.shared.state);
         if !state.behind {
             state.behind = true;
@@ -65,11 +72,12 @@ fn run(shared: &Shared, sync: &SyncAll, gather: Duration) {
             return;
         }
         if !state.stopping {
-            // Commits made meanwhile share this sync.
+            // Writes made meanwhile share this sync.
             let gathered = shared.changed.wait_timeout_while(state, gather, |s| !s.stopping);
             state = gathered.unwrap_or_else(|p| p.into_inner()).0;
         }
         state.behind = false;
+        shared.pending.store(false, Ordering::SeqCst);
         let stopping = state.stopping;
         drop(state);
         let synced = sync();
@@ -77,6 +85,7 @@ fn run(shared: &Shared, sync: &SyncAll, gather: Duration) {
         if let Err(e) = synced {
             log::error!(target: "hookgate", "spool: the message map's last writes are not on the disk yet: {e}");
             state.behind = true;
+            shared.pending.store(true, Ordering::SeqCst);
         }
         if stopping {
             return;
@@ -87,7 +96,7 @@ fn run(shared: &Shared, sync: &SyncAll, gather: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::time::Instant;
 
     const GATHER: Duration = Duration::from_millis(50);
