@@ -7,16 +7,17 @@
 //! guessed at.
 
 use super::StoreError;
+use crate::pipeline::json::write_string;
 use crate::webapi::ts::Ts;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The entry format this build writes and the newest it reads.
 pub const FORMAT: u32 = 1;
 
 /// Where a message went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Entry {
     #[serde(default)]
     pub v: u32,
@@ -25,23 +26,59 @@ pub struct Entry {
     /// The channel as the call named it, after the hook's channel rules.
     pub channel: String,
     /// The `ts` of the thread's root, when the message is a reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub thread_ts: Option<Ts>,
     /// How many posts the message is.
     pub parts: usize,
     /// The backend's id of each post, in order; empty when the backend gives none (a Mattermost
     /// incoming webhook).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub ids: Vec<String>,
     /// Accepted by a spooled hook and not yet (wholly) posted.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub pending: bool,
 }
 
 impl Entry {
     /// The entry as stored.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(128);
+        self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the entry as stored to `out`, written by hand: every Web API post writes one
+    /// (docs/performance.md). Members left out are their defaults.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut digits = itoa::Buffer::new();
+        out.extend_from_slice(br#"{"v":"#);
+        out.extend_from_slice(digits.format(self.v).as_bytes());
+        out.extend_from_slice(br#","hook":"#);
+        write_string(out, &self.hook);
+        out.extend_from_slice(br#","backend":"#);
+        write_string(out, &self.backend);
+        out.extend_from_slice(br#","channel":"#);
+        write_string(out, &self.channel);
+        if let Some(thread_ts) = self.thread_ts {
+            out.extend_from_slice(br#","thread_ts":"#);
+            out.extend_from_slice(digits.format(thread_ts.0).as_bytes());
+        }
+        out.extend_from_slice(br#","parts":"#);
+        out.extend_from_slice(digits.format(self.parts).as_bytes());
+        if !self.ids.is_empty() {
+            out.extend_from_slice(br#","ids":["#);
+            for (i, id) in self.ids.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, id);
+            }
+            out.push(b']');
+        }
+        if self.pending {
+            out.extend_from_slice(br#","pending":true"#);
+        }
+        out.push(b'}');
     }
 
     /// A stored entry; `None` for one this build cannot read.
@@ -96,7 +133,11 @@ mod tests {
             text,
             r#"{"v":1,"hook":"bot","backend":"chat","channel":"alerts","thread_ts":5,"parts":2,"ids":["a","b"]}"#
         );
-        assert_eq!(Entry::of_json(&text), Some(entry));
+        assert_eq!(Entry::of_json(&text), Some(entry.clone()));
+        let odd = Entry { hook: "b\"o\nt".into(), thread_ts: None, ids: Vec::new(), pending: true, ..entry };
+        let text = odd.to_json();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap()["hook"], "b\"o\nt");
+        assert_eq!(Entry::of_json(&text), Some(odd));
         assert_eq!(Entry::of_json(&text.replace(r#""v":1"#, r#""v":2"#)), None);
         assert_eq!(Entry::of_json("{}"), None);
     }

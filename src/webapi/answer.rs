@@ -185,14 +185,13 @@ impl Shown {
 /// serialized from structs, the names cost as much as the text (docs/performance.md).
 pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, shown: &Shown) -> String {
     let username = if shown.username.is_empty() { hook } else { &shown.username };
-    let ts = ts.text();
     // Sized for the text once escaped, so the answer is written without growing.
     let mut out = Vec::with_capacity(shown.text.len() + channel.len() + username.len() + 256);
     out.extend_from_slice(br#"{"ok":true,"channel":"#);
     write_string(&mut out, channel);
     // A `ts` and an id are digits, a dot and hex digits: nothing to escape.
     out.extend_from_slice(br#","ts":""#);
-    out.extend_from_slice(ts.as_bytes());
+    ts.write(&mut out);
     out.extend_from_slice(br#"","message":{"type":"message","subtype":"bot_message","text":"#);
     write_string(&mut out, &shown.text);
     out.extend_from_slice(br#","username":"#);
@@ -200,10 +199,10 @@ pub fn posted(hook: &str, channel: &str, ts: Ts, thread_ts: Option<Ts>, shown: &
     out.extend_from_slice(br#","bot_id":""#);
     out.extend_from_slice(stable_id('B', hook).as_bytes());
     out.extend_from_slice(br#"","ts":""#);
-    out.extend_from_slice(ts.as_bytes());
+    ts.write(&mut out);
     if let Some(thread_ts) = thread_ts {
         out.extend_from_slice(br#"","thread_ts":""#);
-        out.extend_from_slice(thread_ts.text().as_bytes());
+        thread_ts.write(&mut out);
     }
     out.extend_from_slice(br#""}}"#);
     String::from_utf8(out).unwrap_or_default()

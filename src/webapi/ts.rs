@@ -38,26 +38,19 @@ impl Ts {
     /// As `Display` writes it, without the formatting machinery: every Web API answer writes a
     /// `ts` or two (docs/performance.md).
     pub fn text(self) -> String {
-        let (mut seconds, mut micros) = (self.0 / 1_000_000, self.0 % 1_000_000);
-        let mut out = [0u8; 27];
-        let mut at = out.len();
-        for _ in 0..6 {
-            at -= 1;
-            out[at] = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
-        at -= 1;
-        out[at] = b'.';
-        loop {
-            at -= 1;
-            out[at] = b'0' + (seconds % 10) as u8;
-            seconds /= 10;
-            if seconds == 0 {
-                break;
-            }
-        }
-        // Only ASCII digits and a dot were written.
-        String::from_utf8_lossy(&out[at..]).into_owned()
+        let mut out = Vec::with_capacity(20);
+        self.write(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends the text to `buffer`: the seconds, then the micros written after a leading 1
+    /// (so the zeros before them are written too), that 1 replaced by the dot.
+    pub fn write(self, buffer: &mut Vec<u8>) {
+        let mut digits = itoa::Buffer::new();
+        buffer.extend_from_slice(digits.format(self.0 / 1_000_000).as_bytes());
+        let at = buffer.len();
+        buffer.extend_from_slice(digits.format(1_000_000 + self.0 % 1_000_000).as_bytes());
+        buffer[at] = b'.';
     }
 }
 

@@ -50,6 +50,39 @@ impl Index {
         }
     }
 
+    /// Takes many writes at once, as read from segments in any order: one merge per day rather
+    /// than an insert into the middle of its list for each write read out of order.
+    pub fn set_all(&mut self, mut writes: Vec<(u64, u64, Loc)>) {
+        // By `ts`, then `n`: of one message's writes, the newest comes last.
+        writes.sort_by_key(|(ts, n, _)| (*ts, *n));
+        let mut late: Vec<(u64, Loc)> = Vec::new();
+        let mut at = 0;
+        while at < writes.len() {
+            let day_of = writes[at].0 / DAY_US;
+            let day = self.days.entry(day_of).or_default();
+            while let Some(&(ts, n, loc)) = writes.get(at).filter(|(ts, _, _)| ts / DAY_US == day_of) {
+                at += 1;
+                match day.binary_search_by_key(&ts, |(t, _)| *t) {
+                    Ok(i) if n >= self.order.get(&ts).copied().unwrap_or(0) => day[i].1 = loc,
+                    Ok(_) => continue,
+                    Err(i) if i == day.len() => day.push((ts, loc)),
+                    Err(_) => match late.last_mut() {
+                        Some(last) if last.0 == ts => last.1 = loc,
+                        _ => late.push((ts, loc)),
+                    },
+                }
+                if n > 0 {
+                    self.order.insert(ts, n);
+                }
+            }
+            if !late.is_empty() {
+                // Two sorted runs: the sort merges them.
+                day.append(&mut late);
+                day.sort_by_key(|(ts, _)| *ts);
+            }
+        }
+    }
+
     /// Forgets every day before `first_day`.
     pub fn prune(&mut self, first_day: u64) {
         self.days = self.days.split_off(&first_day);
@@ -87,6 +120,32 @@ mod tests {
         index.set(d + 9, 4, loc(7));
         assert_eq!(index.get(d + 9), Some(loc(7)), "the same write read again");
         assert_eq!(index.newest(), Some(d + 9));
+    }
+
+    /// Writes read in any order, in one batch, index as they do one by one in `ts` order.
+    #[test]
+    fn a_batch_indexes_as_writes_one_by_one() {
+        let d = 20_000 * DAY_US;
+        let mut writes: Vec<(u64, u64, Loc)> = Vec::new();
+        for i in 0..300u64 {
+            let ts = d + (i * 7919) % 1000 + (i % 3) * DAY_US;
+            writes.push((ts, if i % 5 == 0 { i } else { 0 }, loc(i as u32)));
+        }
+        let mut sorted = writes.clone();
+        sorted.sort_by_key(|(ts, n, _)| (*ts, *n));
+        let mut one_by_one = Index::default();
+        for (ts, n, loc) in sorted {
+            one_by_one.set(ts, n, loc);
+        }
+        for split in [0, 1, 150, 299] {
+            let mut batched = Index::default();
+            batched.set_all(writes[..split].to_vec());
+            batched.set_all(writes[split..].to_vec());
+            for (ts, _, _) in &writes {
+                assert_eq!(batched.get(*ts), one_by_one.get(*ts), "ts {ts}, batches split at {split}");
+            }
+            assert!(batched.days.values().all(|day| day.windows(2).all(|w| w[0].0 < w[1].0)), "sorted, no repeats");
+        }
     }
 
     #[test]

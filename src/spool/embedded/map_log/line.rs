@@ -20,19 +20,23 @@ pub struct Line<'a> {
     pub entry: Option<&'a str>,
 }
 
-/// Appends the write of `line` to `out`.
-pub fn write(out: &mut Vec<u8>, line: &Line) {
+/// Appends a write of message `ts` to `out`: the entry `write_entry` appends, or none.
+pub fn write(out: &mut Vec<u8>, ts: u64, n: u64, write_entry: Option<impl FnOnce(&mut Vec<u8>)>) {
     let mut digits = itoa::Buffer::new();
     out.push(b'\n');
-    out.extend_from_slice(digits.format(line.ts).as_bytes());
+    out.extend_from_slice(digits.format(ts).as_bytes());
     out.push(b' ');
-    out.extend_from_slice(digits.format(line.n).as_bytes());
+    out.extend_from_slice(digits.format(n).as_bytes());
     out.push(b' ');
-    let body = line.entry.unwrap_or("-").as_bytes();
-    let check = check(line.ts, line.n, body);
-    out.extend_from_slice(&hex(check));
-    out.push(b' ');
-    out.extend_from_slice(body);
+    let check_at = out.len();
+    out.extend_from_slice(b"-------- ");
+    let body = out.len();
+    match write_entry {
+        Some(write_entry) => write_entry(out),
+        None => out.push(b'-'),
+    }
+    let check = hex(check(ts, n, &out[body..]));
+    out[check_at..check_at + 8].copy_from_slice(&check);
 }
 
 fn hex(value: u32) -> [u8; 8] {
@@ -99,7 +103,8 @@ mod tests {
 
     fn written(line: &Line) -> Vec<u8> {
         let mut out = Vec::new();
-        write(&mut out, line);
+        let entry = line.entry.map(|entry| |out: &mut Vec<u8>| out.extend_from_slice(entry.as_bytes()));
+        write(&mut out, line.ts, line.n, entry);
         out
     }
 

@@ -18,7 +18,6 @@ use crate::spool::messages::{mint_after, Entry};
 use crate::spool::{lock, StoreError};
 use crate::webapi::ts::Ts;
 use index::{Index, Loc, DAY_US};
-use line::Line;
 use mapped::Mapped;
 use std::collections::HashMap;
 use std::fs::File;
@@ -122,9 +121,8 @@ impl Log {
     /// Writes `entry` as the message `ts` (`None`: forgotten); `first` for a new message.
     pub fn write(&self, ts: Ts, entry: Option<&Entry>, first: bool) -> Result<(), StoreError> {
         let n = if first { 0 } else { self.counters.word(CHANGES).fetch_add(1, Ordering::AcqRel) + 1 };
-        let json = entry.map(Entry::to_json);
-        let mut bytes = Vec::with_capacity(json.as_ref().map_or(0, String::len) + 48);
-        line::write(&mut bytes, &Line { ts: ts.0, n, entry: json.as_deref() });
+        let mut bytes = Vec::with_capacity(256);
+        line::write(&mut bytes, ts.0, n, entry.map(|entry| |out: &mut Vec<u8>| entry.write_json(out)));
         if bytes.len() > line::MAX {
             return Err(StoreError(format!("the map's entry of {ts} is {} bytes, more than it holds", bytes.len())));
         }
@@ -291,12 +289,15 @@ impl Log {
                 }
             }
         }
+        let mut writes = Vec::new();
         for i in 0..state.segments.len() {
-            self.read_segment(state, i);
+            self.read_segment(state, i, &mut writes);
         }
+        state.index.set_all(writes);
     }
 
-    fn read_segment(&self, state: &mut State, i: usize) {
+    /// Adds the writes read from segment `i` to `writes`, as (`ts`, `n`, where).
+    fn read_segment(&self, state: &mut State, i: usize, writes: &mut Vec<(u64, u64, Loc)>) {
         let segment = &state.segments[i];
         let Held::Theirs { scanned } = segment.held else { return };
         let from = scanned.saturating_sub(line::MAX as u64);
@@ -326,7 +327,7 @@ impl Log {
             if let Some(line) = line::read(piece) {
                 let at = base + at as u64;
                 let len = if line.entry.is_some() { piece.len() as u32 } else { 0 };
-                state.index.set(line.ts, line.n, Loc { segment: i as u32, at: at as u32, len });
+                writes.push((line.ts, line.n, Loc { segment: i as u32, at: at as u32, len }));
                 end = end.max(at + piece.len() as u64);
             }
         }
