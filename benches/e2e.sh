@@ -8,7 +8,7 @@
 # record layer): hookgate's listen_tls against nginx's `listen ... ssl`, same certificate, same
 # plain backend. The same message also goes to this build as a Web API call
 # (`chat.postMessage` with a bot token, on the same backend), compared with the webhook: its
-# extra cost is the message map's write in the spool's SQLite file (docs/webapi.md). And the same
+# extra cost is the answer and the message map's write (docs/webapi.md, "The embedded map"). And the same
 # bodies go to nginx + njs running the script an admin would write instead of hookgate (one
 # worker; the Slack body to the Mattermost hook's JSON with bold, links and one user mention
 # translated and the channel checked, forwarded through nginx's keep-alive upstream): the cost of

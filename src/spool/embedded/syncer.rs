@@ -1,6 +1,5 @@
 //! Takes the message map's writes (`map_log`) to the disk, on a thread of its own, gathering
-//! those of `SYNC_GATHER` (`mod.rs`) into one sync (docs/performance.md, "The map without waiting
-//! for the disk").
+//! those of `SYNC_GATHER` (`mod.rs`) into one sync (docs/webapi.md, "The embedded map").
 
 use crate::spool::{lock, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
