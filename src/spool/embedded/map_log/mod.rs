@@ -161,9 +161,15 @@ impl Log {
         let k = state.segments.iter().filter(|s| s.day == day && matches!(s.held, Held::Mine { .. })).count();
         let name = format!("{day}-{process}-{k}.log");
         let path = self.dir.join(&name);
-        let map =
-            Mapped::open(&path, size.max(line::HEADER.len() + len), true).map_err(|e| failed("make", &path, e))?;
-        let file = File::open(&path).map_err(|e| failed("open", &path, e))?;
+        // A segment not made (a full disk) leaves no file behind to take its name.
+        let unmade = |e: std::io::Error| {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                let _ = std::fs::remove_file(&path);
+            }
+            failed("make", &path, e)
+        };
+        let map = Mapped::open(&path, size.max(line::HEADER.len() + len), true).map_err(unmade)?;
+        let file = File::open(&path).map_err(unmade)?;
         // SAFETY: a new file; no one reads it before the index points into it.
         unsafe { map.write(0, line::HEADER) };
         let held = Held::Mine { map: Some(Arc::new(map)), used: line::HEADER.len(), unsynced: true };
@@ -237,9 +243,11 @@ impl Log {
         for (i, map) in unsynced {
             let Some(map) = map else { continue };
             if let Err(e) = map.sync() {
+                // Tried again at the next sync, so kept mapped until then.
                 let mut state = lock(&self.state);
-                if let Held::Mine { unsynced, .. } = &mut state.segments[i].held {
+                if let Held::Mine { map: mapped, unsynced, .. } = &mut state.segments[i].held {
                     *unsynced = true;
+                    *mapped = Some(map);
                 }
                 first_error.get_or_insert_with(|| failed("sync", &self.dir.join(&state.segments[i].name), e));
             }
@@ -485,6 +493,53 @@ mod tests {
         for ts in &ts {
             assert_eq!(log.find(*ts).unwrap(), Some(Some(entry("alerts", &ids))));
             assert_eq!(again.find(*ts).unwrap(), Some(Some(entry("alerts", &ids))));
+        }
+    }
+
+    /// A full disk refuses the write that needs a new segment, leaves no file behind, and the
+    /// map writes again once there is room (on a small tmpfs, so it needs root).
+    #[test]
+    fn a_full_disk_refuses_a_write_and_the_map_goes_on_after() {
+        use std::process::Command;
+        // SAFETY: reads the process's user id.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipped: mounting a small tmpfs needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("small");
+        std::fs::create_dir(&mount).unwrap();
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mount).status();
+        assert!(mounted.unwrap().success(), "mount -t tmpfs failed");
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+            }
+        }
+        let _unmount = Unmount(mount.clone());
+        let log = Log::open(&mount.join("messages")).unwrap();
+        std::fs::write(mount.join("filler"), vec![1u8; 1024 * 1024 - 96 * 1024]).unwrap_or(());
+        let ids: Vec<String> = (0..40).map(|i| format!("{i:0>26}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut written = Vec::new();
+        let refused = loop {
+            assert!(written.len() < 10_000, "the disk never filled");
+            let ts = log.mint();
+            match log.write(ts, Some(&entry("alerts", &ids)), true) {
+                Ok(()) => written.push(ts),
+                Err(e) => break e,
+            }
+        };
+        assert!(refused.0.contains("cannot make"), "{refused}");
+        assert!(!written.is_empty());
+        let names = segments(&mount.join("messages"));
+        std::fs::remove_file(mount.join("filler")).unwrap();
+        let ts = log.mint();
+        log.write(ts, Some(&entry("alerts", &ids)), true).unwrap();
+        assert_eq!(segments(&mount.join("messages")).len(), names.len() + 1, "the refused segment left no file");
+        for ts in written.iter().chain([&ts]) {
+            assert_eq!(log.find(*ts).unwrap(), Some(Some(entry("alerts", &ids))));
         }
     }
 
