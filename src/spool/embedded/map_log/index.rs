@@ -38,7 +38,7 @@ impl Index {
             match day.binary_search_by_key(&ts, |(t, _)| *t) {
                 Err(i) => day.insert(i, (ts, loc)),
                 Ok(i) => {
-                    if n < self.order.get(&ts).copied().unwrap_or(0) {
+                    if superseded(&self.order, ts, n) {
                         return;
                     }
                     day[i].1 = loc;
@@ -63,7 +63,7 @@ impl Index {
             while let Some(&(ts, n, loc)) = writes.get(at).filter(|(ts, _, _)| ts / DAY_US == day_of) {
                 at += 1;
                 match day.binary_search_by_key(&ts, |(t, _)| *t) {
-                    Ok(i) if n >= self.order.get(&ts).copied().unwrap_or(0) => day[i].1 = loc,
+                    Ok(i) if !superseded(&self.order, ts, n) => day[i].1 = loc,
                     Ok(_) => continue,
                     Err(i) if i == day.len() => day.push((ts, loc)),
                     Err(_) => match late.last_mut() {
@@ -92,6 +92,11 @@ impl Index {
     pub fn newest(&self) -> Option<u64> {
         self.days.values().next_back()?.last().map(|(ts, _)| *ts)
     }
+}
+
+/// Whether `order` knows a later write of message `ts` than write `n`.
+fn superseded(order: &HashMap<u64, u64>, ts: u64, n: u64) -> bool {
+    n < order.get(&ts).copied().unwrap_or(0)
 }
 
 #[cfg(test)]
